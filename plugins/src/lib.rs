@@ -1,0 +1,24 @@
+//! GStreamer plugin `segstream`: the elements that put the core library in a pipeline.
+//!
+//! One folder per element (gst-plugins-rs layout): `mod.rs` holds the wrapper type and
+//! `register`, `imp.rs` the subclass.
+use gst::glib;
+
+pub mod meta;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    let _ = plugin;
+    Ok(())
+}
+
+gst::plugin_define!(
+    segstream,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

@@ -1,0 +1,1 @@
+//! Custom buffer meta carrying one frame's segmentation results (filled by helpers).

@@ -1,0 +1,92 @@
+//! The engine contract (engines/CONTRACT.md) as Rust types.
+//!
+//! An image encoder turns a frame into multi-scale features; a unified mask decoder
+//! decodes N learnable queries (detection) and P prompt queries (one per tracked or
+//! user-given target) against them. Backends (ONNX Runtime, TensorRT) implement
+//! [`ImageEncoder`] and [`MaskDecoder`]; the tracker only sees these traits, so its
+//! unit tests drive it with a scripted decoder.
+use crate::tensor::Tensor;
+
+/// Errors from a model backend.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{0}")]
+    Backend(String),
+    #[error("bad input: {0}")]
+    Input(String),
+}
+
+/// Image-encoder outputs for one frame (batch 1; the batch axis is dropped).
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    /// [C, H/8, W/8]: read by the visual sampler and by masked cross-attention.
+    pub s8: Tensor,
+    /// [C, H/16, W/16]
+    pub s16: Tensor,
+    /// [C, H/32, W/32]
+    pub s32: Tensor,
+    /// [C, H/4, W/4]: mask features; mask logits = MLP(query) . mask_feat.
+    pub mask_feat: Tensor,
+}
+
+/// Prompt tokens of P targets, T tokens each (padded; `valid` marks real tokens).
+#[derive(Debug, Clone, Default)]
+pub struct PromptBatch {
+    /// [P, T, C]
+    pub tokens: Tensor,
+    /// [P, T]: 1.0 for a real token, 0.0 for padding.
+    pub valid: Tensor,
+}
+
+impl PromptBatch {
+    pub fn num_prompts(&self) -> usize {
+        self.tokens.shape.first().copied().unwrap_or(0)
+    }
+}
+
+/// Per-query heads for a group of queries (learnable or prompt).
+#[derive(Debug, Clone, Default)]
+pub struct QueryOutputs {
+    /// [Q, H/4, W/4] mask logits.
+    pub mask_logits: Tensor,
+    /// [Q, D] class embeddings, scored by cosine against the vocabulary's text embeddings.
+    pub class_emb: Tensor,
+    /// [Q, E] association embeddings (bi-softmax matching, consistency check).
+    pub assoc_emb: Tensor,
+    /// [Q] predicted mask quality (IoU) in [0, 1].
+    pub quality: Tensor,
+}
+
+impl QueryOutputs {
+    pub fn len(&self) -> usize {
+        self.quality.shape.first().copied().unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Decoder outputs: detections from the learnable queries, one entry per prompt.
+#[derive(Debug, Clone, Default)]
+pub struct DecoderOutput {
+    /// Empty when the caller did not ask for detection this frame.
+    pub detections: QueryOutputs,
+    /// One entry per prompt of the [`PromptBatch`], in order.
+    pub prompts: QueryOutputs,
+}
+
+/// Runs the image encoder on a preprocessed [1, 3, H, W] image.
+pub trait ImageEncoder {
+    fn encode(&mut self, image: &Tensor, out: &mut Features) -> Result<(), ModelError>;
+}
+
+/// Runs the unified mask decoder.
+pub trait MaskDecoder {
+    /// Decode every prompt of `prompts`, and the learnable queries when `detect` is set.
+    fn decode(
+        &mut self,
+        features: &Features,
+        prompts: &PromptBatch,
+        detect: bool,
+    ) -> Result<DecoderOutput, ModelError>;
+}
