@@ -69,3 +69,16 @@ pub enum SegmenterError {
     #[error("{0}")]
     Run(String),
 }
+
+/// Everything found on one frame: what the meta carries and what MQTT publishes.
+#[derive(Debug, Clone, Default)]
+pub struct FrameResult {
+    /// 0-based frame number within the stream.
+    pub frame: u64,
+    /// Frame size in pixels (masks may be at another size: see each mask's width/height).
+    pub width: usize,
+    pub height: usize,
+    /// Bundle name of the model that produced the result.
+    pub model: String,
+    pub objects: Vec<ObjectResult>,
+}
