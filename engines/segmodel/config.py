@@ -1,0 +1,36 @@
+"""Sizes of the default bundle (engines/tiny), shared by model, sampler, export and training.
+
+They mirror `[input]` / `[model]` of bundle.toml (see notes in engines/CONTRACT.md); the
+exporter writes them from this one place so the manifest can never drift from the graph.
+"""
+from dataclasses import dataclass, field
+
+CLASS_NAMES = ["disc", "square", "triangle", "star", "ring", "cross", "hexagon", "crescent"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    width: int = 128
+    height: int = 128
+    mean: tuple = (0.485, 0.456, 0.406)
+    std: tuple = (0.229, 0.224, 0.225)
+    hidden_dim: int = 64          # C
+    num_queries: int = 24         # N learnable (detection) queries
+    class_dim: int = 384          # D, all-MiniLM-L6-v2 text space
+    assoc_dim: int = 64           # E
+    mask_stride: int = 4
+    num_layers: int = 4           # decoder layers, round-robin over s32, s16, s8
+    num_heads: int = 4
+    ffn_dim: int = 256
+    backbone_channels: tuple = (48, 64, 96, 128)   # strides 4, 8, 16, 32
+    max_prompts: int = 32
+    tokens_per_frame: int = 32    # R
+    memory_frames: int = 5        # M (FIFO) ; +1 pinned first frame
+    logit_scale: float = 20.0
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        return (self.memory_frames + 1) * self.tokens_per_frame
+
+
+DEFAULT = ModelConfig()
