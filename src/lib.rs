@@ -19,3 +19,6 @@ pub mod tensor;
 pub mod vocab;
 pub mod segmenter;
 pub mod tracker;
+pub mod output;
+pub mod command;
+pub mod mqtt;
