@@ -1,0 +1,1 @@
+//! Reliable MQTT publishing (rumqttc): see `Publisher`.
