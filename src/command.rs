@@ -357,3 +357,47 @@ mod tests {
         assert_eq!(e.command.as_deref(), Some("add_target"));
     }
 }
+
+/// Answer on `segstream/<stream>/responses` to every command message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub schema_version: u32,
+    pub stream: String,
+    /// The request's `id` when it could be read.
+    pub id: Option<String>,
+    pub command: Option<String>,
+    pub ok: bool,
+    /// `queued` for accepted commands (applied at the next frame), `rejected` otherwise.
+    pub status: String,
+    pub error: Option<String>,
+    /// Last frame published when the command arrived.
+    pub frame: Option<u64>,
+}
+
+impl Reply {
+    pub fn queued(stream: &str, req: &Request, frame: Option<u64>) -> Reply {
+        Reply {
+            schema_version: crate::output::SCHEMA_VERSION,
+            stream: stream.into(),
+            id: req.id.clone(),
+            command: Some(req.name().into()),
+            ok: true,
+            status: "queued".into(),
+            error: None,
+            frame,
+        }
+    }
+
+    pub fn error(stream: &str, id: Option<String>, command: Option<String>, error: String, frame: Option<u64>) -> Reply {
+        Reply {
+            schema_version: crate::output::SCHEMA_VERSION,
+            stream: stream.into(),
+            id,
+            command,
+            ok: false,
+            status: "rejected".into(),
+            error: Some(error),
+            frame,
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Routes messages from the streaming thread: straight to the client when connected and
+//! nothing older is waiting, otherwise to the on-disk spool; drains the spool in order.
+use super::counters::Counters;
+use super::link::{Kind, Link, Shared};
+use super::spool::Spool;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// One frame or event message.
+pub(crate) struct Msg {
+    pub topic: Arc<str>,
+    pub payload: Vec<u8>,
+}
+
+pub(crate) struct Router {
+    pub rx: mpsc::Receiver<Msg>,
+    pub link: Arc<Link>,
+    pub shared: Arc<Shared>,
+    pub spool: Spool,
+}
+
+impl Router {
+    pub async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                m = self.rx.recv() => match m {
+                    Some(m) => {
+                        self.shared.queued.fetch_sub(1, Ordering::SeqCst);
+                        self.route(m);
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let expired = self.spool.expire();
+                    self.count_dropped(expired);
+                    self.drain();
+                }
+            }
+            self.publish_spool_size();
+        }
+    }
+
+    fn route(&mut self, m: Msg) {
+        self.drain();
+        let direct = self.shared.connected.load(Ordering::SeqCst) && self.spool.is_empty();
+        let payload = if direct {
+            match self.link.send(&self.shared, &m.topic, m.payload, false, Kind::Data) {
+                Ok(()) => return Counters::add(&self.shared.counters.published, 1),
+                Err(p) => p,
+            }
+        } else {
+            m.payload
+        };
+        self.to_spool(&m.topic, &payload);
+    }
+
+    fn to_spool(&mut self, topic: &str, payload: &[u8]) {
+        match self.spool.push(topic, payload) {
+            Ok(p) => {
+                if p.stored {
+                    Counters::add(&self.shared.counters.spooled, 1);
+                }
+                self.count_dropped(p.evicted + !p.stored as usize);
+            }
+            Err(e) => {
+                tracing::warn!(target: "segstream::mqtt", "spool write failed in {}: {e}", self.spool.dir().display());
+                self.count_dropped(1);
+            }
+        }
+    }
+
+    /// Sends spooled messages, oldest first, while connected and the client has room.
+    fn drain(&mut self) {
+        while self.shared.connected.load(Ordering::SeqCst) && !self.spool.is_empty() {
+            let (item, bad) = self.spool.front();
+            self.count_dropped(bad);
+            let Some(item) = item else { break };
+            match self.link.send(&self.shared, &item.topic, item.payload, false, Kind::Data) {
+                Ok(()) => {
+                    self.spool.pop_front();
+                    Counters::add(&self.shared.counters.published, 1);
+                }
+                Err(_) => break, // client busy: retry on the next tick
+            }
+        }
+    }
+
+    fn count_dropped(&self, n: usize) {
+        if n > 0 {
+            Counters::add(&self.shared.counters.dropped, n as u64);
+        }
+    }
+
+    fn publish_spool_size(&self) {
+        self.shared.spool_len.store(self.spool.len() as u64, Ordering::SeqCst);
+        self.shared.spool_bytes.store(self.spool.bytes(), Ordering::SeqCst);
+    }
+}
