@@ -1,33 +1,46 @@
-//! Online tube tracking with prompts as queries (UniVS section 4.2).
+//! Online tube tracking with prompts as queries (UniVS section 4.2, streaming case).
 //!
-//! API STUB written by the lead so other modules compile; the tracker owner replaces the
-//! body (keeping these public names, or updating their callers in `segmenter`).
+//! Per frame: every remembered target is decoded as a prompt query from its memory pool
+//! (pinned first-appearance tokens + FIFO of recent frames); every `detect_interval` frames
+//! the learnable queries also detect, and detections are associated with targets by
+//! bi-softmax + Hungarian; unmatched confident detections that overlap no present target
+//! become new targets. Outputs pass a consistency check and per-pixel overlap resolution.
+//! Unlike the reference, targets have a lifecycle (tentative -> confirmed -> lost ->
+//! removed), the number of targets is capped and every buffer has a fixed capacity, so
+//! state is bounded whatever the stream length. Deterministic: the sampler's RNG is seeded.
+//!
+//! Module map: [`config`] thresholds, [`sampler`] visual sampler, [`memory`] ring
+//! buffers, [`detect`] detection filters, [`associate`] bi-softmax / cosine matching,
+//! [`hungarian`] assignment, [`overlap`] per-pixel resolution, [`target`] lifecycle,
+//! `step` the per-frame procedure.
+pub mod associate;
+pub mod config;
+pub mod detect;
+pub mod hungarian;
+pub mod memory;
+pub mod overlap;
+pub mod sampler;
+mod step;
+pub mod target;
+#[cfg(test)]
+mod tests;
+
+pub use config::{TrackerConfig, TrackerMode};
+
 use crate::mask::Mask;
-use crate::model::{Features, MaskDecoder, ModelError};
+use crate::model::{Features, MaskDecoder, ModelError, PromptBatch};
 use crate::vocab::Vocabulary;
-
-/// Every threshold of the procedure, defaults from the reference code.
-#[derive(Debug, Clone)]
-pub struct TrackerConfig {
-    /// Run learnable-query detection every N frames (always when there are no targets).
-    pub detect_interval: u32,
-    /// A detection may start a new target only above this score.
-    pub score_threshold: f32,
-    /// Hard cap on live targets.
-    pub max_targets: usize,
-}
-
-impl Default for TrackerConfig {
-    fn default() -> Self {
-        TrackerConfig { detect_interval: 1, score_threshold: 0.25, max_targets: 32 }
-    }
-}
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use target::Target;
 
 /// Lifecycle of a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackState {
+    /// Born from a detection, not yet seen on `confirm_frames` frames.
     Tentative,
     Confirmed,
+    /// Remembered but not found on the last frame(s); can be re-identified.
     Lost,
 }
 
@@ -38,35 +51,63 @@ pub struct Track {
     pub class_id: usize,
     pub score: f32,
     pub state: TrackState,
-    /// Binary mask at mask-feature resolution (model input / 4).
+    /// Binary mask at mask-feature resolution (model input / 4), after overlap resolution.
     pub mask: Mask,
     /// Mask logits at mask-feature resolution, row-major; upsampled by the segmenter.
+    /// Pixels lost to another target in overlap resolution are set to -10.
     pub mask_logits: Vec<f32>,
 }
 
-/// A user-given target (prompt-specified mode). Coordinates are in model-input pixels.
+/// A user-given target (prompt-specified mode). Coordinates are in model-input pixels;
+/// a mask may have any resolution (it is read at cell centres, see the sampler).
 #[derive(Debug, Clone)]
 pub enum TargetPrompt {
     Mask(Mask),
     Box { x: f32, y: f32, w: f32, h: f32 },
+    /// Each point becomes a box of +-3 px.
     Points(Vec<(f32, f32)>),
 }
 
 /// The tracker: bounded state, deterministic for a given input sequence.
 pub struct Tracker {
     config: TrackerConfig,
+    targets: Vec<Target>,
     tracks: Vec<Track>,
+    /// Next id to hand out; never reset, so ids are unique within the tracker's life.
+    next_id: u64,
+    /// Frames processed since the last reset.
+    frame: u64,
+    rng: SmallRng,
+    sampler: sampler::Sampler,
+    batch: PromptBatch,
+    owner: Vec<u16>,
+    /// Whether the learnable queries ran on the last frame.
+    detected: bool,
 }
 
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Self {
-        Tracker { config, tracks: Vec::new() }
+        let rng = SmallRng::seed_from_u64(config.seed);
+        Tracker {
+            config,
+            targets: Vec::new(),
+            tracks: Vec::new(),
+            next_id: 1,
+            frame: 0,
+            rng,
+            sampler: Default::default(),
+            batch: Default::default(),
+            owner: Vec::new(),
+            detected: false,
+        }
     }
 
     pub fn config(&self) -> &TrackerConfig {
         &self.config
     }
 
+    /// Changes take effect on the next frame; changing token or memory sizes clears the
+    /// affected targets' token memory (their pools are reallocated).
     pub fn config_mut(&mut self) -> &mut TrackerConfig {
         &mut self.config
     }
@@ -78,24 +119,75 @@ impl Tracker {
         decoder: &mut dyn MaskDecoder,
         vocab: &Vocabulary,
     ) -> Result<&[Track], ModelError> {
-        let _ = (features, decoder, vocab);
+        self.step_frame(features, decoder, vocab)?;
         Ok(&self.tracks)
     }
 
-    /// Adds a user-given target, decoded from the next frame on; returns its id.
+    /// Adds a user-given target; its prompt is read on the next frame given to `step`
+    /// (which outputs the prompt's own mask for that frame) and it is tracked from then on.
+    /// Returns its id. At the `max_targets` cap a detection-born target is evicted (lost
+    /// first); user targets are only evicted by `remove_target`.
     pub fn add_target(&mut self, prompt: TargetPrompt) -> u64 {
-        let _ = prompt;
-        0
+        let id = self.take_id();
+        let mut t = Target::new(id, true, memory::MemoryPool::new(0, 0, 0, 0, 0, 0));
+        t.pending = Some(prompt);
+        if self.targets.len() >= self.config.max_targets {
+            self.evict(3);
+        }
+        self.targets.push(t);
+        id
     }
 
     /// Forgets a target; false when the id is unknown.
     pub fn remove_target(&mut self, id: u64) -> bool {
-        let _ = id;
-        false
+        let before = self.targets.len();
+        self.targets.retain(|t| t.id != id);
+        self.tracks.retain(|t| t.id != id);
+        self.targets.len() != before
     }
 
-    /// Drops all state (flush, new stream). IDs keep increasing.
+    /// Drops all state (flush, new stream) and reseeds the sampler. IDs keep increasing.
     pub fn reset(&mut self) {
+        self.targets.clear();
         self.tracks.clear();
+        self.frame = 0;
+        self.rng = SmallRng::seed_from_u64(self.config.seed);
+    }
+
+    /// Ids and states of every remembered target (any state), oldest first.
+    pub fn targets(&self) -> Vec<(u64, TrackState)> {
+        self.targets.iter().map(|t| (t.id, t.state)).collect()
+    }
+
+    /// Whether the learnable queries were decoded on the last frame.
+    pub fn detected_last_frame(&self) -> bool {
+        self.detected
+    }
+
+    /// f32 values held by all memory pools: bounded by max_targets x one pool.
+    pub fn memory_footprint(&self) -> usize {
+        self.targets.iter().map(|t| t.memory.footprint()).sum()
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Removes the remembered target least worth keeping whose priority rank is below
+    /// `max_rank` and that has no mask on the current frame; false when none qualifies.
+    fn evict(&mut self, max_rank: u8) -> bool {
+        let victim = self
+            .targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.keep_priority().0 < max_rank && t.source == target::Source::None)
+            .min_by_key(|(i, t)| (t.keep_priority(), *i))
+            .map(|(i, _)| i);
+        if let Some(i) = victim {
+            self.targets.remove(i);
+        }
+        victim.is_some()
     }
 }

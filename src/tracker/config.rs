@@ -1,0 +1,130 @@
+//! Every threshold of the tracker, with the reference code's defaults.
+//!
+//! Values marked "ref" come from the UniVS reference code (VIS setting, see
+//! docs STREAMING_INFERENCE.md); values marked "ours" are for the lifecycle the
+//! reference lacks and were chosen here (the reason is in each comment).
+
+/// How targets are followed from frame to frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrackerMode {
+    /// UniVS: every target is decoded as a prompt query from its memory pool; periodic
+    /// detection only adds targets and refreshes embeddings.
+    #[default]
+    PromptQuery,
+    /// Baseline of UniVS table 3b: detection on every frame, association by cosine of
+    /// query embeddings + Hungarian only. No prompt queries are decoded.
+    Similarity,
+}
+
+/// Tracker configuration (all fields public; `Default` gives the reference values).
+#[derive(Debug, Clone)]
+pub struct TrackerConfig {
+    /// Which tracker runs.
+    pub mode: TrackerMode,
+    /// Decode the learnable queries every N frames (ref 1); also on every frame without an
+    /// active target. 0 = never (prompt-specified mode: only user targets are followed).
+    /// Ignored in `Similarity` mode, which detects on every frame.
+    pub detect_interval: u32,
+    /// Detections with mask quality q = #(logit>1)/#(logit>-1) at or below this are dropped (ref 0.5).
+    pub quality_threshold: f32,
+    /// Keep at most this many detections by score = class prob * q (ref 35-50).
+    pub top_k: usize,
+    /// NMS on mask-derived boxes: drop a detection whose box IoU with a better one exceeds this (ref 0.85 VIS).
+    pub nms_iou: f32,
+    /// Bi-softmax association threshold tau (ref 0.1 VIS, 0.05 VPS).
+    pub assoc_tau: f32,
+    /// Ours: a bi-softmax match also needs cosine(target, detection) above this. Bi-softmax
+    /// alone gives 1.0 to a lone pair however dissimilar, which would hand an occluded
+    /// target's identity to a new object.
+    pub match_min_cosine: f32,
+    /// A detection may start a new target only above this score (ref 0.25).
+    pub score_threshold: f32,
+    /// ... and only when its mask IoU with every present target is below this (ref 0.5).
+    pub birth_max_iou: f32,
+    /// Prompt-query output kept only when its weighted cosine to the memory embeddings
+    /// exceeds this (ref 0.25 VIS, 0.05 VPS, 0.5 VOS).
+    pub consistency_threshold: f32,
+    /// After per-pixel overlap resolution a target keeps its mask only if it retains more
+    /// than this fraction of its area (ref 0.5).
+    pub keep_area_fraction: f32,
+    /// Prompt tokens sampled per frame from a target's mask, R (ref 32).
+    pub tokens_per_frame: usize,
+    /// FIFO window of recent frames in the memory pool, M (ref 5); plus one pinned frame.
+    pub memory_frames: usize,
+    /// Association embeddings remembered per target for bi-softmax / consistency (ref 3).
+    pub assoc_memory: usize,
+    /// Running-mean window of the target embedding and class embedding (ours: 10 frames, so
+    /// the mean follows slow appearance changes yet smooths single-frame noise).
+    pub mean_window: u32,
+    /// Similarity mode: accept a match when the cosine exceeds this (ours 0.5).
+    pub similarity_threshold: f32,
+    /// Ours: a tentative target is confirmed after this many frames with a mask (2: one
+    /// spurious detection never becomes a confirmed identity).
+    pub confirm_frames: u32,
+    /// Ours: a confirmed target becomes lost after this many consecutive frames without a
+    /// mask (1: "lost" means "not found on the current frame").
+    pub lost_after: u32,
+    /// Ours: a lost target is forgotten after this many consecutive frames without a mask
+    /// (50, 2 s at 25 fps: long enough to re-identify through a typical occlusion).
+    pub max_age: u32,
+    /// Hard cap on remembered targets (all states); also bounds the prompt batch P, so keep it
+    /// <= the bundle's `max_prompts` (32 for the tiny bundle).
+    pub max_targets: usize,
+    /// Return tentative targets from `step` too (their `state` says so).
+    pub emit_tentative: bool,
+    /// Seed of the visual sampler's RNG: a given input sequence always gives the same output.
+    pub seed: u64,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            mode: TrackerMode::PromptQuery,
+            detect_interval: 1,
+            quality_threshold: 0.5,
+            top_k: 50,
+            nms_iou: 0.85,
+            assoc_tau: 0.1,
+            match_min_cosine: 0.25,
+            score_threshold: 0.25,
+            birth_max_iou: 0.5,
+            consistency_threshold: 0.25,
+            keep_area_fraction: 0.5,
+            tokens_per_frame: 32,
+            memory_frames: 5,
+            assoc_memory: 3,
+            mean_window: 10,
+            similarity_threshold: 0.5,
+            confirm_frames: 2,
+            lost_after: 1,
+            max_age: 50,
+            max_targets: 32,
+            emit_tentative: true,
+            seed: 0x5E65_7EA3,
+        }
+    }
+}
+
+impl TrackerConfig {
+    /// Checks values that would make the procedure meaningless; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.tokens_per_frame == 0 {
+            return Err("tracker: tokens_per_frame must be >= 1".into());
+        }
+        if self.assoc_memory == 0 {
+            return Err("tracker: assoc_memory must be >= 1".into());
+        }
+        if self.max_targets == 0 {
+            return Err("tracker: max_targets must be >= 1".into());
+        }
+        if self.mean_window == 0 {
+            return Err("tracker: mean_window must be >= 1".into());
+        }
+        Ok(())
+    }
+
+    /// Prompt tokens per target row: pinned frame + FIFO window.
+    pub fn tokens_per_target(&self) -> usize {
+        (self.memory_frames + 1) * self.tokens_per_frame
+    }
+}

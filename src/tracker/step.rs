@@ -1,0 +1,397 @@
+//! The per-frame procedure (STREAMING_INFERENCE.md, "Category-specified video tasks").
+use super::associate::{bi_softmax, cosine, match_by_similarity, weighted_cosine};
+use super::detect::{self, binarize, classify, mask_quality, Detection};
+use super::memory::MemoryPool;
+use super::overlap::{resolve, Claim};
+use super::sampler::{box_mask, points_mask};
+use super::target::{Source, Target};
+use super::{TargetPrompt, Track, TrackState, Tracker, TrackerMode};
+use crate::mask::Mask;
+use crate::model::{DecoderOutput, Features, MaskDecoder, ModelError, QueryOutputs};
+use crate::vocab::Vocabulary;
+
+/// Logit written for user-mask pixels and for pixels lost in overlap resolution.
+const CERTAIN: f32 = 10.0;
+
+/// Sizes read from the features and the decoder output.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    c: usize,
+    w4: usize,
+    h4: usize,
+    /// Association and class embedding sizes (known after the first decode).
+    e: usize,
+    d: usize,
+}
+
+impl Tracker {
+    pub(super) fn step_frame(&mut self, f: &Features, dec: &mut dyn MaskDecoder, vocab: &Vocabulary) -> Result<(), ModelError> {
+        self.config.validate().map_err(ModelError::Input)?;
+        let mut geo = geometry(f)?;
+        let prompt_mode = self.config.mode == TrackerMode::PromptQuery;
+        self.begin_frame(&geo, prompt_mode);
+        self.init_pending(f, &geo);
+        let rows = self.build_batch(&geo, prompt_mode);
+        let detect = self.should_detect();
+        self.detected = detect;
+        let out = dec.decode(f, &self.batch, detect)?;
+        (geo.e, geo.d) = check_outputs(&out, self.batch.num_prompts(), detect, &geo)?;
+        for t in &mut self.targets {
+            t.memory.set_emb_dims(geo.e, geo.d, self.config.assoc_memory);
+        }
+        if prompt_mode {
+            self.read_prompts(&out.prompts, &rows);
+        }
+        if detect {
+            let dets = detect::select(&out.detections, vocab, &self.config, geo.w4, geo.h4);
+            let matches = self.associate(&out.detections, &dets, prompt_mode);
+            self.apply_matches(&out.detections, &dets, &matches);
+            self.births(&out.detections, &dets, &matches, &geo);
+        }
+        self.resolve_overlaps(vocab, geo.w4, geo.h4);
+        self.update_memory(f, prompt_mode);
+        self.write_tracks(vocab);
+        self.frame += 1;
+        Ok(())
+    }
+
+    /// Clears per-frame results; reallocates pools whose token layout no longer matches.
+    fn begin_frame(&mut self, geo: &Geometry, prompt_mode: bool) {
+        let (r, m) = token_layout(&self.config, prompt_mode);
+        for t in &mut self.targets {
+            t.source = Source::None;
+            t.similarity = 1.0;
+            t.matched = false;
+            if !t.memory.token_layout_is(r * geo.c, m) {
+                t.memory.set_token_layout(r * geo.c, m);
+            }
+        }
+    }
+
+    /// Turns user prompts given since the last frame into pinned tokens and this frame's mask.
+    fn init_pending(&mut self, f: &Features, geo: &Geometry) {
+        let (w, h) = (geo.w4 * 4, geo.h4 * 4);
+        let mut dropped = Vec::new();
+        for t in &mut self.targets {
+            let Some(prompt) = t.pending.take() else { continue };
+            let mask = match prompt {
+                TargetPrompt::Mask(m) => m,
+                TargetPrompt::Box { x, y, w: bw, h: bh } => box_mask(w, h, x, y, bw, bh),
+                TargetPrompt::Points(p) => points_mask(w, h, &p),
+            };
+            if t.memory.pinned.is_empty() {
+                tracing::warn!(id = t.id, "the similarity tracker cannot follow user prompts: target dropped");
+                dropped.push(t.id);
+                continue;
+            }
+            if !self.sampler.sample(&mask, &f.s8, &mut self.rng, &mut t.memory.pinned) {
+                tracing::warn!(id = t.id, "prompt mask is empty: target dropped");
+                dropped.push(t.id);
+                continue;
+            }
+            t.memory.has_pinned = true;
+            let small = mask.resize_nearest(geo.w4, geo.h4);
+            t.logits.clear();
+            t.logits.extend(small.data.iter().map(|&v| if v != 0 { CERTAIN } else { -CERTAIN }));
+            t.source = Source::User;
+            t.quality = 1.0;
+        }
+        self.targets.retain(|t| !dropped.contains(&t.id));
+    }
+
+    /// Fills the prompt batch; returns each target's row (None: nothing to decode).
+    /// With no row at all, one empty prompt is passed (P >= 1; its output is ignored).
+    fn build_batch(&mut self, geo: &Geometry, prompt_mode: bool) -> Vec<Option<usize>> {
+        let t_len = self.config.tokens_per_target();
+        let mut rows = vec![None; self.targets.len()];
+        let mut p = 0;
+        if prompt_mode {
+            for (i, t) in self.targets.iter().enumerate() {
+                if t.memory.token_frames() > 0 {
+                    rows[i] = Some(p);
+                    p += 1;
+                }
+            }
+        }
+        let p_rows = p.max(1);
+        self.batch.tokens.resize(&[p_rows, t_len, geo.c]);
+        self.batch.valid.resize(&[p_rows, t_len]);
+        self.batch.tokens.data.iter_mut().for_each(|v| *v = 0.0);
+        self.batch.valid.data.iter_mut().for_each(|v| *v = 0.0);
+        for (i, t) in self.targets.iter().enumerate() {
+            if let Some(r) = rows[i] {
+                let tok = &mut self.batch.tokens.data[r * t_len * geo.c..(r + 1) * t_len * geo.c];
+                let val = &mut self.batch.valid.data[r * t_len..(r + 1) * t_len];
+                t.memory.write_prompt(tok, val);
+            }
+        }
+        rows
+    }
+
+    fn should_detect(&self) -> bool {
+        if self.config.mode == TrackerMode::Similarity {
+            return true;
+        }
+        let interval = self.config.detect_interval as u64;
+        if interval == 0 {
+            return false;
+        }
+        let active = self.targets.iter().any(|t| matches!(t.state, TrackState::Tentative | TrackState::Confirmed));
+        !active || self.frame % interval == 0
+    }
+
+    /// Reads each target's prompt-query output and applies the consistency check.
+    fn read_prompts(&mut self, out: &QueryOutputs, rows: &[Option<usize>]) {
+        let thr = self.config.consistency_threshold;
+        for (t, row) in self.targets.iter_mut().zip(rows) {
+            let Some(r) = *row else { continue };
+            copy_into(&mut t.emb, out.assoc_emb.row(r));
+            copy_into(&mut t.class_emb, out.class_emb.row(r));
+            if t.source == Source::User {
+                continue; // the user's mask stands on the frame it was given
+            }
+            let logits = out.mask_logits.row(r);
+            let sim = weighted_cosine(&t.memory.embeddings, &t.emb).unwrap_or(1.0);
+            if logits.iter().any(|&v| v > 0.0) && sim > thr {
+                copy_into(&mut t.logits, logits);
+                t.quality = mask_quality(logits);
+                t.similarity = sim;
+                t.source = Source::Prompt;
+            }
+        }
+    }
+
+    /// Matches detections to targets: per target, the index into `dets`.
+    fn associate(&self, out: &QueryOutputs, dets: &[Detection], prompt_mode: bool) -> Vec<Option<usize>> {
+        let demb: Vec<&[f32]> = dets.iter().map(|d| out.assoc_emb.row(d.index)).collect();
+        let cand: Vec<usize> = (0..self.targets.len())
+            .filter(|&i| if prompt_mode { !self.targets[i].memory.embeddings.is_empty() } else { self.targets[i].memory.mean_emb.is_set() })
+            .collect();
+        let (n, m) = (cand.len(), dets.len());
+        let found = if prompt_mode {
+            let rings: Vec<_> = cand.iter().map(|&i| &self.targets[i].memory.embeddings).collect();
+            let b = bi_softmax(&rings, &demb, self.config.assoc_memory);
+            let min_cos = self.config.match_min_cosine;
+            match_by_similarity(&b, n, m, self.config.assoc_tau, |i, j| {
+                weighted_cosine(rings[i], demb[j]).is_some_and(|c| c > min_cos)
+            })
+        } else {
+            let mut sim = vec![0.0; n * m];
+            for (a, &i) in cand.iter().enumerate() {
+                for (j, e) in demb.iter().enumerate() {
+                    sim[a * m + j] = cosine(&self.targets[i].memory.mean_emb.mean, e);
+                }
+            }
+            match_by_similarity(&sim, n, m, self.config.similarity_threshold, |_, _| true)
+        };
+        let mut per_target = vec![None; self.targets.len()];
+        for (a, j) in found.into_iter().enumerate() {
+            per_target[cand[a]] = j;
+        }
+        per_target
+    }
+
+    /// A match refreshes the target's running-mean embedding and class embedding; a target
+    /// without a prompt-query mask this frame takes the detection's mask (re-identification).
+    fn apply_matches(&mut self, out: &QueryOutputs, dets: &[Detection], matches: &[Option<usize>]) {
+        let window = self.config.mean_window;
+        for (t, m) in self.targets.iter_mut().zip(matches) {
+            let Some(j) = *m else { continue };
+            let d = &dets[j];
+            let (emb, cls) = (out.assoc_emb.row(d.index), out.class_emb.row(d.index));
+            t.memory.mean_emb.update(emb, window);
+            t.memory.class_emb.update(cls, window);
+            t.matched = true;
+            if t.source == Source::None {
+                copy_into(&mut t.logits, out.mask_logits.row(d.index));
+                copy_into(&mut t.emb, emb);
+                copy_into(&mut t.class_emb, cls);
+                t.quality = d.quality;
+                t.source = Source::Detection;
+            }
+        }
+    }
+
+    /// New targets from unmatched, confident detections overlapping no present target.
+    fn births(&mut self, out: &QueryOutputs, dets: &[Detection], matches: &[Option<usize>], geo: &Geometry) {
+        let mut taken = vec![false; dets.len()];
+        matches.iter().flatten().for_each(|&j| taken[j] = true);
+        let mut present: Vec<Mask> = Vec::new();
+        for t in self.targets.iter().filter(|t| t.source != Source::None) {
+            let mut m = Mask::default();
+            binarize(&t.logits, geo.w4, geo.h4, &mut m);
+            present.push(m);
+        }
+        for (j, d) in dets.iter().enumerate() {
+            if taken[j] || d.score <= self.config.score_threshold {
+                continue;
+            }
+            if present.iter().any(|m| m.iou(&d.mask) >= self.config.birth_max_iou) {
+                continue;
+            }
+            if self.targets.len() >= self.config.max_targets && !self.evict(1) {
+                continue; // cap reached and no lost target to forget
+            }
+            let mut t = Target::new(self.take_id(), false, self.new_pool(geo));
+            copy_into(&mut t.logits, out.mask_logits.row(d.index));
+            copy_into(&mut t.emb, out.assoc_emb.row(d.index));
+            copy_into(&mut t.class_emb, out.class_emb.row(d.index));
+            t.quality = d.quality;
+            t.source = Source::Detection;
+            present.push(d.mask.clone());
+            self.targets.push(t);
+        }
+    }
+
+    fn new_pool(&self, geo: &Geometry) -> MemoryPool {
+        let (r, m) = token_layout(&self.config, self.config.mode == TrackerMode::PromptQuery);
+        MemoryPool::new(r, geo.c, m, self.config.assoc_memory, geo.e, geo.d)
+    }
+
+    /// Per-pixel argmax of score * similarity * quality * sigmoid(logit) between present targets.
+    fn resolve_overlaps(&mut self, vocab: &Vocabulary, w: usize, h: usize) {
+        let idx: Vec<usize> = (0..self.targets.len()).filter(|&i| self.targets[i].source != Source::None).collect();
+        let keep = {
+            let claims: Vec<Claim> = idx
+                .iter()
+                .map(|&i| {
+                    let t = &self.targets[i];
+                    let weight = if t.source == Source::User {
+                        1e6 // a user's mask wins on the frame it was given
+                    } else {
+                        classify(vocab, &t.class_emb).1 * t.similarity * t.quality
+                    };
+                    Claim { logits: &t.logits, weight }
+                })
+                .collect();
+            resolve(&claims, w * h, self.config.keep_area_fraction, &mut self.owner)
+        };
+        for (k, &i) in idx.iter().enumerate() {
+            let t = &mut self.targets[i];
+            if keep[k].is_none() {
+                t.source = Source::None;
+                continue;
+            }
+            let own = (k + 1) as u16;
+            t.mask.width = w;
+            t.mask.height = h;
+            t.mask.data.clear();
+            t.mask.data.extend(self.owner.iter().map(|&o| (o == own) as u8));
+            for (v, &o) in t.logits.iter_mut().zip(&self.owner) {
+                if *v > 0.0 && o != own {
+                    *v = -CERTAIN;
+                }
+            }
+        }
+    }
+
+    /// Memory pool update (tokens from the final mask, embeddings) and lifecycle.
+    fn update_memory(&mut self, f: &Features, prompt_mode: bool) {
+        let window = self.config.mean_window;
+        let cfg = &self.config;
+        let mut alive = vec![true; self.targets.len()];
+        for (i, t) in self.targets.iter_mut().enumerate() {
+            if t.source == Source::None {
+                alive[i] = t.on_miss(cfg);
+                continue;
+            }
+            if prompt_mode && !t.memory.recent.is_empty_capacity() {
+                let slot = t.memory.recent.push_slot();
+                if self.sampler.sample(&t.mask, &f.s8, &mut self.rng, slot) && !t.memory.has_pinned {
+                    let (pinned, recent) = (&mut t.memory.pinned, &t.memory.recent);
+                    pinned.copy_from_slice(recent.get(recent.len() - 1));
+                    t.memory.has_pinned = true;
+                }
+            }
+            if !t.emb.is_empty() {
+                t.memory.embeddings.push(&t.emb);
+                if !t.matched {
+                    t.memory.mean_emb.update(&t.emb, window);
+                    t.memory.class_emb.update(&t.class_emb, window);
+                }
+            }
+            t.on_hit(cfg);
+        }
+        let mut k = 0;
+        self.targets.retain(|_| {
+            k += 1;
+            alive[k - 1]
+        });
+    }
+
+    /// Copies the present targets into the reusable output list.
+    fn write_tracks(&mut self, vocab: &Vocabulary) {
+        let mut n = 0;
+        for t in &self.targets {
+            if t.source == Source::None || (t.state == TrackState::Tentative && !self.config.emit_tentative) {
+                continue;
+            }
+            let cls = if t.memory.class_emb.is_set() { &t.memory.class_emb.mean } else { &t.class_emb };
+            let (class_id, prob) = classify(vocab, cls);
+            if n == self.tracks.len() {
+                self.tracks.push(Track { id: 0, class_id: 0, score: 0.0, state: t.state, mask: Mask::default(), mask_logits: Vec::new() });
+            }
+            let out = &mut self.tracks[n];
+            out.id = t.id;
+            out.class_id = class_id;
+            out.score = prob * t.quality;
+            out.state = t.state;
+            out.mask.clone_from(&t.mask);
+            out.mask_logits.clone_from(&t.logits);
+            n += 1;
+        }
+        self.tracks.truncate(n);
+    }
+}
+
+/// R tokens per frame and M FIFO frames; the similarity tracker keeps no tokens.
+fn token_layout(cfg: &super::TrackerConfig, prompt_mode: bool) -> (usize, usize) {
+    if prompt_mode { (cfg.tokens_per_frame, cfg.memory_frames) } else { (0, 0) }
+}
+
+fn copy_into(dst: &mut Vec<f32>, src: &[f32]) {
+    dst.clear();
+    dst.extend_from_slice(src);
+}
+
+fn geometry(f: &Features) -> Result<Geometry, ModelError> {
+    let bad = |what: &str, s: &[usize]| ModelError::Input(format!("tracker: features.{what} must be [C, h, w], got {s:?}"));
+    if f.s8.shape.len() != 3 || f.s8.numel() == 0 {
+        return Err(bad("s8", &f.s8.shape));
+    }
+    if f.mask_feat.shape.len() != 3 || f.mask_feat.shape[1] == 0 || f.mask_feat.shape[2] == 0 {
+        return Err(bad("mask_feat", &f.mask_feat.shape));
+    }
+    Ok(Geometry { c: f.s8.shape[0], w4: f.mask_feat.shape[2], h4: f.mask_feat.shape[1], e: 0, d: 0 })
+}
+
+/// Checks the decoder output against the batch; returns (E, D).
+fn check_outputs(out: &DecoderOutput, p: usize, detect: bool, geo: &Geometry) -> Result<(usize, usize), ModelError> {
+    let (e, d) = check_group(&out.prompts, "prompt", Some(p), geo)?;
+    if detect {
+        let (e2, d2) = check_group(&out.detections, "det", None, geo)?;
+        if (e2, d2) != (e, d) {
+            return Err(ModelError::Backend(format!(
+                "decoder: det embeddings [{e2}, {d2}] differ from prompt embeddings [{e}, {d}]"
+            )));
+        }
+    }
+    Ok((e, d))
+}
+
+fn check_group(q: &QueryOutputs, name: &str, want: Option<usize>, geo: &Geometry) -> Result<(usize, usize), ModelError> {
+    let n = q.len();
+    let err = |m: String| Err(ModelError::Backend(format!("decoder: {m}")));
+    if let Some(p) = want {
+        if n != p {
+            return err(format!("{name}_quality has {n} rows, the prompt batch has {p}"));
+        }
+    }
+    if q.mask_logits.shape != [n, geo.h4, geo.w4] {
+        return err(format!("{name}_masks shape {:?}, expected [{n}, {}, {}]", q.mask_logits.shape, geo.h4, geo.w4));
+    }
+    if q.assoc_emb.shape.len() != 2 || q.assoc_emb.shape[0] != n || q.class_emb.shape.len() != 2 || q.class_emb.shape[0] != n {
+        return err(format!("{name}_assoc_emb {:?} / {name}_class_emb {:?} must have {n} rows", q.assoc_emb.shape, q.class_emb.shape));
+    }
+    Ok((q.assoc_emb.shape[1], q.class_emb.shape[1]))
+}
