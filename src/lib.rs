@@ -22,3 +22,6 @@ pub mod tracker;
 pub mod output;
 pub mod command;
 pub mod mqtt;
+pub mod bundle;
+pub mod runtime;
+pub mod kernels;

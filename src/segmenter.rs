@@ -1,8 +1,19 @@
 //! One frame in, tracked objects out: preprocessing, encoder, tracker, postprocessing.
 //!
-//! API STUB written by the lead; the runtime owner fills it in. The GStreamer `segment`
-//! element and the CLI only use this API.
+//! The GStreamer `segment` element and the CLI only use this API. [`Segmenter::open`]
+//! resolves and loads the bundle, opens the engines (validated against the manifest) and
+//! the tracker; [`Segmenter::process`] runs one frame and returns a [`FrameResult`] that
+//! lives in the segmenter (its masks' allocations are reused on the next frame).
+use std::path::PathBuf;
+
+use crate::bundle::{resolve_bundle_dir, Bundle};
+use crate::kernels::{MaskUpsampler, Preprocessor};
 use crate::mask::{BBox, Mask};
+use crate::model::{Features, ImageEncoder, MaskDecoder};
+use crate::runtime::{backend_for, Provider};
+use crate::tensor::Tensor;
+use crate::tracker::{Track, Tracker};
+use crate::vocab::Vocabulary;
 
 /// A video frame in one of the supported raw formats, borrowed from the caller.
 pub struct FrameRef<'a> {
@@ -82,3 +93,165 @@ pub struct FrameResult {
     pub model: String,
     pub objects: Vec<ObjectResult>,
 }
+
+/// The streaming segmenter: owns the engines, the tracker and every per-frame buffer.
+pub struct Segmenter {
+    bundle_name: String,
+    bundle_dir: PathBuf,
+    input: (usize, usize),
+    mask_size: Option<(usize, usize)>,
+    vocab: Vocabulary,
+    pre: Preprocessor,
+    image: Tensor,
+    features: Features,
+    encoder: Box<dyn ImageEncoder + Send>,
+    decoder: Box<dyn MaskDecoder + Send>,
+    tracker: Tracker,
+    upsampler: MaskUpsampler,
+    result: FrameResult,
+    /// Masks of the previous frame's objects, reused for the next frame's objects.
+    spare_masks: Vec<Mask>,
+}
+
+impl Segmenter {
+    /// Loads the bundle (explicit path, `SEGSTREAM_MODEL`, or the bundled default), opens
+    /// the engines on the chosen provider and creates the tracker.
+    pub fn open(settings: &SegmenterSettings) -> Result<Segmenter, SegmenterError> {
+        let load = |e: &dyn std::fmt::Display| SegmenterError::Load(e.to_string());
+        let provider: Provider = settings.provider.parse().map_err(|e| load(&e))?;
+        let dir = resolve_bundle_dir(settings.model.as_deref()).map_err(|e| load(&e))?;
+        let bundle = Bundle::load(&dir).map_err(|e| load(&e))?;
+        let vocab = select_vocabulary(&bundle, &settings.vocabulary)?;
+        if let Some((w, h)) = settings.mask_size {
+            if w == 0 || h == 0 {
+                return Err(SegmenterError::Load(format!("mask size {w}x{h} must be positive")));
+            }
+        }
+        let engines = backend_for(provider).open(&bundle).map_err(|e| load(&e))?;
+        let i = &bundle.manifest.input;
+        tracing::info!(bundle = %dir.display(), name = bundle.name(), %provider, classes = vocab.len(), "segmenter open");
+        Ok(Segmenter {
+            bundle_name: bundle.name().to_string(),
+            bundle_dir: dir,
+            input: (i.width, i.height),
+            mask_size: settings.mask_size,
+            vocab,
+            pre: Preprocessor::new(i.width, i.height, i.mean, i.std),
+            image: Tensor::zeros(&[1, 3, i.height, i.width]),
+            features: Features::default(),
+            encoder: engines.encoder,
+            decoder: engines.decoder,
+            tracker: Tracker::new(settings.tracker.clone()),
+            upsampler: MaskUpsampler::new(),
+            result: FrameResult { model: bundle.name().to_string(), ..Default::default() },
+            spare_masks: Vec::new(),
+        })
+    }
+
+    /// Runs one frame: preprocess -> encoder -> tracker (decoder inside) -> masks at the
+    /// output size. `frame_index` is the 0-based frame number reported in the result.
+    pub fn process(&mut self, frame: &FrameRef, frame_index: u64) -> Result<&FrameResult, SegmenterError> {
+        let run = |e: &dyn std::fmt::Display| SegmenterError::Run(e.to_string());
+        self.pre.run(frame, &mut self.image).map_err(|e| run(&e))?;
+        self.encoder.encode(&self.image, &mut self.features).map_err(|e| run(&e))?;
+        let (mw, mh) = self.mask_size.unwrap_or((frame.width, frame.height));
+        let (w4, h4) = (self.input.0 / 4, self.input.1 / 4);
+        self.recycle_objects();
+        self.result.frame = frame_index;
+        self.result.width = frame.width;
+        self.result.height = frame.height;
+        let tracks = self.tracker.step(&self.features, self.decoder.as_mut(), &self.vocab).map_err(|e| run(&e))?;
+        for t in tracks {
+            if t.mask_logits.len() != w4 * h4 {
+                return Err(SegmenterError::Run(format!(
+                    "track {}: {} mask logits, expected {w4}x{h4}",
+                    t.id,
+                    t.mask_logits.len()
+                )));
+            }
+            let mut mask = self.spare_masks.pop().unwrap_or_default();
+            let Some(bbox) = self.upsampler.run(&t.mask_logits, (w4, h4), (mw, mh), &mut mask) else {
+                self.spare_masks.push(mask);
+                continue; // No pixel survives at the output size: nothing to show.
+            };
+            self.result.objects.push(object_of(t, &self.vocab, bbox, mask));
+        }
+        Ok(&self.result)
+    }
+
+    /// Moves last frame's masks to the spare pool so their allocations are reused.
+    fn recycle_objects(&mut self) {
+        for o in self.result.objects.drain(..) {
+            self.spare_masks.push(o.mask);
+        }
+    }
+
+    /// Forgets all targets (flush, new stream). Track ids keep increasing.
+    pub fn reset(&mut self) {
+        self.tracker.reset();
+        self.recycle_objects();
+    }
+
+    /// The tracker, to add or remove user-given targets or change thresholds.
+    pub fn tracker_mut(&mut self) -> &mut Tracker {
+        &mut self.tracker
+    }
+
+    pub fn bundle_name(&self) -> &str {
+        &self.bundle_name
+    }
+
+    /// Directory the bundle was loaded from.
+    pub fn bundle_dir(&self) -> &std::path::Path {
+        &self.bundle_dir
+    }
+
+    /// Model input size (width, height): user prompts are given in these pixels.
+    pub fn input_size(&self) -> (usize, usize) {
+        self.input
+    }
+
+    /// The class vocabulary in use (class ids index it).
+    pub fn vocabulary(&self) -> &Vocabulary {
+        &self.vocab
+    }
+
+    /// Output mask size setting (`None`: each frame's size).
+    pub fn set_mask_size(&mut self, size: Option<(usize, usize)>) {
+        self.mask_size = size.filter(|&(w, h)| w > 0 && h > 0);
+    }
+}
+
+fn object_of(t: &Track, vocab: &Vocabulary, bbox: BBox, mask: Mask) -> ObjectResult {
+    let label = vocab.names.get(t.class_id).cloned().unwrap_or_else(|| format!("class{}", t.class_id));
+    ObjectResult { track_id: t.id, class_id: t.class_id, label, score: t.score, bbox, mask }
+}
+
+/// The bundle vocabulary, or the subset the user named (in the user's order).
+/// New names need the text encoder, which is not wired in yet: they are an error.
+fn select_vocabulary(bundle: &Bundle, names: &[String]) -> Result<Vocabulary, SegmenterError> {
+    let full = &bundle.vocabulary;
+    if names.is_empty() {
+        return Ok(full.clone());
+    }
+    let d = full.dim;
+    let mut emb = Vec::with_capacity(names.len() * d);
+    for name in names {
+        let Some(k) = full.names.iter().position(|n| n == name.trim()) else {
+            return Err(SegmenterError::Load(format!(
+                "class `{name}` is not in the vocabulary of bundle `{}` ({}); embedding new names with the text encoder is not supported yet",
+                bundle.name(),
+                full.names.join(", ")
+            )));
+        };
+        emb.extend_from_slice(&full.embeddings[k * d..(k + 1) * d]);
+    }
+    let names = names.iter().map(|n| n.trim().to_string()).collect();
+    Ok(Vocabulary::new(names, emb, d, full.logit_scale))
+}
+
+// The GStreamer element keeps the segmenter in its streaming state: it must be Send.
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<Segmenter>();
+};

@@ -1,0 +1,287 @@
+//! `bundle.toml`: the manifest of an engine bundle (engines/CONTRACT.md).
+//!
+//! Parsed with serde; [`Manifest::check`] verifies the manifest is self-consistent
+//! (symbols declared, contract tensors present with the sizes of `[input]`/`[model]`)
+//! before any ONNX file is opened, so a typo is reported as a manifest error.
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub bundle: BundleInfo,
+    pub input: InputSpec,
+    pub model: ModelSpec,
+    pub files: Files,
+    #[serde(default)]
+    pub tensors: Vec<TensorSpec>,
+    /// Dynamic symbol -> [min, opt, max] (a TensorRT optimisation profile).
+    #[serde(default)]
+    pub dynamic: BTreeMap<String, [i64; 3]>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BundleInfo {
+    pub name: String,
+    pub family: String,
+    /// "random" or "trained".
+    pub weights: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    pub width: usize,
+    pub height: usize,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub hidden_dim: usize,
+    pub num_queries: usize,
+    pub class_dim: usize,
+    pub assoc_dim: usize,
+    pub mask_stride: usize,
+    pub max_prompts: usize,
+    pub max_prompt_tokens: usize,
+    pub logit_scale: f32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Files {
+    pub image_encoder: String,
+    pub mask_decoder: String,
+    pub vocabulary: String,
+    pub text_encoder: Option<String>,
+    pub tokenizer: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Io {
+    Input,
+    Output,
+}
+
+impl fmt::Display for Io {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Io::Input => "input",
+            Io::Output => "output",
+        })
+    }
+}
+
+/// One dimension: a fixed size or a symbol declared in `[dynamic]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Dim {
+    Fixed(i64),
+    Symbol(String),
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dim::Fixed(n) => write!(f, "{n}"),
+            Dim::Symbol(s) => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorSpec {
+    /// Key in `[files]`: `image_encoder`, `mask_decoder` or `text_encoder`.
+    pub file: String,
+    pub io: Io,
+    pub name: String,
+    /// `f32` or `i64`.
+    pub dtype: String,
+    pub shape: Vec<Dim>,
+}
+
+/// Formats a shape as `[1, P, 32]`.
+pub fn shape_string(dims: &[Dim]) -> String {
+    let parts: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Manifest, String> {
+        let m: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;
+        m.check()?;
+        Ok(m)
+    }
+
+    /// Declared tensors of one file and direction, in manifest order.
+    pub fn tensors_of<'a>(&'a self, file: &'a str, io: Io) -> impl Iterator<Item = &'a TensorSpec> + 'a {
+        self.tensors.iter().filter(move |t| t.file == file && t.io == io)
+    }
+
+    pub fn tensor<'a>(&'a self, file: &'a str, io: Io, name: &str) -> Option<&'a TensorSpec> {
+        self.tensors_of(file, io).find(|t| t.name == name)
+    }
+
+    /// Self-consistency; errors are prefixed by the caller with the manifest path.
+    pub fn check(&self) -> Result<(), String> {
+        self.check_sizes()?;
+        self.check_dynamic()?;
+        for t in &self.tensors {
+            self.check_tensor(t)?;
+        }
+        self.check_contract_tensors()?;
+        self.check_prompt_ranges()
+    }
+
+    /// The declared P/T ranges must admit the bounds the runtime will actually use.
+    fn check_prompt_ranges(&self) -> Result<(), String> {
+        let limits = [(0, self.model.max_prompts, "max_prompts"), (1, self.model.max_prompt_tokens, "max_prompt_tokens")];
+        for (axis, limit, key) in limits {
+            let d = self.prompt_dim(axis);
+            let [_, _, max] = self.dim_range(&d).unwrap_or([0; 3]);
+            if max < limit as i64 {
+                return Err(format!("prompt axis `{d}` allows at most {max}, but [model] {key} = {limit}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_sizes(&self) -> Result<(), String> {
+        let (w, h, s) = (self.input.width, self.input.height, self.model.mask_stride);
+        if w == 0 || h == 0 || w % 32 != 0 || h % 32 != 0 {
+            return Err(format!("[input] width/height must be positive multiples of 32, got {w}x{h}"));
+        }
+        if s != 4 {
+            return Err(format!("[model] mask_stride must be 4 (contract v1), got {s}"));
+        }
+        if self.input.std.iter().any(|&v| v <= 0.0) {
+            return Err("[input] std values must be > 0".into());
+        }
+        if self.model.max_prompts == 0 || self.model.max_prompt_tokens == 0 {
+            return Err("[model] max_prompts and max_prompt_tokens must be >= 1".into());
+        }
+        Ok(())
+    }
+
+    fn check_dynamic(&self) -> Result<(), String> {
+        for (sym, [min, opt, max]) in &self.dynamic {
+            if !(1 <= *min && min <= opt && opt <= max) {
+                return Err(format!("[dynamic] {sym} = [{min}, {opt}, {max}] must satisfy 1 <= min <= opt <= max"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_tensor(&self, t: &TensorSpec) -> Result<(), String> {
+        let known = ["image_encoder", "mask_decoder", "text_encoder"];
+        if !known.contains(&t.file.as_str()) {
+            return Err(format!("tensor `{}`: unknown file key `{}` (expected one of {known:?})", t.name, t.file));
+        }
+        if t.file == "text_encoder" && self.files.text_encoder.is_none() {
+            return Err(format!("tensor `{}` belongs to text_encoder but [files] has no text_encoder", t.name));
+        }
+        if t.dtype != "f32" && t.dtype != "i64" {
+            return Err(format!("tensor `{}`: dtype `{}` is not supported (f32 or i64)", t.name, t.dtype));
+        }
+        for d in &t.shape {
+            match d {
+                Dim::Fixed(n) if *n < 1 => {
+                    return Err(format!("tensor `{}`: dimension {n} must be >= 1", t.name));
+                }
+                Dim::Symbol(s) if !self.dynamic.contains_key(s) => {
+                    return Err(format!("tensor `{}`: symbol `{s}` is not declared in [dynamic]", t.name));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The tensors the runtime binds by name must be declared with the contract's shapes.
+    fn check_contract_tensors(&self) -> Result<(), String> {
+        for (file, io, name, want) in self.contract_shapes() {
+            let Some(t) = self.tensor(file, io, name) else {
+                return Err(format!("{file} {io} `{name}` is missing from [[tensors]] (contract v1 requires it)"));
+            };
+            if t.shape != want {
+                return Err(format!(
+                    "{file} {io} `{name}` is declared as {}, but [input]/[model] imply {}",
+                    shape_string(&t.shape),
+                    shape_string(&want)
+                ));
+            }
+            if t.dtype != "f32" {
+                return Err(format!("{file} {io} `{name}` must be f32, manifest says {}", t.dtype));
+            }
+        }
+        Ok(())
+    }
+
+    /// (file, io, name, shape) of every tensor contract v1 fixes. Prompt axes keep the
+    /// manifest's own symbols (their names are free; only their presence matters).
+    fn contract_shapes(&self) -> Vec<(&'static str, Io, &'static str, Vec<Dim>)> {
+        let (w, h) = (self.input.width as i64, self.input.height as i64);
+        let m = &self.model;
+        let c = m.hidden_dim as i64;
+        let fx = Dim::Fixed;
+        let feat = |s: i64| vec![fx(1), fx(c), fx(h / s), fx(w / s)];
+        let (h4, w4) = (fx(h / 4), fx(w / 4));
+        let n = fx(m.num_queries as i64);
+        let p = self.prompt_dim(0);
+        let mut v = vec![("image_encoder", Io::Input, "image", vec![fx(1), fx(3), fx(h), fx(w)])];
+        for (name, s) in FEATURES {
+            v.push(("image_encoder", Io::Output, name, feat(s)));
+            v.push(("mask_decoder", Io::Input, name, feat(s)));
+        }
+        v.push(("mask_decoder", Io::Input, "prompt_tokens", vec![p.clone(), self.prompt_dim(1), fx(c)]));
+        v.push(("mask_decoder", Io::Input, "prompt_valid", vec![p.clone(), self.prompt_dim(1)]));
+        for (prefix, q) in [("det", n), ("prompt", p)] {
+            let name = |s: &'static str| -> &'static str { output_name(prefix, s) };
+            v.push(("mask_decoder", Io::Output, name("masks"), vec![q.clone(), h4.clone(), w4.clone()]));
+            v.push(("mask_decoder", Io::Output, name("class_emb"), vec![q.clone(), fx(m.class_dim as i64)]));
+            v.push(("mask_decoder", Io::Output, name("assoc_emb"), vec![q.clone(), fx(m.assoc_dim as i64)]));
+            v.push(("mask_decoder", Io::Output, name("quality"), vec![q.clone()]));
+        }
+        v
+    }
+
+    /// The dimension the manifest uses for axis `axis` of `prompt_tokens` (P or T).
+    fn prompt_dim(&self, axis: usize) -> Dim {
+        self.tensor("mask_decoder", Io::Input, "prompt_tokens")
+            .and_then(|t| t.shape.get(axis).cloned())
+            .unwrap_or(Dim::Symbol(if axis == 0 { "P" } else { "T" }.into()))
+    }
+
+    /// [min, opt, max] of a dimension (fixed dims give [n, n, n]).
+    pub fn dim_range(&self, d: &Dim) -> Option<[i64; 3]> {
+        match d {
+            Dim::Fixed(n) => Some([*n, *n, *n]),
+            Dim::Symbol(s) => self.dynamic.get(s).copied(),
+        }
+    }
+}
+
+/// Encoder outputs / decoder inputs with their strides.
+pub const FEATURES: [(&str, i64); 4] = [("mask_feat", 4), ("feat_s8", 8), ("feat_s16", 16), ("feat_s32", 32)];
+
+fn output_name(prefix: &str, head: &str) -> &'static str {
+    match (prefix, head) {
+        ("det", "masks") => "det_masks",
+        ("det", "class_emb") => "det_class_emb",
+        ("det", "assoc_emb") => "det_assoc_emb",
+        ("det", "quality") => "det_quality",
+        ("prompt", "masks") => "prompt_masks",
+        ("prompt", "class_emb") => "prompt_class_emb",
+        ("prompt", "assoc_emb") => "prompt_assoc_emb",
+        _ => "prompt_quality",
+    }
+}

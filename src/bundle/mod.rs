@@ -1,0 +1,179 @@
+//! Engine bundles: a directory with `bundle.toml`, ONNX files and a vocabulary.
+//!
+//! [`Bundle::load`] parses and checks the manifest, resolves every file relative to the
+//! bundle directory and loads the vocabulary. Matching the manifest against the ONNX
+//! files' real inputs/outputs needs a backend to read them: see [`validate`] and
+//! `runtime::ort`.
+pub mod manifest;
+pub mod resolve;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use manifest::{Dim, Io, Manifest, TensorSpec};
+pub use resolve::resolve_bundle_dir;
+pub use validate::{check_model_io, IoSpec};
+
+use crate::vocab::Vocabulary;
+
+/// Why a bundle could not be loaded; every message names the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("model bundle not found: {0}")]
+    NotFound(String),
+    #[error("{path}: {msg}")]
+    Manifest { path: PathBuf, msg: String },
+    #[error("{path}: {msg}")]
+    File { path: PathBuf, msg: String },
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// A loaded bundle: manifest, directory and vocabulary.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub vocabulary: Vocabulary,
+}
+
+impl Bundle {
+    /// Loads the bundle in `dir` (checks the manifest, file presence and vocabulary).
+    pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+        if !dir.is_dir() {
+            return Err(BundleError::NotFound(format!("{} is not a directory", dir.display())));
+        }
+        let path = dir.join("bundle.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| BundleError::Manifest {
+            path: path.clone(),
+            msg: format!("cannot read the manifest: {e}"),
+        })?;
+        let manifest = Manifest::parse(&text).map_err(|msg| BundleError::Manifest { path: path.clone(), msg })?;
+        let bundle = Bundle { dir: dir.to_path_buf(), manifest, vocabulary: Vocabulary::default() };
+        bundle.check_files_exist()?;
+        let vocabulary = bundle.load_vocabulary()?;
+        Ok(Bundle { vocabulary, ..bundle })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.manifest.bundle.name
+    }
+
+    /// Path of a file named in `[files]` (key `image_encoder`, `mask_decoder`, ...).
+    pub fn file(&self, key: &str) -> Option<PathBuf> {
+        let f = &self.manifest.files;
+        let name = match key {
+            "image_encoder" => Some(&f.image_encoder),
+            "mask_decoder" => Some(&f.mask_decoder),
+            "vocabulary" => Some(&f.vocabulary),
+            "text_encoder" => f.text_encoder.as_ref(),
+            "tokenizer" => f.tokenizer.as_ref(),
+            _ => None,
+        }?;
+        Some(self.dir.join(name))
+    }
+
+    fn check_files_exist(&self) -> Result<(), BundleError> {
+        for key in ["image_encoder", "mask_decoder", "vocabulary", "text_encoder", "tokenizer"] {
+            if let Some(path) = self.file(key) {
+                if !path.is_file() {
+                    return Err(BundleError::File { path, msg: format!("[files] {key} does not exist") });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn load_vocabulary(&self) -> Result<Vocabulary, BundleError> {
+        let path = self.file("vocabulary").expect("vocabulary is a required [files] key");
+        let err = |msg: String| BundleError::File { path: path.clone(), msg };
+        let text = std::fs::read_to_string(&path).map_err(|e| err(format!("cannot read: {e}")))?;
+        parse_vocabulary(&text, self.manifest.model.class_dim, self.manifest.model.logit_scale).map_err(err)
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VocabularyFile {
+    names: Vec<String>,
+    embeddings: Vec<Vec<f32>>,
+}
+
+/// Parses `{"names": [...], "embeddings": [[D floats], ...]}`.
+pub fn parse_vocabulary(text: &str, dim: usize, logit_scale: f32) -> Result<Vocabulary, String> {
+    let v: VocabularyFile = serde_json::from_str(text).map_err(|e| format!("malformed vocabulary: {e}"))?;
+    if v.names.len() != v.embeddings.len() {
+        return Err(format!("{} names but {} embeddings", v.names.len(), v.embeddings.len()));
+    }
+    let mut flat = Vec::with_capacity(v.names.len() * dim);
+    for (name, row) in v.names.iter().zip(&v.embeddings) {
+        if row.len() != dim {
+            return Err(format!("embedding of `{name}` has {} values, [model] class_dim = {dim}", row.len()));
+        }
+        if row.iter().any(|x| !x.is_finite()) {
+            return Err(format!("embedding of `{name}` has a non-finite value"));
+        }
+        flat.extend_from_slice(row);
+    }
+    Ok(Vocabulary::new(v.names, flat, dim, logit_scale))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const FIXTURE_TOML: &str = include_str!("../../tests/fixtures/fixture_bundle.toml");
+
+    #[test]
+    fn fixture_manifest_parses() {
+        let m = Manifest::parse(FIXTURE_TOML).unwrap();
+        assert_eq!((m.input.width, m.model.num_queries, m.model.class_dim), (64, 8, 32));
+        assert_eq!(m.dynamic["P"], [1, 4, 8]);
+        let t = m.tensor("mask_decoder", Io::Output, "prompt_masks").unwrap();
+        assert_eq!(t.shape, vec![Dim::Symbol("P".into()), Dim::Fixed(16), Dim::Fixed(16)]);
+    }
+
+    #[test]
+    fn manifest_errors_name_the_cause() {
+        let cases = [
+            ("num_queries = 8", "num_queries = 9", "`det_masks` is declared as [8, 16, 16], but [input]/[model] imply [9, 16, 16]"),
+            ("P = [1, 4, 8]", "P = [1, 9, 8]", "[dynamic] P = [1, 9, 8] must satisfy"),
+            ("P = [1, 4, 8]", "P = [1, 4, 6]", "prompt axis `P` allows at most 6, but [model] max_prompts = 8"),
+            ("name = \"prompt_valid\"", "name = \"prompt_mask\"", "`prompt_valid` is missing"),
+            ("width = 64", "width = 60", "multiples of 32"),
+            ("[model]", "[modle]", "unknown field `modle`"),
+            ("hidden_dim = 16", "hidden_dim = \"16\"", "invalid type"),
+        ];
+        for (from, to, want) in cases {
+            let text = FIXTURE_TOML.replacen(from, to, 1);
+            let e = Manifest::parse(&text).unwrap_err();
+            assert!(e.contains(want), "replacing {from:?}: got {e:?}, want {want:?}");
+        }
+        let undeclared = FIXTURE_TOML.replacen("shape = [\"P\", \"T\", 16]", "shape = [\"Q\", \"T\", 16]", 1);
+        assert!(Manifest::parse(&undeclared).unwrap_err().contains("symbol `Q` is not declared in [dynamic]"));
+    }
+
+    #[test]
+    fn vocabulary_rows_are_checked() {
+        let v = parse_vocabulary(r#"{"names":["a","b"],"embeddings":[[3,4],[0,2]]}"#, 2, 10.0).unwrap();
+        assert_eq!(v.names, vec!["a", "b"]);
+        assert_eq!(v.embeddings, vec![0.6, 0.8, 0.0, 1.0]);
+        let e = parse_vocabulary(r#"{"names":["a"],"embeddings":[[1,2,3]]}"#, 2, 1.0).unwrap_err();
+        assert_eq!(e, "embedding of `a` has 3 values, [model] class_dim = 2");
+        let e = parse_vocabulary(r#"{"names":["a","b"],"embeddings":[[1,2]]}"#, 2, 1.0).unwrap_err();
+        assert_eq!(e, "2 names but 1 embeddings");
+        assert!(parse_vocabulary("{", 2, 1.0).unwrap_err().starts_with("malformed vocabulary"));
+    }
+
+    #[test]
+    fn missing_directory_and_manifest_are_clear() {
+        let e = Bundle::load(Path::new("/nonexistent/bundle")).unwrap_err();
+        assert_eq!(e.to_string(), "model bundle not found: /nonexistent/bundle is not a directory");
+        let dir = tempfile::tempdir().unwrap();
+        let e = Bundle::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("bundle.toml: cannot read the manifest"), "{e}");
+        std::fs::write(dir.path().join("bundle.toml"), FIXTURE_TOML).unwrap();
+        let e = Bundle::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("image_encoder.onnx: [files] image_encoder does not exist"), "{e}");
+    }
+}

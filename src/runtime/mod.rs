@@ -1,0 +1,89 @@
+//! Inference backends behind one trait.
+//!
+//! The tracker and the segmenter only see [`crate::model::ImageEncoder`] and
+//! [`crate::model::MaskDecoder`]; a [`Backend`] opens both from a [`Bundle`], checking the
+//! bundle's manifest against the model files on the way. ONNX Runtime ([`ort`]) is the
+//! backend today; a TensorRT backend would implement the same trait.
+pub mod ort;
+
+use crate::bundle::{Bundle, BundleError};
+use crate::model::{ImageEncoder, MaskDecoder};
+
+/// Execution provider (the `provider` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provider {
+    #[default]
+    Cpu,
+    Cuda,
+    TensorRt,
+}
+
+impl std::str::FromStr for Provider {
+    type Err = RuntimeError;
+    fn from_str(s: &str) -> Result<Self, RuntimeError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "cpu" => Ok(Provider::Cpu),
+            "cuda" => Ok(Provider::Cuda),
+            "tensorrt" | "trt" => Ok(Provider::TensorRt),
+            other => Err(RuntimeError::Provider(format!(
+                "unknown provider `{other}` (expected cpu, cuda or tensorrt)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Provider::Cpu => "cpu",
+            Provider::Cuda => "cuda",
+            Provider::TensorRt => "tensorrt",
+        })
+    }
+}
+
+/// Why a backend could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{0}")]
+    Library(String),
+    #[error("{0}")]
+    Provider(String),
+    #[error("{0}")]
+    Session(String),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+}
+
+/// The two engines of a bundle, ready to run. `Send` so a GStreamer element can own them.
+pub struct Engines {
+    pub encoder: Box<dyn ImageEncoder + Send>,
+    pub decoder: Box<dyn MaskDecoder + Send>,
+}
+
+/// Something that turns a bundle into runnable engines.
+pub trait Backend {
+    fn name(&self) -> &'static str;
+    /// Opens (and validates against the manifest) the encoder and decoder of `bundle`.
+    fn open(&self, bundle: &Bundle) -> Result<Engines, RuntimeError>;
+}
+
+/// The backend for a provider: every provider runs through ONNX Runtime today
+/// (CUDA and TensorRT as ONNX Runtime execution providers).
+pub fn backend_for(provider: Provider) -> Box<dyn Backend> {
+    Box::new(ort::OrtBackend::new(provider))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_parses_and_rejects_unknown() {
+        assert_eq!("".parse::<Provider>().unwrap(), Provider::Cpu);
+        assert_eq!("CUDA".parse::<Provider>().unwrap(), Provider::Cuda);
+        assert_eq!("tensorrt".parse::<Provider>().unwrap(), Provider::TensorRt);
+        let e = "rocm".parse::<Provider>().unwrap_err().to_string();
+        assert_eq!(e, "unknown provider `rocm` (expected cpu, cuda or tensorrt)");
+    }
+}

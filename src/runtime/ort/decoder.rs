@@ -1,0 +1,152 @@
+//! The unified mask decoder on ONNX Runtime.
+//!
+//! Inputs are zero-copy views of the caller's buffers (features and prompt batch).
+//! The decoder is always run with P >= 1 prompt rows: with no targets it gets one empty
+//! prompt (T = 1, no valid token) whose outputs are dropped, as the contract allows.
+//! Outputs come from ONNX Runtime's CPU arena and are copied into the returned
+//! [`DecoderOutput`] (the `MaskDecoder` trait returns owned outputs).
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::bundle::manifest::FEATURES;
+use crate::bundle::Bundle;
+use crate::model::{DecoderOutput, Features, MaskDecoder, ModelError, PromptBatch, QueryOutputs};
+use crate::runtime::{Provider, RuntimeError};
+use crate::tensor::Tensor;
+
+pub struct OrtDecoder {
+    session: Session,
+    /// [1, C, h, w] of mask_feat, s8, s16, s32 (the decoder's feature inputs).
+    feature_shapes: [[usize; 4]; 4],
+    hidden: usize,
+    class_dim: usize,
+    assoc_dim: usize,
+    max_prompts: usize,
+    max_tokens: usize,
+    /// One empty prompt row [1, 1, C] / [1, 1], used when there are no targets.
+    empty_tokens: Vec<f32>,
+    empty_valid: [f32; 1],
+}
+
+fn backend(what: &str, e: ort::Error) -> ModelError {
+    ModelError::Backend(format!("mask decoder: {what}: {e}"))
+}
+
+impl OrtDecoder {
+    pub fn open(bundle: &Bundle, provider: Provider) -> Result<OrtDecoder, RuntimeError> {
+        let session = super::session::open_validated(bundle, "mask_decoder", provider)?;
+        let m = &bundle.manifest;
+        let (w, h, c) = (m.input.width, m.input.height, m.model.hidden_dim);
+        let feature_shapes = FEATURES.map(|(_, s)| [1, c, h / s as usize, w / s as usize]);
+        Ok(OrtDecoder {
+            session,
+            feature_shapes,
+            hidden: c,
+            class_dim: m.model.class_dim,
+            assoc_dim: m.model.assoc_dim,
+            max_prompts: m.model.max_prompts,
+            max_tokens: m.model.max_prompt_tokens,
+            empty_tokens: vec![0.0; c],
+            empty_valid: [0.0],
+        })
+    }
+
+    fn check_features(&self, f: &Features) -> Result<(), ModelError> {
+        for ((name, _), (t, want)) in FEATURES.iter().zip(feature_list(f).iter().zip(&self.feature_shapes)) {
+            if t.shape[..] != want[1..] {
+                return Err(ModelError::Input(format!("{name} is {:?}, decoder expects {:?}", t.shape, &want[1..])));
+            }
+        }
+        Ok(())
+    }
+
+    /// (P, T) of a prompt batch, checked against the contract's bounds.
+    fn prompt_dims(&self, prompts: &PromptBatch) -> Result<(usize, usize), ModelError> {
+        let p = prompts.num_prompts();
+        if p == 0 {
+            return Ok((0, 0));
+        }
+        let (ts, vs) = (&prompts.tokens.shape, &prompts.valid.shape);
+        if ts.len() != 3 || ts[2] != self.hidden || vs.len() != 2 || vs[..] != ts[..2] {
+            return Err(ModelError::Input(format!(
+                "prompt tokens {ts:?} / valid {vs:?} do not match [P, T, {}] / [P, T]",
+                self.hidden
+            )));
+        }
+        if p > self.max_prompts || ts[1] > self.max_tokens || ts[1] == 0 {
+            return Err(ModelError::Input(format!(
+                "prompt batch [P={p}, T={}] is outside P in [1, {}], T in [1, {}]",
+                ts[1], self.max_prompts, self.max_tokens
+            )));
+        }
+        Ok((p, ts[1]))
+    }
+}
+
+impl OrtDecoder {
+    /// Zero-row outputs with the right trailing dimensions (used when there were no prompts).
+    fn empty_outputs(&self) -> QueryOutputs {
+        let [_, _, h4, w4] = self.feature_shapes[0];
+        QueryOutputs {
+            mask_logits: Tensor::zeros(&[0, h4, w4]),
+            class_emb: Tensor::zeros(&[0, self.class_dim]),
+            assoc_emb: Tensor::zeros(&[0, self.assoc_dim]),
+            quality: Tensor::zeros(&[0]),
+        }
+    }
+}
+
+fn view<'a>(shape: &[usize], data: &'a [f32]) -> Result<TensorRef<'a, f32>, ModelError> {
+    TensorRef::from_array_view((shape.to_vec(), data)).map_err(|e| backend("input view", e))
+}
+
+fn feature_list(f: &Features) -> [&Tensor; 4] {
+    [&f.mask_feat, &f.s8, &f.s16, &f.s32]
+}
+
+impl MaskDecoder for OrtDecoder {
+    fn decode(&mut self, features: &Features, prompts: &PromptBatch, detect: bool) -> Result<DecoderOutput, ModelError> {
+        self.check_features(features)?;
+        let (p, t) = self.prompt_dims(prompts)?;
+        let c = self.hidden;
+        let (tokens, valid): (&[f32], &[f32]) =
+            if p == 0 { (&self.empty_tokens, &self.empty_valid) } else { (&prompts.tokens.data, &prompts.valid.data) };
+        let (rows, cols) = if p == 0 { (1, 1) } else { (p, t) };
+        let feats = feature_list(features);
+        let inputs = ort::inputs! {
+            "mask_feat" => view(&self.feature_shapes[0], &feats[0].data)?,
+            "feat_s8" => view(&self.feature_shapes[1], &feats[1].data)?,
+            "feat_s16" => view(&self.feature_shapes[2], &feats[2].data)?,
+            "feat_s32" => view(&self.feature_shapes[3], &feats[3].data)?,
+            "prompt_tokens" => view(&[rows, cols, c], tokens)?,
+            "prompt_valid" => view(&[rows, cols], valid)?,
+        };
+        let empty = if p == 0 { Some(self.empty_outputs()) } else { None };
+        let outputs = self.session.run(inputs).map_err(|e| backend("run", e))?;
+        let mut out = DecoderOutput::default();
+        let read = |prefix: &str, q: &mut QueryOutputs| -> Result<(), ModelError> {
+            for (head, dst) in [
+                ("masks", &mut q.mask_logits),
+                ("class_emb", &mut q.class_emb),
+                ("assoc_emb", &mut q.assoc_emb),
+                ("quality", &mut q.quality),
+            ] {
+                let name = format!("{prefix}_{head}");
+                let value = outputs.get(&name).ok_or_else(|| ModelError::Backend(format!("mask decoder: no output {name}")))?;
+                let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| backend(&name, e))?;
+                dst.shape = shape.iter().map(|&d| d as usize).collect();
+                dst.data = data.to_vec();
+            }
+            Ok(())
+        };
+        if detect {
+            read("det", &mut out.detections)?;
+        }
+        if p > 0 {
+            read("prompt", &mut out.prompts)?;
+        } else {
+            out.prompts = empty.unwrap_or_default();
+        }
+        Ok(out)
+    }
+}

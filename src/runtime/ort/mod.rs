@@ -1,0 +1,34 @@
+//! ONNX Runtime backend (ort 2.0.0-rc.10, `load-dynamic`, ONNX Runtime 1.22).
+pub mod decoder;
+pub mod encoder;
+pub mod library;
+pub mod session;
+
+pub use decoder::OrtDecoder;
+pub use encoder::OrtEncoder;
+
+use crate::bundle::Bundle;
+use crate::runtime::{Backend, Engines, Provider, RuntimeError};
+
+/// Opens bundles on ONNX Runtime with one execution provider.
+pub struct OrtBackend {
+    provider: Provider,
+}
+
+impl OrtBackend {
+    pub fn new(provider: Provider) -> Self {
+        OrtBackend { provider }
+    }
+}
+
+impl Backend for OrtBackend {
+    fn name(&self) -> &'static str {
+        "onnxruntime"
+    }
+
+    fn open(&self, bundle: &Bundle) -> Result<Engines, RuntimeError> {
+        let encoder = OrtEncoder::open(bundle, self.provider)?;
+        let decoder = OrtDecoder::open(bundle, self.provider)?;
+        Ok(Engines { encoder: Box::new(encoder), decoder: Box::new(decoder) })
+    }
+}
