@@ -74,10 +74,10 @@ impl Tracker {
         let mut dropped = Vec::new();
         for t in &mut self.targets {
             let Some(prompt) = t.pending.take() else { continue };
-            let mask = match prompt {
-                TargetPrompt::Mask(m) => m,
-                TargetPrompt::Box { x, y, w: bw, h: bh } => box_mask(w, h, x, y, bw, bh),
-                TargetPrompt::Points(p) => points_mask(w, h, &p),
+            let (mask, given) = match prompt {
+                TargetPrompt::Mask(m) => (m.clone(), Some(m)),
+                TargetPrompt::Box { x, y, w: bw, h: bh } => (box_mask(w, h, x, y, bw, bh), None),
+                TargetPrompt::Points(p) => (points_mask(w, h, &p), None),
             };
             if t.memory.pinned.is_empty() {
                 tracing::warn!(id = t.id, "the similarity tracker cannot follow user prompts: target dropped");
@@ -90,11 +90,15 @@ impl Tracker {
                 continue;
             }
             t.memory.has_pinned = true;
-            let small = mask.resize_nearest(geo.w4, geo.h4);
-            t.logits.clear();
-            t.logits.extend(small.data.iter().map(|&v| if v != 0 { CERTAIN } else { -CERTAIN }));
-            t.source = Source::User;
-            t.quality = 1.0;
+            // A mask prompt is the target's mask on this frame (VOS: the first frame is
+            // given); a box or points only locate it, so this frame's mask is decoded.
+            if let Some(mask) = given {
+                let small = mask.resize_nearest(geo.w4, geo.h4);
+                t.logits.clear();
+                t.logits.extend(small.data.iter().map(|&v| if v != 0 { CERTAIN } else { -CERTAIN }));
+                t.source = Source::User;
+                t.quality = 1.0;
+            }
         }
         self.targets.retain(|t| !dropped.contains(&t.id));
     }
@@ -295,12 +299,15 @@ impl Tracker {
                 alive[i] = t.on_miss(cfg);
                 continue;
             }
-            if prompt_mode && !t.memory.recent.is_empty_capacity() {
-                let slot = t.memory.recent.push_slot();
-                if self.sampler.sample(&t.mask, &f.s8, &mut self.rng, slot) && !t.memory.has_pinned {
-                    let (pinned, recent) = (&mut t.memory.pinned, &t.memory.recent);
-                    pinned.copy_from_slice(recent.get(recent.len() - 1));
-                    t.memory.has_pinned = true;
+            // First appearance: tokens go to the pinned slot only (the FIFO holds the
+            // frames after it, so no frame is in the prompt twice). A user target's pinned
+            // tokens come from its prompt (init_pending).
+            if prompt_mode && !t.memory.pinned.is_empty() {
+                if !t.memory.has_pinned {
+                    t.memory.has_pinned = self.sampler.sample(&t.mask, &f.s8, &mut self.rng, &mut t.memory.pinned);
+                } else if t.source != Source::User && !t.memory.recent.is_empty_capacity() {
+                    let slot = t.memory.recent.push_slot();
+                    self.sampler.sample(&t.mask, &f.s8, &mut self.rng, slot);
                 }
             }
             if !t.emb.is_empty() {

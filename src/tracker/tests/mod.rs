@@ -1,0 +1,402 @@
+//! Tracker behaviour driven by the scripted fake decoder (see `fake`).
+mod fake;
+
+use super::*;
+use fake::{axis, features, obj, vocab, FakeDecoder, Obj, E, W4};
+
+/// Output of one frame: (id, state, mask area, mask bbox x0).
+type Seen = Vec<(u64, TrackState, usize, usize)>;
+
+fn run(tracker: &mut Tracker, dec: &mut FakeDecoder) -> Vec<Seen> {
+    let v = vocab();
+    (0..dec.script.len())
+        .map(|t| {
+            let f = features(t, &dec.script[t].clone());
+            let tracks = tracker.step(&f, dec, &v).expect("step");
+            tracks.iter().map(|k| (k.id, k.state, k.mask.area(), k.mask.bbox().map_or(0, |b| b.x as usize))).collect()
+        })
+        .collect()
+}
+
+fn ids(frames: &[Seen]) -> Vec<u64> {
+    let mut v: Vec<u64> = frames.iter().flatten().map(|s| s.0).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Two objects moving right 1 px per frame, distinct embeddings.
+fn two_movers(frames: usize) -> Vec<Vec<Obj>> {
+    (0..frames).map(|t| vec![obj(1, (t, 2, t + 8, 10), axis(0)), obj(2, (t, 16, t + 8, 24), axis(1))]).collect()
+}
+
+#[test]
+fn association_keeps_identities_of_moving_objects() {
+    for mode in [TrackerMode::PromptQuery, TrackerMode::Similarity] {
+        let mut tr = Tracker::new(TrackerConfig { mode, ..Default::default() });
+        let out = run(&mut tr, &mut FakeDecoder::new(two_movers(20)));
+        assert_eq!(ids(&out), vec![1, 2], "{mode:?}");
+        for (t, f) in out.iter().enumerate() {
+            assert_eq!(f.len(), 2, "{mode:?} frame {t}");
+            // id 1 is the top object, born first; both follow their object exactly.
+            for &(id, _, area, x0) in f {
+                assert_eq!((area, x0), (64, t), "{mode:?} frame {t} id {id}");
+            }
+        }
+        assert_eq!(out[0][0].1, TrackState::Tentative);
+        assert_eq!(out[1][0].1, TrackState::Confirmed, "confirmed on the 2nd frame");
+    }
+}
+
+#[test]
+fn prompt_tracker_follows_targets_without_detection() {
+    let mut tr = Tracker::new(TrackerConfig { detect_interval: 5, ..Default::default() });
+    let mut dec = FakeDecoder::new(two_movers(12));
+    let out = run(&mut tr, &mut dec);
+    assert_eq!(ids(&out), vec![1, 2]);
+    assert!(out.iter().all(|f| f.len() == 2));
+    let detect: Vec<bool> = dec.calls.iter().map(|c| c.2).collect();
+    let want: Vec<bool> = (0..12).map(|t| t % 5 == 0).collect();
+    assert_eq!(detect, want);
+    // From frame 1 on, both targets are decoded from their memory: pinned + FIFO frames.
+    assert_eq!(dec.calls[1].0, 2);
+    assert_eq!(dec.calls[1].1, vec![32, 32]);
+    assert_eq!(dec.calls[3].1, vec![32 * 3, 32 * 3], "pinned + 2 FIFO frames");
+    assert_eq!(dec.calls[11].1, vec![32 * 6, 32 * 6], "pinned + M = 5 FIFO frames at most");
+}
+
+#[test]
+fn detection_runs_every_frame_while_there_is_no_target() {
+    let mut script: Vec<Vec<Obj>> = vec![vec![]; 4];
+    script.extend(two_movers(4));
+    let mut tr = Tracker::new(TrackerConfig { detect_interval: 3, ..Default::default() });
+    let mut dec = FakeDecoder::new(script);
+    run(&mut tr, &mut dec);
+    let detect: Vec<bool> = dec.calls.iter().map(|c| c.2).collect();
+    // Frames 0-4 have no active target (4: objects appear); then frame 6 = 6 % 3.
+    assert_eq!(detect, vec![true, true, true, true, true, false, true, false]);
+    // With no target, one empty prompt row is passed (P >= 1, no valid token).
+    assert_eq!((dec.calls[0].0, dec.calls[0].1.clone()), (1, vec![0]));
+}
+
+#[test]
+fn birth_of_a_new_object_gets_a_new_id() {
+    let script: Vec<Vec<Obj>> = (0..10)
+        .map(|t| {
+            let mut v = vec![obj(1, (2, 2, 10, 10), axis(0))];
+            if t >= 5 {
+                v.push(obj(2, (20, 20, 28, 28), axis(1)));
+            }
+            v
+        })
+        .collect();
+    let mut tr = Tracker::new(TrackerConfig::default());
+    let out = run(&mut tr, &mut FakeDecoder::new(script));
+    assert_eq!(out[4].len(), 1);
+    assert_eq!(out[5].iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(), vec![(1, TrackState::Confirmed), (2, TrackState::Tentative)]);
+    assert_eq!(out[6][1].1, TrackState::Confirmed);
+    assert_eq!(ids(&out), vec![1, 2]);
+}
+
+#[test]
+fn no_duplicate_birth_on_an_overlapping_unmatched_detection() {
+    // The detector's embedding of object 1 is unrelated to its memory (cosine 0): not
+    // matched, but its mask overlaps the present target (IoU 1 >= 0.5): no new target.
+    let script: Vec<Vec<Obj>> = (0..8)
+        .map(|t| {
+            let mut o = obj(1, (t, 4, t + 10, 14), axis(0));
+            if t > 0 {
+                o.det_emb = Some(axis(2));
+            }
+            vec![o]
+        })
+        .collect();
+    let mut tr = Tracker::new(TrackerConfig::default());
+    let out = run(&mut tr, &mut FakeDecoder::new(script));
+    assert_eq!(ids(&out), vec![1]);
+    assert!(out.iter().all(|f| f.len() == 1));
+}
+
+#[test]
+fn lost_then_reidentified_after_occlusion() {
+    // Object 1 is visible on frames 0-9, absent on 10-19, back on 20-24 (elsewhere).
+    let script: Vec<Vec<Obj>> = (0..25)
+        .map(|t| match t {
+            0..=9 => vec![obj(1, (2, 2, 10, 10), axis(0))],
+            10..=19 => vec![],
+            _ => vec![obj(1, (6, 6, 14, 14), axis(0))],
+        })
+        .collect();
+    for mode in [TrackerMode::PromptQuery, TrackerMode::Similarity] {
+        let mut tr = Tracker::new(TrackerConfig { mode, ..Default::default() });
+        let mut dec = FakeDecoder::new(script.clone());
+        let v = vocab();
+        for t in 0..25 {
+            let f = features(t, &dec.script[t].clone());
+            let n = tr.step(&f, &mut dec, &v).unwrap().len();
+            if (10..20).contains(&t) {
+                assert_eq!(n, 0);
+                assert_eq!(tr.targets(), vec![(1, TrackState::Lost)], "{mode:?} frame {t}");
+            } else {
+                assert_eq!(n, 1, "{mode:?} frame {t}");
+                let want = if t == 0 { TrackState::Tentative } else { TrackState::Confirmed };
+                assert_eq!(tr.targets(), vec![(1, want)], "{mode:?} frame {t}");
+            }
+        }
+    }
+}
+
+#[test]
+fn prompt_query_reidentifies_from_pinned_tokens_without_detection() {
+    // Detection disabled after the first frame: only the memory pool can bring id 1 back.
+    let script: Vec<Vec<Obj>> = (0..16)
+        .map(|t| {
+            let mut o = obj(1, (4, 4, 12, 12), axis(0));
+            o.detect = t == 0; // the detector sees it on frame 0 only
+            if (6..10).contains(&t) { vec![] } else { vec![o] }
+        })
+        .collect();
+    let mut tr = Tracker::new(TrackerConfig { detect_interval: 100, ..Default::default() });
+    let mut dec = FakeDecoder::new(script);
+    let out = run(&mut tr, &mut dec);
+    assert!(out[6..10].iter().all(|f| f.is_empty()));
+    assert!(out[10..].iter().all(|f| f.len() == 1 && f[0].0 == 1), "re-identified from frame 10 on");
+    assert_eq!(ids(&out), vec![1]);
+    assert!(dec.calls[11..].iter().all(|c| !c.2), "no detection once the target is back");
+}
+
+#[test]
+fn lost_target_is_forgotten_after_max_age_and_ids_are_not_reused() {
+    let script: Vec<Vec<Obj>> = (0..20)
+        .map(|t| if t < 3 || t >= 10 { vec![obj(1, (4, 4, 12, 12), axis(0))] } else { vec![] })
+        .collect();
+    let mut tr = Tracker::new(TrackerConfig { max_age: 4, ..Default::default() });
+    let out = run(&mut tr, &mut FakeDecoder::new(script));
+    // Forgotten after 4 misses (frames 3-6): the object on frame 10 is a new target.
+    assert!(out[3..10].iter().all(|f| f.is_empty()));
+    assert_eq!(out[10][0].0, 2);
+    assert_eq!(ids(&out), vec![1, 2]);
+    tr.reset();
+    assert!(tr.targets().is_empty());
+    let out = run(&mut tr, &mut FakeDecoder::new(two_movers(2)));
+    assert_eq!(ids(&out), vec![3, 4], "ids keep increasing after reset");
+}
+
+#[test]
+fn consistency_check_drops_a_drifting_prompt_output() {
+    // From frame 3 the prompt query's embedding is orthogonal to the memory (cosine 0 < 0.25)
+    // and the detector does not see the object: no mask, the target becomes lost.
+    let script: Vec<Vec<Obj>> = (0..6)
+        .map(|t| {
+            let mut o = obj(1, (4, 4, 12, 12), axis(0));
+            if t >= 3 {
+                o.prompt_emb = Some(axis(1));
+                o.detect = false;
+            }
+            vec![o]
+        })
+        .collect();
+    let mut tr = Tracker::new(TrackerConfig::default());
+    let out = run(&mut tr, &mut FakeDecoder::new(script.clone()));
+    assert_eq!(out[2].len(), 1);
+    assert!(out[3..].iter().all(|f| f.is_empty()));
+    assert_eq!(tr.targets(), vec![(1, TrackState::Lost)]);
+    let mut lax = Tracker::new(TrackerConfig { consistency_threshold: -1.0, ..Default::default() });
+    let out = run(&mut lax, &mut FakeDecoder::new(script));
+    assert!(out.iter().all(|f| f.len() == 1), "threshold is what dropped it");
+}
+
+#[test]
+fn overlapping_targets_share_pixels_by_score() {
+    // Object 2 slides over object 1: shared pixels go to one target only, and a target
+    // keeps its mask only while it retains > 50 % of it.
+    let script: Vec<Vec<Obj>> = (0..6)
+        .map(|t| vec![obj(1, (4, 4, 12, 12), axis(0)), obj(2, (12 - t, 4, 20 - t, 12), axis(1))])
+        .collect();
+    let mut tr = Tracker::new(TrackerConfig::default());
+    let v = vocab();
+    let mut dec = FakeDecoder::new(script);
+    for t in 0..6 {
+        let f = features(t, &dec.script[t].clone());
+        let tracks = tr.step(&f, &mut dec, &v).unwrap();
+        let total: usize = tracks.iter().map(|k| k.mask.area()).sum();
+        let union = 64 + 64 - 8 * t;
+        assert!(total <= union, "frame {t}: masks overlap ({total} > {union})");
+        for a in tracks {
+            for b in tracks.iter().filter(|b| b.id != a.id) {
+                assert_eq!(a.mask.inter_union(&b.mask).0, 0, "frame {t}");
+            }
+            assert!(a.mask.area() > 32, "frame {t}: kept masks retain > 50 %");
+        }
+    }
+}
+
+#[test]
+fn max_targets_caps_remembered_targets() {
+    let script: Vec<Vec<Obj>> = (0..5)
+        .map(|_| (0..5u32).map(|k| obj(k + 1, (6 * k as usize, 0, 6 * k as usize + 5, 5), axis(k as usize))).collect())
+        .collect();
+    let mut tr = Tracker::new(TrackerConfig { max_targets: 3, ..Default::default() });
+    let out = run(&mut tr, &mut FakeDecoder::new(script));
+    assert!(out.iter().all(|f| f.len() == 3));
+    assert_eq!(ids(&out), vec![1, 2, 3]);
+    assert_eq!(tr.targets().len(), 3);
+}
+
+#[test]
+fn user_targets_by_box_points_and_mask_with_detection_off() {
+    let script = two_movers(10);
+    let mut tr = Tracker::new(TrackerConfig { detect_interval: 0, ..Default::default() });
+    // Model-input pixels are 4x the 32x32 mask grid: object 1 covers x 0..32, y 8..40 at t=0.
+    let a = tr.add_target(TargetPrompt::Box { x: 0.0, y: 8.0, w: 32.0, h: 32.0 });
+    let b = tr.add_target(TargetPrompt::Points(vec![(16.0, 80.0)]));
+    let mut dec = FakeDecoder::new(script);
+    let out = run(&mut tr, &mut dec);
+    assert_eq!((a, b), (1, 2));
+    assert!(dec.calls.iter().all(|c| !c.2), "detection off");
+    for (t, f) in out.iter().enumerate() {
+        let got: Vec<(u64, usize)> = f.iter().map(|s| (s.0, s.3)).collect();
+        assert_eq!(got, vec![(1, t), (2, t)], "frame {t}");
+    }
+    assert!(tr.remove_target(1));
+    assert!(!tr.remove_target(1));
+    let mut m = crate::mask::Mask::new(W4, W4);
+    for y in 16..24 {
+        for x in 0..8 {
+            m.set(x, y, true);
+        }
+    }
+    let mut tr = Tracker::new(TrackerConfig { detect_interval: 0, ..Default::default() });
+    let id = tr.add_target(TargetPrompt::Mask(m));
+    let out = run(&mut tr, &mut FakeDecoder::new(two_movers(5)));
+    assert!(out.iter().all(|f| f.len() == 1 && f[0].0 == id && f[0].2 == 64));
+}
+
+#[test]
+fn empty_prompt_is_dropped_not_tracked() {
+    let mut tr = Tracker::new(TrackerConfig { detect_interval: 0, ..Default::default() });
+    tr.add_target(TargetPrompt::Box { x: 500.0, y: 500.0, w: 4.0, h: 4.0 });
+    let out = run(&mut tr, &mut FakeDecoder::new(two_movers(2)));
+    assert!(out.iter().all(|f| f.is_empty()));
+    assert!(tr.targets().is_empty());
+}
+
+#[test]
+fn similarity_tracker_decodes_no_prompt_and_detects_every_frame() {
+    let mut tr = Tracker::new(TrackerConfig { mode: TrackerMode::Similarity, detect_interval: 5, ..Default::default() });
+    let mut dec = FakeDecoder::new(two_movers(6));
+    run(&mut tr, &mut dec);
+    assert!(dec.calls.iter().all(|c| c.0 == 1 && c.1 == vec![0] && c.2));
+}
+
+#[test]
+fn similarity_tracker_swaps_ids_when_embeddings_swap_but_prompt_tracker_does_not() {
+    // On frame 5 the detector's embeddings of the two objects are exchanged (an appearance
+    // confusion): association by embedding alone follows the embeddings; the prompt
+    // tracker keeps each target on its own object through its memory tokens.
+    let script: Vec<Vec<Obj>> = two_movers(10)
+        .into_iter()
+        .enumerate()
+        .map(|(t, mut v)| {
+            if t >= 5 {
+                v[0].det_emb = Some(axis(1));
+                v[1].det_emb = Some(axis(0));
+            }
+            v
+        })
+        .collect();
+    let y_of = |tr: &mut Tracker, dec: &mut FakeDecoder| -> Vec<Vec<(u64, usize)>> {
+        let v = vocab();
+        (0..10)
+            .map(|t| {
+                let f = features(t, &dec.script[t].clone());
+                let tr = tr.step(&f, dec, &v).unwrap();
+                tr.iter().map(|k| (k.id, k.mask.bbox().unwrap().y as usize)).collect()
+            })
+            .collect()
+    };
+    let mut sim = Tracker::new(TrackerConfig { mode: TrackerMode::Similarity, ..Default::default() });
+    let s = y_of(&mut sim, &mut FakeDecoder::new(script.clone()));
+    assert!(s[4].contains(&(1, 2)) && s[5].contains(&(1, 16)), "similarity: id 1 jumps to the other object");
+    let mut pq = Tracker::new(TrackerConfig::default());
+    let p = y_of(&mut pq, &mut FakeDecoder::new(script));
+    assert!(p.iter().all(|f| f.contains(&(1, 2)) && f.contains(&(2, 16))), "prompt tracker keeps ids: {p:?}");
+}
+
+#[test]
+fn identical_inputs_give_identical_outputs() {
+    let script: Vec<Vec<Obj>> = two_movers(15);
+    let once = |seed| {
+        let mut tr = Tracker::new(TrackerConfig { seed, ..Default::default() });
+        let mut dec = FakeDecoder::new(script.clone());
+        let v = vocab();
+        let mut all = Vec::new();
+        for t in 0..15 {
+            let f = features(t, &dec.script[t].clone());
+            let tracks = tr.step(&f, &mut dec, &v).unwrap();
+            all.extend(tracks.iter().map(|k| (k.id, k.score.to_bits(), k.mask_logits.clone())));
+        }
+        all
+    };
+    assert_eq!(once(7), once(7));
+}
+
+#[test]
+fn malformed_decoder_output_is_an_error() {
+    struct Broken;
+    impl crate::model::MaskDecoder for Broken {
+        fn decode(&mut self, _: &crate::model::Features, _: &crate::model::PromptBatch, _: bool) -> Result<crate::model::DecoderOutput, ModelError> {
+            Ok(Default::default()) // zero prompt rows for a batch of 1
+        }
+    }
+    let mut tr = Tracker::new(TrackerConfig::default());
+    let err = tr.step(&features(0, &[]), &mut Broken, &vocab()).unwrap_err();
+    assert!(err.to_string().contains("prompt batch has 1"), "{err}");
+    let err = tr.step(&crate::model::Features::default(), &mut Broken, &vocab()).unwrap_err();
+    assert!(err.to_string().contains("features.s8"), "{err}");
+}
+
+#[test]
+fn state_stays_bounded_over_10000_frames() {
+    // A new object enters every 7 frames and stays 40 frames, at a varying place; each
+    // has its own embedding direction in 4-D (mixed so most pairs are distinguishable).
+    let frames = 10_000;
+    let script: Vec<Vec<Obj>> = (0..frames)
+        .map(|t: usize| {
+            let first = t.saturating_sub(39) / 7;
+            (first..=t / 7)
+                .map(|k| {
+                    let x = (k * 5) % 24;
+                    let mut e = [0.0f32; E];
+                    e[k % E] = 1.0;
+                    e[(k / E) % E] += 0.5;
+                    obj(k as u32 + 1, (x, (k * 3) % 24, x + 6, (k * 3) % 24 + 6), e)
+                })
+                .collect()
+        })
+        .collect();
+    let cfg = TrackerConfig { max_targets: 8, max_age: 20, ..Default::default() };
+    let mut tr = Tracker::new(cfg.clone());
+    let mut dec = FakeDecoder::new(script);
+    dec.log_last_only = true;
+    let v = vocab();
+    let pool = (cfg.memory_frames + 1) * cfg.tokens_per_frame * fake::C + cfg.assoc_memory * E + E + fake::D;
+    let mut foot = Vec::new();
+    let mut last_id = 0;
+    for t in 0..frames {
+        let f = features(t, &dec.script[t].clone());
+        let tracks = tr.step(&f, &mut dec, &v).unwrap();
+        assert!(tracks.len() <= 8);
+        for k in tracks {
+            last_id = last_id.max(k.id);
+        }
+        assert!(tr.targets().len() <= 8, "frame {t}");
+        assert!(tr.memory_footprint() <= 8 * pool, "frame {t}");
+        assert!(dec.calls[0].0 <= 8);
+        if t == 999 || t == 9_999 {
+            foot.push(tr.memory_footprint());
+        }
+    }
+    assert!(last_id > 300, "objects kept being born ({last_id})");
+    assert!(foot.iter().all(|&f| f <= 8 * pool), "{foot:?}");
+}
