@@ -22,6 +22,7 @@ pub mod tracker;
 pub mod output;
 pub mod command;
 pub mod mqtt;
+pub mod world;
 pub mod bundle;
 pub mod runtime;
 pub mod kernels;

@@ -1,0 +1,87 @@
+//! Ground truth of one rendered frame: a label map (which object owns each pixel after
+//! occlusion) plus per-object statistics derived from it.
+use crate::mask::{BBox, Mask};
+use crate::rle::{self, Rle};
+
+/// One object present in the world on this frame (possibly fully hidden or off-frame).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectTruth {
+    /// 1-based, unique within a world; a new object entering the frame gets a new id.
+    pub track_id: u64,
+    /// 0-based index into [`super::CLASS_NAMES`].
+    pub class_id: usize,
+    pub label: &'static str,
+    /// Base RGB colour before shading, illumination and noise.
+    pub colour: [u8; 3],
+    /// Drawing order: 0 is the farthest object.
+    pub depth: usize,
+    /// Pixels of the object that are drawn (inside the frame and not occluded).
+    pub visible_area: usize,
+    /// Pixels the object covers on an unbounded canvas with nothing in front of it.
+    pub full_area: usize,
+    /// `visible_area / full_area`, in [0, 1]: lowered by occlusion and by leaving the frame.
+    pub visible_fraction: f32,
+    /// Tight box of the visible pixels; `None` when nothing is visible.
+    pub bbox: Option<BBox>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameTruth {
+    pub frame: u64,
+    pub width: usize,
+    pub height: usize,
+    /// Sorted by track id.
+    pub objects: Vec<ObjectTruth>,
+    /// Row-major: 0 = background, `k` = `objects[k - 1]`.
+    pub labels: Vec<u16>,
+}
+
+impl FrameTruth {
+    /// Visible mask of `objects[index]`.
+    pub fn mask(&self, index: usize) -> Mask {
+        let want = index as u16 + 1;
+        Mask { width: self.width, height: self.height, data: self.labels.iter().map(|&l| (l == want) as u8).collect() }
+    }
+
+    /// Visible mask of `objects[index]` as COCO RLE.
+    pub fn rle(&self, index: usize) -> Rle {
+        rle::encode(&self.mask(index))
+    }
+
+    pub fn find_track(&self, track_id: u64) -> Option<&ObjectTruth> {
+        self.objects.iter().find(|o| o.track_id == track_id)
+    }
+
+    /// Objects with at least one visible pixel.
+    pub fn visible(&self) -> impl Iterator<Item = (usize, &ObjectTruth)> {
+        self.objects.iter().enumerate().filter(|(_, o)| o.visible_area > 0)
+    }
+
+    /// Fills areas, fractions and boxes from the label map (one pass over the pixels).
+    pub(crate) fn measure(&mut self) {
+        let n = self.objects.len();
+        let mut area = vec![0usize; n];
+        let mut bounds = vec![(usize::MAX, usize::MAX, 0usize, 0usize); n];
+        for (i, &l) in self.labels.iter().enumerate() {
+            if l == 0 {
+                continue;
+            }
+            let k = l as usize - 1;
+            let (x, y) = (i % self.width, i / self.width);
+            area[k] += 1;
+            let b = &mut bounds[k];
+            *b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
+        }
+        for (k, o) in self.objects.iter_mut().enumerate() {
+            o.visible_area = area[k];
+            o.visible_fraction = if o.full_area == 0 { 0.0 } else { (area[k] as f32 / o.full_area as f32).min(1.0) };
+            let (x0, y0, x1, y1) = bounds[k];
+            o.bbox = (area[k] > 0).then(|| BBox {
+                x: x0 as f32,
+                y: y0 as f32,
+                w: (x1 - x0 + 1) as f32,
+                h: (y1 - y0 + 1) as f32,
+            });
+        }
+    }
+}
