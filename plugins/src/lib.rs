@@ -4,10 +4,13 @@
 //! `register`, `imp.rs` the subclass.
 use gst::glib;
 
+pub mod frame;
 pub mod meta;
+pub mod segoverlay;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    let _ = plugin;
+    meta::register();
+    segoverlay::register(plugin)?;
     Ok(())
 }
 

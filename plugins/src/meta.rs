@@ -65,11 +65,16 @@ pub fn remove(buffer: &mut gst::BufferRef) -> bool {
 /// Reads the results meta: `None` when the buffer has none, `Err` naming the bad field
 /// when it is malformed (e.g. written by another program).
 pub fn read(buffer: &gst::BufferRef) -> Option<Result<FrameResult, String>> {
+    find(buffer).map(|meta| from_structure(meta.structure()))
+}
+
+/// The raw meta, for readers that walk the structure themselves (segoverlay paints the
+/// RLE runs directly instead of decoding every mask into a new buffer).
+pub fn find(buffer: &gst::BufferRef) -> Option<gst::MetaRef<'_, gst::meta::CustomMeta>> {
     if !gst::meta::CustomMeta::is_registered(META_NAME) {
         return None;
     }
-    let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
-    Some(from_structure(meta.structure()))
+    gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()
 }
 
 /// The structure the meta carries (also handy for messages and logs).

@@ -1,0 +1,349 @@
+//! `segment` subclass: settings, segmenter lifecycle, per-frame inference, commands.
+use super::command::{self, Scale, SegCommand, COMMAND_EVENT, MAX_PENDING};
+use crate::frame;
+use crate::meta;
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::subclass::prelude::*;
+use segstream::segmenter::{Segmenter, SegmenterSettings};
+use segstream::tracker::TrackerConfig;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, Mutex};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("segment", gst::DebugColorFlags::empty(), Some("segstream segmentation"))
+});
+
+const PROVIDERS: [&str; 3] = ["cpu", "cuda", "tensorrt"];
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: Option<String>,
+    provider: String,
+    detect_interval: u32,
+    score_threshold: f32,
+    max_targets: u32,
+    vocabulary: String,
+    mask_width: u32,
+    mask_height: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let t = TrackerConfig::default();
+        Settings {
+            model: None,
+            provider: "cpu".into(),
+            detect_interval: t.detect_interval,
+            score_threshold: t.score_threshold,
+            max_targets: t.max_targets as u32,
+            vocabulary: String::new(),
+            mask_width: 0,
+            mask_height: 0,
+        }
+    }
+}
+
+impl Settings {
+    fn tracker_config(&self) -> TrackerConfig {
+        let mut t = TrackerConfig::default();
+        self.apply_tracker(&mut t);
+        t
+    }
+
+    /// Copies the properties that may change while playing into a tracker config.
+    fn apply_tracker(&self, t: &mut TrackerConfig) {
+        t.detect_interval = self.detect_interval;
+        t.score_threshold = self.score_threshold;
+        t.max_targets = self.max_targets as usize;
+    }
+
+    fn segmenter_settings(&self) -> SegmenterSettings {
+        let mask_size = (self.mask_width > 0 && self.mask_height > 0)
+            .then_some((self.mask_width as usize, self.mask_height as usize));
+        SegmenterSettings {
+            model: self.model.as_ref().map(Into::into),
+            provider: self.provider.clone(),
+            tracker: self.tracker_config(),
+            mask_size,
+            vocabulary: self
+                .vocabulary
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+        }
+    }
+}
+
+struct State {
+    segmenter: Segmenter,
+    info: Option<gst_video::VideoInfo>,
+    /// Number of the next frame (0-based) since the last stream-start / flush.
+    frame: u64,
+}
+
+#[derive(Default)]
+pub struct Segment {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    commands: Mutex<VecDeque<SegCommand>>,
+    /// A live-changeable property changed: copy it into the tracker before the next frame.
+    tracker_dirty: AtomicBool,
+}
+
+impl Segment {
+    fn open(&self) -> Result<Segmenter, gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        if !PROVIDERS.contains(&settings.provider.as_str()) {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                ["segment: unknown provider '{}' (use cpu, cuda or tensorrt)", settings.provider]
+            ));
+        }
+        gst::info!(CAT, imp = self, "opening model {:?} on {}", settings.model, settings.provider);
+        Segmenter::open(&settings.segmenter_settings()).map_err(|e| {
+            gst::error_msg!(gst::ResourceError::OpenRead, ["segment: cannot load the model: {}", e])
+        })
+    }
+
+    /// Parses and queues a command event; false (and a warning) when it is malformed.
+    fn queue_command(&self, s: &gst::StructureRef) -> bool {
+        match command::parse(s) {
+            Ok(Some(cmd)) => {
+                let mut q = self.commands.lock().unwrap();
+                if q.len() >= MAX_PENDING {
+                    gst::element_imp_warning!(self, gst::StreamError::Failed, ["segment: {} commands already pending, dropping {:?}", MAX_PENDING, cmd]);
+                    return false;
+                }
+                gst::debug!(CAT, imp = self, "queued {:?}", cmd);
+                q.push_back(cmd);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                gst::element_imp_warning!(self, gst::StreamError::Format, ["{}", e]);
+                false
+            }
+        }
+    }
+
+    fn apply_pending(&self, state: &mut State) {
+        if self.tracker_dirty.swap(false, Ordering::AcqRel) {
+            let settings = self.settings.lock().unwrap().clone();
+            settings.apply_tracker(state.segmenter.tracker_mut().config_mut());
+        }
+        let pending: Vec<SegCommand> = self.commands.lock().unwrap().drain(..).collect();
+        for cmd in pending {
+            self.apply_command(state, cmd);
+        }
+    }
+
+    fn apply_command(&self, state: &mut State, cmd: SegCommand) {
+        let frame_size = state.info.as_ref().map_or((1, 1), |i| (i.width() as usize, i.height() as usize));
+        let scale = Scale::new(frame_size, state.segmenter.input_size());
+        match cmd {
+            SegCommand::Remove(id) => {
+                if !state.segmenter.tracker_mut().remove_target(id) {
+                    gst::element_imp_warning!(self, gst::StreamError::Failed, ["segment: remove: no target with id {}", id]);
+                }
+            }
+            SegCommand::SetDetectInterval(n) => {
+                self.settings.lock().unwrap().detect_interval = n;
+                state.segmenter.tracker_mut().config_mut().detect_interval = n;
+            }
+            add => {
+                let prompt = command::prompt(&add, &scale).expect("add commands have a prompt");
+                let id = state.segmenter.tracker_mut().add_target(prompt);
+                gst::info!(CAT, imp = self, "added target {} from {:?}", id, add);
+                let s = gst::Structure::builder("segstream-target-added").field("track-id", id).field("frame", state.frame).build();
+                let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+            }
+        }
+    }
+
+    fn reset_stream(&self, why: &str) {
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            gst::debug!(CAT, imp = self, "{}: frame counter and tracker reset", why);
+            state.frame = 0;
+            state.segmenter.reset();
+        }
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for Segment {
+    const NAME: &'static str = "GstSegstreamSegment";
+    type Type = super::Segment;
+    type ParentType = gst_video::VideoFilter;
+}
+
+impl ObjectImpl for Segment {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(super::props::specs);
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => s.model = value.get::<Option<String>>().unwrap().filter(|m| !m.is_empty()),
+            "provider" => s.provider = value.get::<Option<String>>().unwrap().unwrap_or_else(|| "cpu".into()),
+            "vocabulary" => s.vocabulary = value.get::<Option<String>>().unwrap().unwrap_or_default(),
+            "mask-width" => s.mask_width = value.get().unwrap(),
+            "mask-height" => s.mask_height = value.get().unwrap(),
+            "detect-interval" => s.detect_interval = value.get().unwrap(),
+            "score-threshold" => s.score_threshold = value.get().unwrap(),
+            "max-targets" => s.max_targets = value.get().unwrap(),
+            other => unreachable!("unknown property {other}"),
+        }
+        if matches!(pspec.name(), "detect-interval" | "score-threshold" | "max-targets") {
+            self.tracker_dirty.store(true, Ordering::Release);
+        }
+        gst::debug!(CAT, imp = self, "{} set", pspec.name());
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => s.model.to_value(),
+            "provider" => s.provider.to_value(),
+            "vocabulary" => s.vocabulary.to_value(),
+            "mask-width" => s.mask_width.to_value(),
+            "mask-height" => s.mask_height.to_value(),
+            "detect-interval" => s.detect_interval.to_value(),
+            "score-threshold" => s.score_threshold.to_value(),
+            "max-targets" => s.max_targets.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for Segment {}
+
+impl ElementImpl for Segment {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Instance segmentation and tracking",
+                "Filter/Analyzer/Video",
+                "Finds object instances (mask, box, class, stable track id) on every frame and \
+                 attaches them as SegstreamObjectsMeta",
+                "segstream developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = frame::caps();
+            vec![
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for Segment {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let segmenter = self.open()?;
+        self.tracker_dirty.store(false, Ordering::Release);
+        *self.state.lock().unwrap() = Some(State { segmenter, info: None, frame: 0 });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        self.commands.lock().unwrap().clear();
+        gst::info!(CAT, imp = self, "stopped");
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::FlushStop(_) => self.reset_stream("flush-stop"),
+            gst::EventView::StreamStart(_) => self.reset_stream("stream-start"),
+            gst::EventView::CustomDownstream(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == COMMAND_EVENT) {
+                    return self.queue_command(s);
+                }
+            }
+            _ => (),
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn src_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::CustomUpstream(e) = event.view() {
+            if let Some(s) = e.structure().filter(|s| s.name() == COMMAND_EVENT) {
+                return self.queue_command(s);
+            }
+        }
+        self.parent_src_event(event)
+    }
+
+    /// Overrides the video filter's in-place path: the pixels are only read (mapping them
+    /// writable could force a copy), the meta is attached after the frame is unmapped.
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["segment: no state (not started)"]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let Some(info) = state.info.clone() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["segment: buffer before caps"]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        self.apply_pending(state);
+        let index = state.frame;
+        let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ["segment: cannot map frame {}", index]);
+            gst::FlowError::Error
+        })?;
+        let frame_ref = frame::frame_ref(&mapped).ok_or(gst::FlowError::NotSupported)?;
+        let result = match state.segmenter.process(&frame_ref, index) {
+            Ok(r) => r,
+            Err(e) => {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ["segment: frame {}: {}", index, e]);
+                return Err(gst::FlowError::Error);
+            }
+        };
+        drop(frame_ref);
+        drop(mapped);
+        gst::trace!(CAT, imp = self, "frame {}: {} objects", index, result.objects.len());
+        meta::attach(buf, result);
+        state.frame += 1;
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl VideoFilterImpl for Segment {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        _outcaps: &gst::Caps,
+        _out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        gst::debug!(CAT, imp = self, "caps {}", incaps);
+        if frame::pixel_format(in_info.format()).is_none() {
+            return Err(gst::loggable_error!(CAT, "unsupported format {:?}", in_info.format()));
+        }
+        match self.state.lock().unwrap().as_mut() {
+            Some(state) => state.info = Some(in_info.clone()),
+            None => return Err(gst::loggable_error!(CAT, "caps before start")),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,64 @@
+//! Property specifications of `segment` (kept apart: long, declarative).
+use gst::glib;
+use gst::prelude::*;
+use segstream::tracker::TrackerConfig;
+
+pub fn specs() -> Vec<glib::ParamSpec> {
+    let t = TrackerConfig::default();
+    vec![
+        glib::ParamSpecString::builder("model")
+            .nick("Model bundle")
+            .blurb("Directory of the engine bundle (bundle.toml + ONNX files); unset: the \
+                    SEGSTREAM_MODEL environment variable, then the bundled default engines/tiny")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("provider")
+            .nick("Execution provider")
+            .blurb("Inference backend: cpu, cuda or tensorrt; an unavailable provider is an error")
+            .default_value(Some("cpu"))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("detect-interval")
+            .nick("Detection interval")
+            .blurb("Run learnable-query detection every N frames (always while nothing is tracked)")
+            .minimum(1)
+            .maximum(10_000)
+            .default_value(t.detect_interval)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecFloat::builder("score-threshold")
+            .nick("Score threshold")
+            .blurb("A detection starts a new track only above this score")
+            .minimum(0.0)
+            .maximum(1.0)
+            .default_value(t.score_threshold)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("max-targets")
+            .nick("Maximum targets")
+            .blurb("Hard cap on the number of tracked objects")
+            .minimum(1)
+            .maximum(1024)
+            .default_value(t.max_targets as u32)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecString::builder("vocabulary")
+            .nick("Vocabulary")
+            .blurb("Comma-separated class names for open-vocabulary models (needs the bundle's \
+                    text encoder); empty: the bundle's vocabulary")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("mask-width")
+            .nick("Mask width")
+            .blurb("Width of the masks in the meta; 0 (or mask-height 0): the frame size")
+            .maximum(16_384)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("mask-height")
+            .nick("Mask height")
+            .blurb("Height of the masks in the meta; 0 (or mask-width 0): the frame size")
+            .maximum(16_384)
+            .mutable_ready()
+            .build(),
+    ]
+}
