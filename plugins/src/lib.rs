@@ -6,10 +6,12 @@ use gst::glib;
 
 pub mod frame;
 pub mod meta;
+pub mod segment;
 pub mod segoverlay;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
+    segment::register(plugin)?;
     segoverlay::register(plugin)?;
     Ok(())
 }

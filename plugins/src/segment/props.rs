@@ -20,8 +20,9 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecUInt::builder("detect-interval")
             .nick("Detection interval")
-            .blurb("Run learnable-query detection every N frames (always while nothing is tracked)")
-            .minimum(1)
+            .blurb("Run learnable-query detection every N frames (always while nothing is tracked); \
+                    0: never, only targets added by segstream-command events are followed")
+            .minimum(0)
             .maximum(10_000)
             .default_value(t.detect_interval)
             .mutable_playing()
