@@ -19,6 +19,7 @@ pub mod tensor;
 pub mod vocab;
 pub mod segmenter;
 pub mod tracker;
+pub mod metrics;
 pub mod output;
 pub mod command;
 pub mod mqtt;
