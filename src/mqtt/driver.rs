@@ -91,6 +91,7 @@ impl Driver {
         tracing::warn!(target: "segstream::mqtt", "{msg}");
         self.shared.update_info(|i| {
             i.connected = false;
+            i.commands_subscribed = false;
             i.attempts += 1;
             i.last_error = Some(msg);
         });
@@ -102,6 +103,7 @@ impl Driver {
             Event::Incoming(Incoming::PubAck(a)) => self.on_acked(a.pkid),
             Event::Incoming(Incoming::PubComp(c)) => self.on_acked(c.pkid),
             Event::Incoming(Incoming::Publish(p)) if p.topic == self.commands_topic => self.on_command(&p.payload),
+            Event::Incoming(Incoming::SubAck(_)) => self.shared.update_info(|i| i.commands_subscribed = true),
             _ => {}
         }
     }

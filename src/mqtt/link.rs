@@ -38,6 +38,8 @@ pub(crate) struct LinkInfo {
     pub attempts: u64,
     pub connects: u64,
     pub last_error: Option<String>,
+    /// The broker acknowledged our subscription to the commands topic.
+    pub commands_subscribed: bool,
 }
 
 pub(crate) struct Shared {

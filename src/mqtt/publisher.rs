@@ -37,6 +37,8 @@ pub struct LinkStatus {
     /// Connection attempts that failed so far.
     pub failed_attempts: u64,
     pub last_error: Option<String>,
+    /// Commands are being received (the broker acknowledged the subscription).
+    pub commands_subscribed: bool,
 }
 
 pub struct Publisher {
@@ -122,7 +124,12 @@ impl Publisher {
 
     pub fn status(&self) -> LinkStatus {
         let i = self.shared.info.lock().unwrap();
-        LinkStatus { connected: i.connected, failed_attempts: i.attempts, last_error: i.last_error.clone() }
+        LinkStatus {
+            connected: i.connected,
+            failed_attempts: i.attempts,
+            last_error: i.last_error.clone(),
+            commands_subscribed: i.commands_subscribed,
+        }
     }
 
     /// Messages currently in the spool and its size on disk.
