@@ -122,6 +122,7 @@ impl Segmenter {
         let dir = resolve_bundle_dir(settings.model.as_deref()).map_err(|e| load(&e))?;
         let bundle = Bundle::load(&dir).map_err(|e| load(&e))?;
         let vocab = select_vocabulary(&bundle, &settings.vocabulary)?;
+        check_tracker_fits(&settings.tracker, &bundle)?;
         if let Some((w, h)) = settings.mask_size {
             if w == 0 || h == 0 {
                 return Err(SegmenterError::Load(format!("mask size {w}x{h} must be positive")));
@@ -225,6 +226,30 @@ impl Segmenter {
 fn object_of(t: &Track, vocab: &Vocabulary, bbox: BBox, mask: Mask) -> ObjectResult {
     let label = vocab.names.get(t.class_id).cloned().unwrap_or_else(|| format!("class{}", t.class_id));
     ObjectResult { track_id: t.id, class_id: t.class_id, label, score: t.score, bbox, mask }
+}
+
+/// The tracker's prompt batch (P = targets, T = tokens per target) must fit the decoder's
+/// declared bounds; checked at open so a bad setting fails at the state change, not mid-stream.
+fn check_tracker_fits(cfg: &crate::tracker::TrackerConfig, bundle: &Bundle) -> Result<(), SegmenterError> {
+    cfg.validate().map_err(SegmenterError::Load)?;
+    let m = &bundle.manifest.model;
+    let tokens = cfg.tokens_per_target();
+    if tokens > m.max_prompt_tokens {
+        return Err(SegmenterError::Load(format!(
+            "tracker: (memory_frames + 1) * tokens_per_frame = {tokens} exceeds bundle `{}` max_prompt_tokens = {}",
+            bundle.name(),
+            m.max_prompt_tokens
+        )));
+    }
+    if cfg.max_targets > m.max_prompts {
+        return Err(SegmenterError::Load(format!(
+            "tracker: max_targets = {} exceeds bundle `{}` max_prompts = {}",
+            cfg.max_targets,
+            bundle.name(),
+            m.max_prompts
+        )));
+    }
+    Ok(())
 }
 
 /// The bundle vocabulary, or the subset the user named (in the user's order).

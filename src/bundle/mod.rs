@@ -128,7 +128,7 @@ pub(crate) mod tests {
     fn fixture_manifest_parses() {
         let m = Manifest::parse(FIXTURE_TOML).unwrap();
         assert_eq!((m.input.width, m.model.num_queries, m.model.class_dim), (64, 8, 32));
-        assert_eq!(m.dynamic["P"], [1, 4, 8]);
+        assert_eq!(m.dynamic["P"], [1, 4, 32]);
         let t = m.tensor("mask_decoder", Io::Output, "prompt_masks").unwrap();
         assert_eq!(t.shape, vec![Dim::Symbol("P".into()), Dim::Fixed(16), Dim::Fixed(16)]);
     }
@@ -137,8 +137,8 @@ pub(crate) mod tests {
     fn manifest_errors_name_the_cause() {
         let cases = [
             ("num_queries = 8", "num_queries = 9", "`det_masks` is declared as [8, 16, 16], but [input]/[model] imply [9, 16, 16]"),
-            ("P = [1, 4, 8]", "P = [1, 9, 8]", "[dynamic] P = [1, 9, 8] must satisfy"),
-            ("P = [1, 4, 8]", "P = [1, 4, 6]", "prompt axis `P` allows at most 6, but [model] max_prompts = 8"),
+            ("P = [1, 4, 32]", "P = [1, 33, 32]", "[dynamic] P = [1, 33, 32] must satisfy"),
+            ("P = [1, 4, 32]", "P = [1, 4, 6]", "prompt axis `P` allows at most 6, but [model] max_prompts = 32"),
             ("name = \"prompt_valid\"", "name = \"prompt_mask\"", "`prompt_valid` is missing"),
             ("width = 64", "width = 60", "multiples of 32"),
             ("[model]", "[modle]", "unknown field `modle`"),

@@ -105,8 +105,8 @@ mod tests {
     fn tensorrt_profile_binds_symbols_to_min_opt_max() {
         let m = Manifest::parse(crate::bundle::tests::FIXTURE_TOML).unwrap();
         assert_eq!(trt_profile(&m, "mask_decoder", 0), "prompt_tokens:1x1x16,prompt_valid:1x1");
-        assert_eq!(trt_profile(&m, "mask_decoder", 1), "prompt_tokens:4x48x16,prompt_valid:4x48");
-        assert_eq!(trt_profile(&m, "mask_decoder", 2), "prompt_tokens:8x48x16,prompt_valid:8x48");
+        assert_eq!(trt_profile(&m, "mask_decoder", 1), "prompt_tokens:4x192x16,prompt_valid:4x192");
+        assert_eq!(trt_profile(&m, "mask_decoder", 2), "prompt_tokens:32x192x16,prompt_valid:32x192");
         assert_eq!(trt_profile(&m, "image_encoder", 0), "");
     }
 }
