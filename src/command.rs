@@ -367,7 +367,8 @@ pub struct Reply {
     pub id: Option<String>,
     pub command: Option<String>,
     pub ok: bool,
-    /// `queued` for accepted commands (applied at the next frame), `rejected` otherwise.
+    /// `accepted`: validated and handed to the `segment` element (applied before its next
+    /// frame); `rejected`: see `error`, nothing changed.
     pub status: String,
     pub error: Option<String>,
     /// Last frame published when the command arrived.
@@ -375,14 +376,14 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn queued(stream: &str, req: &Request, frame: Option<u64>) -> Reply {
+    pub fn accepted(stream: &str, req: &Request, frame: Option<u64>) -> Reply {
         Reply {
             schema_version: crate::output::SCHEMA_VERSION,
             stream: stream.into(),
             id: req.id.clone(),
             command: Some(req.name().into()),
             ok: true,
-            status: "queued".into(),
+            status: "accepted".into(),
             error: None,
             frame,
         }

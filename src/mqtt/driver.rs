@@ -129,24 +129,28 @@ impl Driver {
         }
     }
 
+    /// Invalid commands are answered here; valid ones are answered by the video thread
+    /// once the pipeline took them (`Publisher::acknowledge`).
     fn on_command(&self, raw: &[u8]) {
         let ctx = self.shared.context.lock().unwrap().clone();
         let reply = match command::validate(raw, &ctx) {
             Ok(req) => {
                 let mut q = self.shared.commands.lock().unwrap();
-                if q.len() >= COMMAND_QUEUE {
-                    Reply::error(&self.stream, req.id.clone(), Some(req.name().into()), "command queue full, try again later".into(), ctx.frame)
-                } else {
-                    let r = Reply::queued(&self.stream, &req, ctx.frame);
+                if q.len() < COMMAND_QUEUE {
                     q.push_back(req);
-                    r
+                    return;
                 }
+                Reply::error(&self.stream, req.id.clone(), Some(req.name().into()), "command queue full, try again later".into(), ctx.frame)
             }
             Err(e) => Reply::error(&self.stream, e.id, e.command, e.message, ctx.frame),
         };
-        let body = serde_json::to_vec(&reply).expect("reply serializes");
-        let _ = self.link.send(&self.shared, &self.responses_topic, body, false, Kind::Control);
+        send_reply(&self.link, &self.shared, &self.responses_topic, &reply);
     }
+}
+
+pub(crate) fn send_reply(link: &Link, shared: &Shared, topic: &str, reply: &Reply) {
+    let body = serde_json::to_vec(reply).expect("reply serializes");
+    let _ = link.send(shared, topic, body, false, Kind::Control);
 }
 
 /// One line naming the broker and the cause; adds a hint for certificate problems.

@@ -7,7 +7,7 @@ use super::driver::Driver;
 use super::link::{Kind, Link, Shared, CLIENT_CHANNEL_CAPACITY};
 use super::router::{Msg, Router};
 use super::spool::Spool;
-use crate::command::{CommandContext, Request};
+use crate::command::{CommandContext, Reply, Request};
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS, Transport};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -49,6 +49,8 @@ pub struct Publisher {
     frames_topic: Arc<str>,
     events_topic: Arc<str>,
     status_topic: String,
+    responses_topic: String,
+    stream: String,
     driver: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -93,6 +95,8 @@ impl Publisher {
             frames_topic: cfg.frames_topic().into(),
             events_topic: cfg.events_topic().into(),
             status_topic: cfg.status_topic(),
+            responses_topic: cfg.responses_topic(),
+            stream: cfg.stream.clone(),
             driver: Some(driver),
         })
     }
@@ -159,6 +163,17 @@ impl Publisher {
     /// Validated commands received since the last call, oldest first.
     pub fn take_commands(&self) -> Vec<Request> {
         self.shared.commands.lock().unwrap().drain(..).collect()
+    }
+
+    /// Answers a command taken with [`Publisher::take_commands`]: `Ok` when the pipeline
+    /// accepted it, `Err(cause)` when it refused it.
+    pub fn acknowledge(&self, req: &Request, outcome: Result<(), String>) {
+        let frame = self.shared.context.lock().unwrap().frame;
+        let reply = match outcome {
+            Ok(()) => Reply::accepted(&self.stream, req, frame),
+            Err(e) => Reply::error(&self.stream, req.id.clone(), Some(req.name().into()), e, frame),
+        };
+        super::driver::send_reply(&self.link, &self.shared, &self.responses_topic, &reply);
     }
 
     /// What command validation checks against (frame size, frame number, live ids).
