@@ -175,3 +175,19 @@ fn default_tiny_bundle_validates_and_decodes() {
         assert!(all_finite(t));
     }
 }
+
+#[test]
+fn text_encoder_is_validated_at_load_too() {
+    // A copy of the default bundle (ONNX files symlinked) whose manifest misstates text_emb.
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(tiny()).unwrap() {
+        let p = entry.unwrap().path();
+        std::os::unix::fs::symlink(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let toml = std::fs::read_to_string(tiny().join("bundle.toml")).unwrap();
+    assert!(toml.contains("shape = [\"B\", 384]"), "tiny manifest declares text_emb as [B, 384]");
+    std::fs::remove_file(dir.path().join("bundle.toml")).unwrap();
+    std::fs::write(dir.path().join("bundle.toml"), toml.replace("shape = [\"B\", 384]", "shape = [\"B\", 383]")).unwrap();
+    let e = open_err(dir.path(), Provider::Cpu);
+    assert_eq!(e, "text_encoder.onnx: output `text_emb` has shape [B, 384], manifest says [B, 383]");
+}

@@ -29,6 +29,8 @@ impl Backend for OrtBackend {
     fn open(&self, bundle: &Bundle) -> Result<Engines, RuntimeError> {
         let encoder = OrtEncoder::open(bundle, self.provider)?;
         let decoder = OrtDecoder::open(bundle, self.provider)?;
+        // Not run yet (new vocabulary names need it), but a broken file should fail at load.
+        session::validate_only(bundle, "text_encoder")?;
         Ok(Engines { encoder: Box::new(encoder), decoder: Box::new(decoder) })
     }
 }

@@ -2,6 +2,7 @@
 use std::path::Path;
 
 use ort::execution_providers::{CUDAExecutionProvider, ExecutionProviderDispatch, TensorRTExecutionProvider};
+use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::tensor::TensorElementType;
 use ort::value::ValueType;
@@ -18,6 +19,22 @@ pub fn open_validated(bundle: &Bundle, key: &str, provider: Provider) -> Result<
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     check_model_io(&bundle.manifest, key, &file_name, &inputs, &outputs).map_err(BundleError::Mismatch)?;
     Ok(session)
+}
+
+/// Checks an ONNX file the pipeline does not run yet (the text encoder) against the
+/// manifest: a CPU session without graph optimisation, only for its metadata (~0.1 s).
+pub fn validate_only(bundle: &Bundle, key: &str) -> Result<(), RuntimeError> {
+    let Some(path) = bundle.file(key) else { return Ok(()) };
+    library::ensure_initialised().map_err(RuntimeError::Library)?;
+    let fail = |e: ort::Error| RuntimeError::Session(format!("{}: loading the model: {e}", path.display()));
+    let session = Session::builder()
+        .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Disable))
+        .and_then(|b| b.commit_from_file(&path))
+        .map_err(fail)?;
+    let (inputs, outputs) = io_specs(&session);
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    check_model_io(&bundle.manifest, key, &file_name, &inputs, &outputs).map_err(BundleError::Mismatch)?;
+    Ok(())
 }
 
 /// Builds one session; an unavailable provider is an error, never a CPU fallback.
