@@ -8,11 +8,13 @@ pub mod frame;
 pub mod meta;
 pub mod segment;
 pub mod segoverlay;
+pub mod segtestsrc;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     segment::register(plugin)?;
     segoverlay::register(plugin)?;
+    segtestsrc::register(plugin)?;
     Ok(())
 }
 
