@@ -77,6 +77,31 @@ pub fn find(buffer: &gst::BufferRef) -> Option<gst::MetaRef<'_, gst::meta::Custo
     gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()
 }
 
+/// What a log line needs: the frame number and each object's (track id, label, score).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Brief {
+    pub frame: u64,
+    pub objects: Vec<(u64, String, f32)>,
+}
+
+/// Reads the meta without decoding masks (cheap enough for per-frame progress output).
+pub fn brief(buffer: &gst::BufferRef) -> Option<Result<Brief, String>> {
+    let meta = find(buffer)?;
+    let s = meta.structure();
+    let parse = || -> Result<Brief, String> {
+        let objects = get::<gst::ArrayRef>(s, "objects")?;
+        let mut out = Vec::with_capacity(objects.len());
+        for (i, v) in objects.iter().enumerate() {
+            let o = v
+                .get::<&gst::StructureRef>()
+                .map_err(|e| format!("{META_NAME}: objects[{i}] is not a structure: {e}"))?;
+            out.push((get::<u64>(o, "track-id")?, get::<String>(o, "label")?, get::<f32>(o, "score")?));
+        }
+        Ok(Brief { frame: get::<u64>(s, "frame")?, objects: out })
+    };
+    Some(parse())
+}
+
 /// The structure the meta carries (also handy for messages and logs).
 pub fn to_structure(result: &FrameResult) -> gst::Structure {
     let objects = gst::Array::new(result.objects.iter().map(object_structure));
@@ -194,6 +219,9 @@ mod tests {
         let back = read(&buffer).expect("meta present").expect("meta parses");
         assert_same(&result, &back);
         assert_eq!(back.objects[0].mask.area(), 24);
+        let b = brief(&buffer).unwrap().unwrap();
+        assert_eq!(b.frame, 41);
+        assert_eq!(b.objects, vec![(7, "triangle".to_string(), 0.75), (9, "triangle".to_string(), 0.75)]);
     }
 
     #[test]

@@ -1,0 +1,228 @@
+//! Shared by `run` and `demo`: GStreamer setup, output branches, the bus loop and the
+//! per-frame observer that feeds the progress line.
+use anyhow::{anyhow, Context, Result};
+use gst::prelude::*;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Initialises GStreamer and registers the plugin statically (no GST_PLUGIN_PATH needed).
+pub fn init() -> Result<()> {
+    gst::init().context("initialising GStreamer")?;
+    gstsegstream::plugin_register_static().context("registering the segstream plugin")?;
+    Ok(())
+}
+
+/// Makes an element, naming the missing plugin package when the factory is absent.
+pub fn make(factory: &str) -> Result<gst::Element> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| anyhow!("GStreamer element '{factory}' is missing (install the plugin package that provides it)"))
+}
+
+pub fn has(factory: &str) -> bool {
+    gst::ElementFactory::find(factory).is_some()
+}
+
+/// Where annotated frames go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Display,
+    None,
+    /// An encoded video file (.mp4, .mkv).
+    Video(PathBuf),
+    /// A directory of numbered PNG frames.
+    Frames(PathBuf),
+}
+
+impl Output {
+    pub fn parse(s: &str) -> Output {
+        match s {
+            "display" | "screen" => Output::Display,
+            "none" | "" => Output::None,
+            _ if s.ends_with(".mp4") || s.ends_with(".mkv") => Output::Video(s.into()),
+            _ => Output::Frames(s.into()),
+        }
+    }
+
+    /// Display when there is one, else nothing.
+    pub fn default_for_run() -> Output {
+        let display = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+        if display { Output::Display } else { Output::None }
+    }
+}
+
+/// The first H.264/MPEG-4 encoder available, with its parser.
+fn encoder() -> Result<&'static str> {
+    let options = [
+        ("x264enc", "x264enc speed-preset=veryfast ! h264parse"),
+        ("openh264enc", "openh264enc ! h264parse"),
+        ("avenc_mpeg4", "avenc_mpeg4 bitrate=2000000 ! mpeg4videoparse"),
+    ];
+    options
+        .iter()
+        .find(|(f, _)| has(f))
+        .map(|(_, d)| *d)
+        .ok_or_else(|| anyhow!("no video encoder (x264enc, openh264enc or avenc_mpeg4): install gstreamer1.0-plugins-ugly, -bad or -libav, or write PNG frames to a directory"))
+}
+
+/// A bin with a `sink` ghost pad that writes `output`.
+pub fn sink_bin(output: &Output) -> Result<gst::Element> {
+    let (desc, location) = match output {
+        Output::Display => ("videoconvert ! autovideosink".to_string(), None),
+        Output::None => ("fakesink sync=false".to_string(), None),
+        Output::Video(path) => {
+            let mux = if path.extension().is_some_and(|e| e == "mkv") { "matroskamux" } else { "mp4mux" };
+            create_parent(path)?;
+            (format!("videoconvert ! {} ! {mux} ! filesink name=out sync=false", encoder()?), Some(path.clone()))
+        }
+        Output::Frames(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating output directory {}", dir.display()))?;
+            ("videoconvert ! pngenc ! multifilesink name=out sync=false".to_string(), Some(dir.join("%05d.png")))
+        }
+    };
+    let bin = gst::parse::bin_from_description(&desc, true).with_context(|| format!("building '{desc}'"))?;
+    if let Some(loc) = location {
+        let out = bin.by_name("out").expect("named in the description");
+        out.set_property("location", loc.to_str().ok_or_else(|| anyhow!("output path is not UTF-8"))?);
+    }
+    Ok(bin.upcast())
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display())),
+        None => Ok(()),
+    }
+}
+
+/// Adds an MQTT branch: `tee ! queue ! segmqttsink host=.. port=..` (looked up by name so
+/// the CLI does not depend on the sink's Rust code).
+pub fn mqtt_sink(addr: &str, topic: Option<&str>) -> Result<gst::Element> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow!("--mqtt must be host:port, got '{addr}'"))?;
+    port.parse::<u16>().map_err(|_| anyhow!("--mqtt port '{port}' is not a number in 1..65535"))?;
+    let sink = make("segmqttsink")?;
+    sink.set_property_from_str("host", host);
+    sink.set_property_from_str("port", port);
+    if let Some(t) = topic {
+        sink.set_property_from_str("topic", t);
+    }
+    Ok(sink)
+}
+
+/// Frame counts seen by the observer probe.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub frames: u64,
+    pub objects_last: usize,
+    pub objects_total: u64,
+    pub started: Option<Instant>,
+}
+
+impl Stats {
+    pub fn fps(&self) -> f64 {
+        let secs = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        if secs > 0.0 { self.frames as f64 / secs } else { 0.0 }
+    }
+
+    pub fn line(&self) -> String {
+        format!("frames {}  fps {:.1}  objects {}", self.frames, self.fps(), self.objects_last)
+    }
+}
+
+/// Installs a probe on `pad` that counts frames and objects and calls `each` with the
+/// meta summary of every buffer.
+pub fn observe(
+    pad: &gst::Pad,
+    each: impl Fn(&gstsegstream::meta::Brief) + Send + Sync + 'static,
+) -> Arc<Mutex<Stats>> {
+    let stats = Arc::new(Mutex::new(Stats::default()));
+    let s = stats.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buffer) = info.buffer() {
+            let brief = gstsegstream::meta::brief(buffer);
+            let mut st = s.lock().unwrap();
+            st.started.get_or_insert_with(Instant::now);
+            st.frames += 1;
+            match brief {
+                Some(Ok(b)) => {
+                    st.objects_last = b.objects.len();
+                    st.objects_total += b.objects.len() as u64;
+                    drop(st);
+                    each(&b);
+                }
+                Some(Err(e)) => tracing::warn!("frame without a readable meta: {e}"),
+                None => tracing::warn!("frame without a segstream meta"),
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    stats
+}
+
+/// Plays `pipeline` to EOS; prints the progress line every second when `progress`.
+/// Errors carry the element's message and debug info.
+pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool) -> Result<()> {
+    pipeline.set_state(gst::State::Playing).map_err(|_| bus_error(pipeline).unwrap_or_else(|| anyhow!("pipeline failed to start")))?;
+    let bus = pipeline.bus().expect("pipelines have a bus");
+    let tty = std::io::stderr().is_terminal();
+    let mut last = Instant::now();
+    let result = loop {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
+            match msg.view() {
+                gst::MessageView::Eos(_) => break Ok(()),
+                gst::MessageView::Error(e) => break Err(error_of(e)),
+                gst::MessageView::Warning(w) => tracing::warn!("{}: {}", src_name(&msg), w.error()),
+                gst::MessageView::Element(e) => {
+                    if let Some(s) = e.structure() {
+                        tracing::info!("{}: {}", src_name(&msg), s);
+                    }
+                }
+                _ => (),
+            }
+        }
+        if progress && last.elapsed() >= Duration::from_secs(1) {
+            last = Instant::now();
+            print_progress(&stats.lock().unwrap().line(), tty);
+        }
+    };
+    if progress && tty {
+        eprintln!();
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+fn print_progress(line: &str, tty: bool) {
+    let mut err = std::io::stderr();
+    if tty {
+        let _ = write!(err, "\r{line}   ");
+        let _ = err.flush();
+    } else {
+        let _ = writeln!(err, "{line}");
+    }
+}
+
+fn src_name(msg: &gst::Message) -> String {
+    msg.src().map(|s| s.path_string().to_string()).unwrap_or_else(|| "pipeline".into())
+}
+
+fn error_of(e: &gst::message::Error) -> anyhow::Error {
+    let debug = e.debug().map(|d| format!(" ({d})")).unwrap_or_default();
+    let src = e.src().map(|s| s.name().to_string()).unwrap_or_default();
+    anyhow!("{src}: {}{debug}", e.error())
+}
+
+/// The first error already on the bus (a failed state change posts it before returning).
+fn bus_error(pipeline: &gst::Pipeline) -> Option<anyhow::Error> {
+    let bus = pipeline.bus()?;
+    while let Some(msg) = bus.pop() {
+        if let gst::MessageView::Error(e) = msg.view() {
+            return Some(error_of(e));
+        }
+    }
+    None
+}

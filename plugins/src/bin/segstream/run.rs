@@ -1,0 +1,200 @@
+//! `segstream run`: a file, URI or config through decode -> segment -> segoverlay -> output
+//! (+ optional MQTT), with a progress line.
+use crate::pipeline::{self, Output};
+use anyhow::{anyhow, bail, Context, Result};
+use gst::prelude::*;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Run the pipeline on a video.
+#[derive(clap::Args, Debug, Default)]
+#[command(after_help = "CONFIG FILE (TOML; every key optional except input; paths are relative to the file;\n\
+command-line options override it):\n  input = \"video.mp4\"            # path or URI\n  output = \"none\"                # display | none | out.mp4 | frames-dir\n  model = \"../engines/tiny\"\n  provider = \"cpu\"\n  detect_interval = 1\n  score_threshold = 0.25\n  vocabulary = [\"disc\", \"star\"]\n  mqtt = \"127.0.0.1:1883\"\n  topic = \"segstream/cam1\"\n  max_frames = 300\n\n\
+EXAMPLES:\n  segstream run video.mp4 --output out.mp4\n  segstream run rtsp://camera/stream --mqtt 127.0.0.1:1883 --output none\n  segstream run configs/cam1.toml")]
+pub struct RunArgs {
+    /// Input: a video file, a URI (file://, rtsp://, http://...) or a config file (.toml)
+    pub input: String,
+    /// Where annotated frames go: `display`, `none`, a `.mp4`/`.mkv` file, or a directory
+    /// for numbered PNG frames [default: display when there is one, else none]
+    #[arg(short, long)]
+    pub output: Option<String>,
+    /// Also publish one JSON message per frame to the MQTT broker at host:port (segmqttsink)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub mqtt: Option<String>,
+    /// MQTT topic [default: the segmqttsink default]
+    #[arg(long, requires = "mqtt")]
+    pub topic: Option<String>,
+    /// Model bundle directory [default: $SEGSTREAM_MODEL, then the bundled engines/tiny]
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Execution provider: cpu, cuda or tensorrt
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Run detection every N frames (0: only user-given targets)
+    #[arg(long)]
+    pub detect_interval: Option<u32>,
+    /// Minimum score for a detection to start a track
+    #[arg(long)]
+    pub score_threshold: Option<f32>,
+    /// Comma-separated class names (open-vocabulary bundles)
+    #[arg(long)]
+    pub vocabulary: Option<String>,
+    /// Stop after this many frames
+    #[arg(long)]
+    pub max_frames: Option<u64>,
+    /// No progress line
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The config file: the same settings as the options.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunConfig {
+    input: Option<String>,
+    output: Option<String>,
+    model: Option<PathBuf>,
+    provider: Option<String>,
+    detect_interval: Option<u32>,
+    score_threshold: Option<f32>,
+    vocabulary: Option<Vec<String>>,
+    mqtt: Option<String>,
+    topic: Option<String>,
+    max_frames: Option<u64>,
+}
+
+/// Merges a config file (when `input` is one) under the command-line options.
+fn resolve(mut args: RunArgs) -> Result<RunArgs> {
+    if !args.input.ends_with(".toml") {
+        return Ok(args);
+    }
+    let path = PathBuf::from(&args.input);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading config {}", path.display()))?;
+    let c: RunConfig = toml::from_str(&text).map_err(|e| anyhow!("config {}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let rel = |p: &str| if p.contains("://") || Path::new(p).is_absolute() { p.to_string() } else { base.join(p).display().to_string() };
+    args.input = rel(&c.input.ok_or_else(|| anyhow!("config {}: missing key 'input'", path.display()))?);
+    let keep = |o: &str| matches!(o, "display" | "screen" | "none");
+    args.output = args.output.or(c.output.map(|o| if keep(&o) { o } else { rel(&o) }));
+    args.model = args.model.or(c.model.map(|m| base.join(m)));
+    args.provider = args.provider.or(c.provider);
+    args.detect_interval = args.detect_interval.or(c.detect_interval);
+    args.score_threshold = args.score_threshold.or(c.score_threshold);
+    args.vocabulary = args.vocabulary.or(c.vocabulary.map(|v| v.join(",")));
+    args.mqtt = args.mqtt.or(c.mqtt);
+    args.topic = args.topic.or(c.topic);
+    args.max_frames = args.max_frames.or(c.max_frames);
+    Ok(args)
+}
+
+/// A URI for a path or URI argument; a missing file is an error naming it.
+fn uri_of(input: &str) -> Result<String> {
+    if input.contains("://") {
+        return Ok(input.to_string());
+    }
+    let path = Path::new(input);
+    let abs = path.canonicalize().with_context(|| format!("input file {} not found", path.display()))?;
+    gst::glib::filename_to_uri(&abs, None)
+        .map(|u| u.to_string())
+        .map_err(|e| anyhow!("{}: {e}", abs.display()))
+}
+
+/// The `segment` element configured from the options.
+pub fn segment(model: Option<&Path>, provider: Option<&str>, interval: Option<u32>, threshold: Option<f32>, vocab: Option<&str>) -> Result<gst::Element> {
+    let seg = pipeline::make("segment")?;
+    if let Some(m) = model {
+        seg.set_property("model", m.to_str().ok_or_else(|| anyhow!("model path is not UTF-8"))?);
+    }
+    if let Some(p) = provider {
+        seg.set_property("provider", p);
+    }
+    if let Some(n) = interval {
+        seg.set_property("detect-interval", n);
+    }
+    if let Some(t) = threshold {
+        if !(0.0..=1.0).contains(&t) {
+            bail!("--score-threshold must be in 0..1, got {t}");
+        }
+        seg.set_property("score-threshold", t);
+    }
+    if let Some(v) = vocab {
+        seg.set_property("vocabulary", v);
+    }
+    Ok(seg)
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    pipeline::init()?;
+    let args = resolve(args)?;
+    let uri = uri_of(&args.input)?;
+    let output = args.output.as_deref().map(Output::parse).unwrap_or_else(Output::default_for_run);
+    tracing::info!(%uri, ?output, "run");
+    let pipe = gst::Pipeline::new();
+    let src = pipeline::make("uridecodebin")?;
+    src.set_property("uri", &uri);
+    let convert = pipeline::make("videoconvert")?;
+    let seg = segment(args.model.as_deref(), args.provider.as_deref(), args.detect_interval, args.score_threshold, args.vocabulary.as_deref())?;
+    let overlay = pipeline::make("segoverlay")?;
+    pipe.add_many([&src, &convert, &seg, &overlay])?;
+    gst::Element::link_many([&convert, &seg, &overlay])?;
+    link_video_pads(&src, &convert);
+    attach_outputs(&pipe, &overlay, &output, args.mqtt.as_deref(), args.topic.as_deref())?;
+    if let Some(n) = args.max_frames {
+        limit_frames(&seg, &pipe, n);
+    }
+    let stats = pipeline::observe(&overlay.static_pad("src").unwrap(), |_| ());
+    pipeline::play(&pipe, &stats, !args.quiet)?;
+    let st = stats.lock().unwrap();
+    eprintln!("done: {} frames, {:.1} fps, {} objects in total", st.frames, st.fps(), st.objects_total);
+    Ok(())
+}
+
+/// Links the first video pad uridecodebin exposes; other streams (audio) stay unlinked.
+fn link_video_pads(src: &gst::Element, convert: &gst::Element) {
+    let sink = convert.static_pad("sink").unwrap();
+    src.connect_pad_added(move |_, pad| {
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let is_video = caps.structure(0).is_some_and(|s| s.name().starts_with("video/"));
+        if is_video && !sink.is_linked() {
+            if let Err(e) = pad.link(&sink) {
+                tracing::error!("linking decoded video: {e:?}");
+            }
+        }
+    });
+}
+
+/// segoverlay ! [tee !] queue ! output  (+ tee ! queue ! segmqttsink).
+pub fn attach_outputs(pipe: &gst::Pipeline, last: &gst::Element, output: &Output, mqtt: Option<&str>, topic: Option<&str>) -> Result<()> {
+    let out = pipeline::sink_bin(output)?;
+    let Some(addr) = mqtt else {
+        pipe.add(&out)?;
+        return last.link(&out).context("linking the output");
+    };
+    let mqtt_sink = pipeline::mqtt_sink(addr, topic)?;
+    let tee = pipeline::make("tee")?;
+    let (q1, q2) = (pipeline::make("queue")?, pipeline::make("queue")?);
+    pipe.add_many([&tee, &q1, &q2, &out, &mqtt_sink])?;
+    last.link(&tee)?;
+    gst::Element::link_many([&tee, &q1, &out])?;
+    gst::Element::link_many([&tee, &q2, &mqtt_sink])?;
+    Ok(())
+}
+
+/// Lets `n` frames into `seg`, drops the rest and ends the stream.
+fn limit_frames(seg: &gst::Element, pipe: &gst::Pipeline, n: u64) {
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    let weak = pipe.downgrade();
+    seg.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let k = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if k < n {
+            return gst::PadProbeReturn::Ok;
+        }
+        if k == n {
+            // EOS from another thread: sending it from the streaming thread could block.
+            if let Some(p) = weak.upgrade() {
+                std::thread::spawn(move || p.send_event(gst::event::Eos::new()));
+            }
+        }
+        gst::PadProbeReturn::Drop
+    });
+}
