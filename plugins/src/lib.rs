@@ -7,6 +7,7 @@ use gst::glib;
 pub mod frame;
 pub mod meta;
 pub mod segment;
+pub mod segmqttsink;
 pub mod segoverlay;
 pub mod segtestsrc;
 
@@ -14,6 +15,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     segment::register(plugin)?;
     segoverlay::register(plugin)?;
+    segmqttsink::register(plugin)?;
     segtestsrc::register(plugin)?;
     Ok(())
 }

@@ -1,0 +1,277 @@
+//! `segmqttsink` subclass: BaseSink that starts the publisher in `start` (waiting a bounded,
+//! cancellable time for the first connection, as gst-plugins-rs' icecastsink does; `unlock`
+//! cancels the wait) and drops it in `stop`.
+use super::props::{self, Settings};
+use super::STATS_MESSAGE;
+use crate::meta;
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+use segstream::command::{Command, CommandContext};
+use segstream::mqtt::{CounterSnapshot, Publisher};
+use segstream::output::{EventTracker, FrameBuilder, FrameInfo};
+use segstream::segmenter::FrameResult;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("segmqttsink", gst::DebugColorFlags::empty(), Some("segstream MQTT results sink"))
+});
+
+/// Frames a track may be missing before its `removed` event.
+const REMOVE_AFTER_FRAMES: u32 = 30;
+const COMMAND_EVENT: &str = "segstream-command";
+
+struct State {
+    publisher: Publisher,
+    builder: FrameBuilder,
+    events: Option<EventTracker>,
+    /// A warning about the broker is outstanding (cleared when connected again).
+    warned: bool,
+    warned_no_meta: bool,
+    last_frame: u64,
+    last_stats: Instant,
+    stats_interval: Duration,
+    flush_timeout: Duration,
+}
+
+#[derive(Default)]
+pub struct SegMqttSink {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    /// Counters of the last run, readable after `stop`.
+    last_counters: Mutex<CounterSnapshot>,
+    cancel: AtomicBool,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for SegMqttSink {
+    const NAME: &'static str = "GstSegMqttSink";
+    type Type = super::SegMqttSink;
+    type ParentType = gst_base::BaseSink;
+}
+
+impl ObjectImpl for SegMqttSink {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(props::specs);
+        PROPS.as_ref()
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        // Results are data, not presentation: publish as soon as they are computed.
+        self.obj().set_sync(false);
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        props::set(&mut s, pspec.name(), value);
+        if pspec.name() != "password" {
+            gst::debug!(CAT, imp = self, "{} set", pspec.name());
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let c = self.counters();
+        match pspec.name() {
+            "published" => c.published.to_value(),
+            "acknowledged" => c.acknowledged.to_value(),
+            "spooled" => c.spooled.to_value(),
+            "dropped" => c.dropped.to_value(),
+            "reconnects" => c.reconnects.to_value(),
+            name => props::get(&self.settings.lock().unwrap(), name),
+        }
+    }
+}
+
+impl GstObjectImpl for SegMqttSink {}
+
+impl ElementImpl for SegMqttSink {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "segstream MQTT sink",
+                "Sink/Network",
+                "Publishes per-frame segmentation results (masks as COCO RLE, track ids) as JSON over MQTT, \
+                 with spooling, reconnects and commands",
+                "segstream developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static T: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            vec![gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &gst::Caps::new_any()).unwrap()]
+        });
+        T.as_ref()
+    }
+}
+
+impl BaseSinkImpl for SegMqttSink {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        self.cancel.store(false, Ordering::SeqCst);
+        let settings = self.settings.lock().unwrap().clone();
+        let cfg = settings.mqtt();
+        gst::info!(CAT, imp = self, "starting: {:?}", cfg); // Debug of MqttConfig redacts secrets
+        let publisher = Publisher::start(&cfg)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["segmqttsink: {}", e]))?;
+        let mut warned = false;
+        let wait = Duration::from_millis(settings.connect_timeout as u64);
+        if let Err(cause) = publisher.wait_first_attempt(wait, &self.cancel) {
+            self.warn_broker(&format!("{cause}; frames are spooled in {} until it is reachable", cfg.spool.dir.display()));
+            warned = true;
+        }
+        *self.state.lock().unwrap() = Some(State {
+            builder: FrameBuilder::new(settings.output()),
+            events: settings.publish_events.then(|| EventTracker::new(settings.stream_id.clone(), REMOVE_AFTER_FRAMES)),
+            publisher,
+            warned,
+            warned_no_meta: false,
+            last_frame: 0,
+            last_stats: Instant::now(),
+            stats_interval: Duration::from_millis(settings.stats_interval as u64),
+            flush_timeout: Duration::from_millis(settings.flush_timeout as u64),
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        if let Some(state) = self.state.lock().unwrap().take() {
+            let c = state.publisher.shutdown(state.flush_timeout);
+            *self.last_counters.lock().unwrap() = c;
+            gst::info!(CAT, imp = self, "stopped: {:?}", c);
+        }
+        Ok(())
+    }
+
+    fn unlock(&self) -> Result<(), gst::ErrorMessage> {
+        self.cancel.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
+        self.cancel.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else { return Err(gst::FlowError::Flushing) };
+        match meta::read(buffer) {
+            Some(Ok(result)) => self.publish(state, &result, buffer.pts().map(|t| t.nseconds())),
+            Some(Err(e)) => gst::element_imp_warning!(self, gst::StreamError::Decode, ["segmqttsink: unreadable results meta: {}", e]),
+            None if !state.warned_no_meta => {
+                state.warned_no_meta = true;
+                gst::element_imp_warning!(self, gst::StreamError::Format, ["segmqttsink: buffer without segstream results meta (is `segment` upstream?); such buffers are skipped"]);
+            }
+            None => {}
+        }
+        self.check_link(state);
+        self.apply_commands(state);
+        if !state.stats_interval.is_zero() && state.last_stats.elapsed() >= state.stats_interval {
+            state.last_stats = Instant::now();
+            self.post_stats(&state.publisher);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Eos(_) = event.view() {
+            // Everything acknowledged (or left in the spool) before EOS reaches the app.
+            if let Some(state) = self.state.lock().unwrap().as_ref() {
+                let done = state.publisher.flush(state.flush_timeout);
+                gst::debug!(CAT, imp = self, "EOS flush complete: {}", done);
+                self.post_stats(&state.publisher);
+            }
+        }
+        self.parent_event(event)
+    }
+}
+
+impl SegMqttSink {
+    fn counters(&self) -> CounterSnapshot {
+        match self.state.lock().unwrap().as_ref() {
+            Some(s) => s.publisher.counters(),
+            None => *self.last_counters.lock().unwrap(),
+        }
+    }
+
+    fn publish(&self, state: &mut State, result: &FrameResult, pts: Option<u64>) {
+        state.last_frame = result.frame;
+        if let Some(events) = state.events.as_mut() {
+            for e in events.update(result, pts) {
+                state.publisher.publish_event(serde_json::to_vec(&e).expect("event serializes"));
+            }
+        }
+        let (bytes, detail) = state.builder.build(result, FrameInfo { pts });
+        gst::trace!(CAT, imp = self, "frame {} -> {} bytes ({:?})", result.frame, bytes.len(), detail);
+        if !state.publisher.publish_frame(bytes) {
+            gst::debug!(CAT, imp = self, "input queue full: frame {} dropped", result.frame);
+        }
+        let known_ids = match &state.events {
+            Some(ev) => ev.known_ids().collect(),
+            None => result.objects.iter().map(|o| o.track_id).collect(),
+        };
+        state.publisher.set_command_context(CommandContext {
+            frame_size: Some((result.width, result.height)),
+            frame: Some(result.frame),
+            known_ids,
+        });
+    }
+
+    /// One WARNING per outage; an INFO message when the broker is back.
+    fn check_link(&self, state: &mut State) {
+        let st = state.publisher.status();
+        if !st.connected && !state.warned && st.failed_attempts > 0 {
+            state.warned = true;
+            self.warn_broker(&st.last_error.unwrap_or_else(|| "connection lost".into()));
+        } else if st.connected && state.warned {
+            state.warned = false;
+            gst::element_imp_info!(self, gst::ResourceError::Write, ["segmqttsink: connected to the MQTT broker again; sending spooled messages"]);
+        }
+    }
+
+    fn warn_broker(&self, cause: &str) {
+        gst::element_imp_warning!(self, gst::ResourceError::OpenWrite, ["segmqttsink: {}", cause]);
+    }
+
+    /// Sends validated commands upstream to `segment` and answers each.
+    fn apply_commands(&self, state: &mut State) {
+        for req in state.publisher.take_commands() {
+            let s = gst::Structure::builder(COMMAND_EVENT).field("json", req.to_json()).build();
+            let taken = self.obj().sink_pad().push_event(gst::event::CustomUpstream::new(s));
+            gst::debug!(CAT, imp = self, "command {} ({:?}) taken upstream: {}", req.name(), req.id, taken);
+            if taken {
+                if let (Command::RemoveTarget { track_id }, Some(ev)) = (&req.command, state.events.as_mut()) {
+                    let frame = state.last_frame;
+                    if let Some(e) = ev.remove(*track_id, frame, None) {
+                        state.publisher.publish_event(serde_json::to_vec(&e).expect("event serializes"));
+                    }
+                }
+                state.publisher.acknowledge(&req, Ok(()));
+            } else {
+                state.publisher.acknowledge(&req, Err(format!("the pipeline refused `{}` (no upstream element handled it; see the segment element's log)", req.name())));
+            }
+        }
+    }
+
+    fn post_stats(&self, p: &Publisher) {
+        let c = p.counters();
+        let (spool_messages, spool_bytes) = p.spool_usage();
+        let s = gst::Structure::builder(STATS_MESSAGE)
+            .field("published", c.published)
+            .field("acknowledged", c.acknowledged)
+            .field("spooled", c.spooled)
+            .field("dropped", c.dropped)
+            .field("reconnects", c.reconnects)
+            .field("connected", p.status().connected)
+            .field("spool-messages", spool_messages)
+            .field("spool-bytes", spool_bytes)
+            .build();
+        let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+}
