@@ -9,7 +9,6 @@ pub struct Backdrop {
     height: usize,
     /// Static background, RGB f32, computed once per world.
     base: Vec<f32>,
-    noise_sigma: f32,
     /// Mix factor of a 3x3 binomial blur (0 = sharp).
     blur: f32,
     gain_amp: f32,
@@ -19,7 +18,11 @@ pub struct Backdrop {
     slope_turn: f32,
     slope_phase: f32,
     noise_seed: u64,
+    /// Zero-mean noise samples with the world's standard deviation.
+    noise: Vec<f32>,
 }
+
+const NOISE_LEN: usize = 1 << 16;
 
 impl Backdrop {
     pub fn new(rng: &mut Rng, width: usize, height: usize, hard: bool) -> Backdrop {
@@ -38,12 +41,13 @@ impl Backdrop {
         for _ in 0..3 + rng.below(6) {
             add_line(&mut base, width, height, rng, s);
         }
-        let noise = if hard { (4.0, 9.0) } else { (1.5, 6.0) };
+        let sigma = if hard { rng.range(4.0, 9.0) } else { rng.range(1.5, 6.0) };
+        // Sum of two uniforms: triangular noise, scaled to standard deviation `sigma`.
+        let noise = (0..NOISE_LEN).map(|_| (rng.unit() + rng.unit() - 1.0) * sigma * 2.449).collect();
         Backdrop {
             width,
             height,
             base,
-            noise_sigma: rng.range(noise.0, noise.1),
             blur: if rng.chance(0.5) { rng.range(0.2, 0.8) } else { 0.0 },
             gain_amp: rng.range(0.03, 0.15),
             gain_period: rng.range(60.0, 240.0),
@@ -52,6 +56,7 @@ impl Backdrop {
             slope_turn: rng.range(-0.02, 0.02),
             slope_phase: rng.angle(),
             noise_seed: rng.next_u64(),
+            noise,
         }
     }
 
@@ -68,20 +73,21 @@ impl Backdrop {
         let gain = 1.0 + self.gain_amp * (std::f32::consts::TAU * t / self.gain_period + self.gain_phase).sin();
         let a = self.slope_phase + self.slope_turn * t;
         let (gx, gy) = (self.slope * a.cos() / self.width as f32, self.slope * a.sin() / self.height as f32);
-        let seed = mix(self.noise_seed ^ frame.wrapping_mul(0x9E37_79B9));
+        // Noise: a per-frame random odd-stride walk through the world's noise table, so every
+        // frame gets a different pattern for the cost of a table lookup per sample.
+        let h = mix(self.noise_seed ^ frame.wrapping_mul(0x9E37_79B9));
+        let (mut k, stride) = (h as usize, ((h >> 32) as usize) | 1);
         let (cx, cy) = (self.width as f32 / 2.0, self.height as f32 / 2.0);
-        for y in 0..self.height {
+        let row = self.width * 3;
+        for (y, (src, dst)) in canvas.chunks_exact(row).zip(out.chunks_exact_mut(row)).enumerate() {
             let row_gain = gain * (1.0 + gy * (y as f32 - cy));
-            for x in 0..self.width {
+            for (x, (p, o)) in src.chunks_exact(3).zip(dst.chunks_exact_mut(3)).enumerate() {
                 let g = row_gain + gain * gx * (x as f32 - cx);
-                let i = y * self.width + x;
-                let h = mix(seed ^ i as u64);
                 for c in 0..3 {
-                    // Sum of two uniforms: triangular noise with the given standard deviation.
-                    let bits = h >> (c * 20);
-                    let n = ((bits & 0x3ff) as f32 + ((bits >> 10) & 0x3ff) as f32) / 1023.0 - 1.0;
-                    let v = canvas[i * 3 + c] * g + n * self.noise_sigma * 2.449;
-                    out[i * 3 + c] = v.clamp(0.0, 255.0).round() as u8;
+                    k = k.wrapping_add(stride);
+                    let v = p[c] * g + self.noise[k & (NOISE_LEN - 1)];
+                    // Round half up; `as` saturates and the clamp keeps the value in range.
+                    o[c] = (v.clamp(0.0, 255.0) + 0.5) as u8;
                 }
             }
         }
@@ -133,25 +139,30 @@ fn add_line(base: &mut [f32], w: usize, h: usize, rng: &mut Rng, s: f32) {
 }
 
 /// In-place 3x3 binomial blur mixed with the original by `amount`; `tmp` is scratch.
+/// Rows are processed as flat interleaved slices (neighbours 3 apart) so the inner loops
+/// vectorise; borders repeat the edge pixel.
 fn blur3(img: &mut [f32], tmp: &mut [f32], w: usize, h: usize, amount: f32) {
-    let at = |x: isize, lim: usize| x.clamp(0, lim as isize - 1) as usize;
-    for y in 0..h {
-        for x in 0..w {
-            for c in 0..3 {
-                let l = img[(y * w + at(x as isize - 1, w)) * 3 + c];
-                let r = img[(y * w + at(x as isize + 1, w)) * 3 + c];
-                tmp[(y * w + x) * 3 + c] = 0.25 * l + 0.5 * img[(y * w + x) * 3 + c] + 0.25 * r;
-            }
+    let row = w * 3;
+    for (src, dst) in img.chunks_exact(row).zip(tmp.chunks_exact_mut(row)) {
+        if w < 2 {
+            dst.copy_from_slice(src);
+            continue;
+        }
+        for i in 3..row - 3 {
+            dst[i] = 0.25 * (src[i - 3] + src[i + 3]) + 0.5 * src[i];
+        }
+        for c in 0..3 {
+            dst[c] = 0.25 * src[c + 3] + 0.75 * src[c];
+            dst[row - 3 + c] = 0.25 * src[row - 6 + c] + 0.75 * src[row - 3 + c];
         }
     }
     for y in 0..h {
-        let (yu, yd) = (at(y as isize - 1, h), at(y as isize + 1, h));
-        for x in 0..w {
-            for c in 0..3 {
-                let b = 0.25 * tmp[(yu * w + x) * 3 + c] + 0.5 * tmp[(y * w + x) * 3 + c] + 0.25 * tmp[(yd * w + x) * 3 + c];
-                let i = (y * w + x) * 3 + c;
-                img[i] += amount * (b - img[i]);
-            }
+        let (up, down) = (y.saturating_sub(1), (y + 1).min(h - 1));
+        let (a, b, c) = (&tmp[up * row..(up + 1) * row], &tmp[y * row..(y + 1) * row], &tmp[down * row..(down + 1) * row]);
+        let out = &mut img[y * row..(y + 1) * row];
+        for i in 0..row {
+            let blurred = 0.25 * (a[i] + c[i]) + 0.5 * b[i];
+            out[i] += amount * (blurred - out[i]);
         }
     }
 }
