@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Held-out evaluation of an exported bundle in Python (ONNX Runtime), judged by pycocotools.
+
+    python engines/eval.py --bundle engines/tiny            # normal + hard held-out sets
+
+Per-frame instance segmentation: every frame is a COCO image; detections are the N
+learnable queries, score = class prob * mask quality (the contract's formulas), mask =
+bilinear-upsampled logit > 0. Prompt-guided: tokens sampled (contract sampler) from the GT
+mask at frame t with frame t's feat_s8, decoded on frame t+1, IoU against GT at t+1.
+These are Python numbers; the Rust runtime is measured separately.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+ENGINES = Path(__file__).resolve().parent
+sys.path.insert(0, str(ENGINES))
+from segmodel import sampler  # noqa: E402
+from segmodel.data import decode_rle, load_frame  # noqa: E402
+from segmodel.export import DEC_IN, DEC_OUT, ENC_OUT  # noqa: E402
+from segmodel.verify import sessions  # noqa: E402
+from train import default_synth_bin, synth  # noqa: E402
+
+EVAL_SEED = 1_000_000
+
+
+class Runner:
+    def __init__(self, bundle: Path):
+        import tomllib
+        self.m = tomllib.loads((bundle / "bundle.toml").read_text())
+        self.enc, self.dec = sessions(bundle)
+        voc = json.loads((bundle / "vocabulary.json").read_text())
+        self.vocab = np.asarray(voc["embeddings"], np.float32)
+        self.size = (self.m["input"]["height"], self.m["input"]["width"])
+        self.scale = self.m["model"]["logit_scale"]
+
+    def encode(self, rgb_u8: torch.Tensor):
+        x = rgb_u8.float().numpy()[None] / 255.0
+        mean = np.asarray(self.m["input"]["mean"], np.float32).reshape(1, 3, 1, 1)
+        std = np.asarray(self.m["input"]["std"], np.float32).reshape(1, 3, 1, 1)
+        return self.enc.run(ENC_OUT, {"image": ((x - mean) / std).astype(np.float32)})
+
+    def decode(self, feats, tokens, valid):
+        feeds = dict(zip(DEC_IN, list(feats) + [tokens.astype(np.float32), valid.astype(np.float32)]))
+        return dict(zip(DEC_OUT, self.dec.run(DEC_OUT, feeds)))
+
+    def class_probs(self, emb):
+        e = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        return 1.0 / (1.0 + np.exp(-self.scale * (e @ self.vocab.T)))
+
+
+def upsample(logits: np.ndarray, h: int, w: int) -> np.ndarray:
+    t = torch.from_numpy(logits)[None]
+    return F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)[0].numpy()
+
+
+def mask_quality(logits):
+    """Contract: q = #(logit > 1) / #(logit > -1)."""
+    hi = (logits > 1).reshape(len(logits), -1).sum(1)
+    lo = (logits > -1).reshape(len(logits), -1).sum(1)
+    return np.where(lo > 0, hi / np.maximum(lo, 1), 0.0)
+
+
+def evaluate(runner: Runner, root: Path, max_videos=None):
+    ann = json.loads((root / "annotations.json").read_text())
+    by_video = {}
+    for a in ann["annotations"]:
+        by_video.setdefault(a["video_id"], []).append(a)
+    images, gts, dets, prompt_ious = [], [], [], []
+    conf = np.zeros((9, 9), np.int64)           # semantic confusion (0 = background)
+    gen = torch.Generator().manual_seed(0)
+    img_id = 0
+    for v in ann["videos"][:max_videos]:
+        h, w = v["height"], v["width"]
+        anns = by_video.get(v["id"], [])
+        prev = None
+        for fi, fname in enumerate(v["file_names"]):
+            img_id += 1
+            images.append({"id": img_id, "width": w, "height": h})
+            gt_m = {}
+            for a in anns:
+                rle = a["segmentations"][fi]
+                if rle is not None:
+                    m = decode_rle(rle)
+                    if m.any():
+                        gt_m[a["id"]] = (m, a["category_id"])
+                        gts.append({"id": len(gts) + 1, "image_id": img_id, "iscrowd": 0,
+                                    "category_id": a["category_id"], "area": float(m.sum()),
+                                    "segmentation": mask_utils.encode(np.asfortranarray(m))})
+            feats = runner.encode(load_frame(root / fname, runner.size[0]))
+            c = feats[1].shape[1]
+            out = runner.decode(feats, np.zeros((1, 1, c)), np.zeros((1, 1)))
+            frame_dets(runner, out, img_id, h, w, dets, gt_m, conf)
+            if prev is not None:
+                prompt_ious += prompt_step(runner, prev, feats, gt_m, h, w, gen)
+            prev = (feats, gt_m)
+    return coco_scores(images, gts, dets, ann["categories"]), semantic(conf), prompt_ious
+
+
+def frame_dets(runner, out, img_id, h, w, dets, gt_m, conf):
+    logits = out["det_masks"]
+    probs = runner.class_probs(out["det_class_emb"])
+    cls = probs.argmax(1)
+    score = probs.max(1) * mask_quality(logits)
+    up = upsample(logits, h, w) > 0
+    sem = np.zeros((h, w), np.int64)
+    for q in np.argsort(score):                 # paint low -> high score
+        if not up[q].any():
+            continue
+        dets.append({"image_id": img_id, "category_id": int(cls[q]) + 1, "score": float(score[q]),
+                     "segmentation": mask_utils.encode(np.asfortranarray(up[q].astype(np.uint8)))})
+        if score[q] > 0.3:
+            sem[up[q]] = cls[q] + 1
+    gt_sem = np.zeros((h, w), np.int64)
+    for m, cat in gt_m.values():
+        gt_sem[m > 0] = cat
+    conf += np.bincount(gt_sem.ravel() * 9 + sem.ravel(), minlength=81).reshape(9, 9)
+
+
+def prompt_step(runner, prev, feats, gt_m, h, w, gen):
+    feats_prev, gt_prev = prev
+    s8 = torch.from_numpy(feats_prev[1][0])
+    ids = [k for k in gt_prev if k in gt_m]
+    if not ids:
+        return []
+    r = 32
+    toks = np.stack([sampler.sample_tokens(torch.from_numpy(gt_prev[k][0]), s8, r, gen).numpy()
+                     for k in ids])
+    out = runner.decode(feats, toks, np.ones(toks.shape[:2]))
+    up = upsample(out["prompt_masks"], h, w) > 0
+    res = []
+    for i, k in enumerate(ids):
+        g = gt_m[k][0] > 0
+        inter = (up[i] & g).sum()
+        union = (up[i] | g).sum()
+        res.append(float(inter / union) if union else 1.0)
+    return res
+
+
+def coco_scores(images, gts, dets, cats):
+    gt = COCO()
+    gt.dataset = {"images": images, "annotations": gts, "categories": cats}
+    gt.createIndex()
+    dt = gt.loadRes(dets) if dets else COCO()
+    ev = COCOeval(gt, dt, "segm")
+    ev.params.maxDets = [1, 10, 100]
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    acc = class_accuracy(ev)
+    return {"AP": ev.stats[0], "AP50": ev.stats[1], "AP75": ev.stats[2], "AR100": ev.stats[8],
+            "class_acc_matched": acc}
+
+
+def class_accuracy(ev: COCOeval):
+    """Of GT objects whose best-IoU detection (any class) has IoU >= 0.5, the fraction
+    whose detection has the right class."""
+    right = total = 0
+    for img in ev.params.imgIds:
+        g = [a for c in ev.params.catIds for a in ev._gts[img, c]]
+        d = [a for c in ev.params.catIds for a in ev._dts[img, c]]
+        if not g or not d:
+            continue
+        iou = mask_utils.iou([x["segmentation"] for x in d], [x["segmentation"] for x in g],
+                             [0] * len(g))
+        for j, ga in enumerate(g):
+            i = int(np.argmax(iou[:, j]))
+            if iou[i, j] >= 0.5:
+                total += 1
+                right += int(d[i]["category_id"] == ga["category_id"])
+    return right / max(total, 1)
+
+
+def semantic(conf):
+    inter = np.diag(conf)
+    union = conf.sum(0) + conf.sum(1) - inter
+    present = conf.sum(1) > 0
+    iou = inter[present] / np.maximum(union[present], 1)
+    return {"mIoU": float(iou.mean()), "per_class": [round(float(x), 4) for x in iou]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", type=Path, default=ENGINES / "tiny")
+    ap.add_argument("--data", type=Path, default=ENGINES / "data" / "eval")
+    ap.add_argument("--videos", type=int, default=20)
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--synth-bin", type=Path, default=default_synth_bin())
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    runner = Runner(args.bundle)
+    results = {}
+    for diff, seed in (("normal", EVAL_SEED), ("hard", EVAL_SEED + 50000)):
+        d = args.data / diff
+        synth(args.synth_bin, d, seed, args.videos, args.frames, ["--difficulty", diff])
+        t = time.time()
+        inst, sem, piou = evaluate(runner, d)
+        results[diff] = {"instance": inst, "semantic_mIoU": sem["mIoU"],
+                         "semantic_per_class": sem["per_class"],
+                         "prompt_iou_t_to_t1": float(np.mean(piou)) if piou else None,
+                         "prompt_pairs": len(piou), "seconds": round(time.time() - t, 1),
+                         "videos": args.videos, "frames": args.frames, "first_seed": seed}
+    print(json.dumps(results, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Small unified query-based segmenter (OMG-Seg / UniVS family): model, sampler, export, training."""

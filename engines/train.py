@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Train the tiny unified segmenter on the synthetic world, on the CPU, from a seed.
+
+    python engines/train.py            # generate data (segstream synth), train, save checkpoint
+    python engines/export_bundle.py --checkpoint engines/checkpoints/tiny.pt --out engines/tiny
+
+Data: `segstream synth` datasets (training seeds only, see src/world/mod.rs TRAIN_SEEDS).
+Everything random (data order, sampler draws, init) derives from --seed; one process,
+torch threads fixed, so a rerun gives the same checkpoint up to float nondeterminism of
+multithreaded CPU kernels.
+"""
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # 2 threads on a shared 2-core box: no spinning
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ENGINES = Path(__file__).resolve().parent
+sys.path.insert(0, str(ENGINES))
+from segmodel.batch import make_batch  # noqa: E402
+from segmodel.config import DEFAULT  # noqa: E402
+from segmodel.data import load_dataset  # noqa: E402
+from segmodel.model import SegModel  # noqa: E402
+from segmodel.step import compute_loss  # noqa: E402
+
+REPO = ENGINES.parent
+
+
+def synth(bin_path: Path, out: Path, seed: int, videos: int, frames: int, extra=()):
+    if (out / "annotations.json").exists():
+        return
+    cmd = [str(bin_path), "synth", "--seed", str(seed), "--videos", str(videos),
+           "--frames", str(frames), "--out", str(out), *extra]
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def default_synth_bin() -> Path:
+    """The release CLI when built, else the debug one (synth is fast enough in debug)."""
+    for kind in ("release", "debug"):
+        p = REPO / "target" / kind / "segstream"
+        if p.exists():
+            return p
+    return REPO / "target" / "release" / "segstream"
+
+
+def text_embeddings(bundle: Path) -> torch.Tensor:
+    voc = json.loads((bundle / "vocabulary.json").read_text())
+    return torch.tensor(voc["embeddings"], dtype=torch.float32)
+
+
+def lr_at(it, total, base, warmup=200):
+    if it < warmup:
+        return base * (it + 1) / warmup
+    return base * 0.5 * (1 + math.cos(math.pi * (it - warmup) / max(1, total - warmup)))
+
+
+def parse():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", type=Path, default=ENGINES / "data" / "train")
+    ap.add_argument("--synth-bin", type=Path, default=default_synth_bin())
+    ap.add_argument("--synth-seed", type=int, default=0, help="first training world seed")
+    ap.add_argument("--videos", type=int, default=300)
+    ap.add_argument("--hard-videos", type=int, default=60,
+                    help="extra videos with --difficulty hard (seeds from synth-seed + 50000)")
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--iters", type=int, default=2200)
+    ap.add_argument("--clips", type=int, default=8, help="clips per batch (2 frames each)")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ENGINES / "checkpoints" / "tiny.pt")
+    ap.add_argument("--log", type=Path, default=None)
+    ap.add_argument("--time-limit", type=float, default=0,
+                    help="minutes; stop early (and say so) if exceeded. 0 = no limit")
+    return ap.parse_args()
+
+
+def main():
+    args = parse()
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    t0 = time.time()
+    synth(args.synth_bin, args.data / "normal", args.synth_seed, args.videos, args.frames)
+    videos = load_dataset(args.data / "normal", DEFAULT.width)
+    if args.hard_videos:
+        synth(args.synth_bin, args.data / "hard", args.synth_seed + 50000, args.hard_videos,
+              args.frames, ["--difficulty", "hard"])
+        videos += load_dataset(args.data / "hard", DEFAULT.width)
+    print(f"loaded {len(videos)} videos in {time.time() - t0:.0f}s", flush=True)
+    text = text_embeddings(ENGINES / "tiny")
+    model = SegModel(DEFAULT).train()
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "embed" not in n]
+    other = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "embed" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
+                             {"params": other, "weight_decay": 0.0}], lr=args.lr)
+    log_path = args.log or args.out.with_suffix(".log.jsonl")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    logf = open(log_path, "w")
+    t_train, acc, stopped = time.time(), {}, None
+    for it in range(args.iters):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(it, args.iters, args.lr)
+        batch = make_batch(videos, args.clips, DEFAULT, rng, gen)
+        logs = {}
+        loss = compute_loss(model, batch, text, logs)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        logs["loss"] = loss.item()
+        for k, v in logs.items():
+            acc[k] = acc.get(k, 0.0) + v
+        if (it + 1) % 50 == 0 or it == args.iters - 1:
+            n = 50 if (it + 1) % 50 == 0 else (it + 1) % 50
+            rec = {"iter": it + 1, "min": round((time.time() - t_train) / 60, 2),
+                   **{k: round(v / n, 4) for k, v in acc.items()}}
+            print(json.dumps(rec), flush=True)
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            acc = {}
+        if (it + 1) % 500 == 0:
+            save(model, args, it + 1)
+        if args.time_limit and time.time() - t_train > args.time_limit * 60:
+            stopped = it + 1
+            print(f"time limit reached after {stopped} iterations", flush=True)
+            break
+    save(model, args, stopped or args.iters)
+    print(f"trained in {(time.time() - t_train) / 60:.1f} min; total {(time.time() - t0) / 60:.1f}"
+          f" min; checkpoint {args.out}", flush=True)
+
+
+def save(model, args, iters):
+    torch.save({"model": model.state_dict(), "iters": iters, "args": vars(args) | {
+        k: str(v) for k, v in vars(args).items() if isinstance(v, Path)}}, args.out)
+
+
+if __name__ == "__main__":
+    main()
