@@ -20,6 +20,7 @@ pub mod vocab;
 pub mod segmenter;
 pub mod tracker;
 pub mod metrics;
+pub mod eval;
 pub mod output;
 pub mod command;
 pub mod mqtt;

@@ -60,7 +60,8 @@ impl HotaCounts {
         for a in 0..ALPHAS {
             let deta = self.tp[a] / (self.tp[a] + self.fn_[a] + self.fp[a]).max(1.0);
             let assa = self.ass_tp[a] / self.tp[a].max(1.0);
-            let loca = self.loc_tp[a] / self.tp[a].max(1e-10);
+            // TrackEval: max(1e-10, sum) / max(1e-10, TP), so an alpha without TP has LocA 1.
+            let loca = self.loc_tp[a].max(1e-10) / self.tp[a].max(1e-10);
             s.hota_alpha.push((deta * assa).sqrt());
             s.deta_alpha.push(deta);
             s.loca_alpha.push(loca);
@@ -181,11 +182,12 @@ mod tests {
     #[test]
     fn localisation_cuts_alphas_above_the_iou() {
         // IoU .6 everywhere, perfect association: alphas .05-.60 (12 of 19) have HOTA 1,
-        // the other 7 have no TP -> HOTA = 12/19; LocA = 12 * .6 / 19.
+        // the other 7 have no TP -> HOTA = 12/19; LocA = (12 * .6 + 7 * 1) / 19 (TrackEval
+        // gives an alpha without TP a LocA of 1).
         let fr: Vec<_> = (0..5).map(|_| frame(&[1], &[1], &[0.6])).collect();
         let s = hota(&fr).summary();
         assert!((s.hota - 12.0 / 19.0).abs() < 1e-12, "{}", s.hota);
-        assert!((s.loca - 12.0 * 0.6 / 19.0).abs() < 1e-12);
+        assert!((s.loca - (12.0 * 0.6 + 7.0) / 19.0).abs() < 1e-12);
     }
 
     #[test]
