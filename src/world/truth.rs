@@ -39,8 +39,17 @@ pub struct FrameTruth {
 impl FrameTruth {
     /// Visible mask of `objects[index]`.
     pub fn mask(&self, index: usize) -> Mask {
+        let mut m = Mask::default();
+        self.mask_into(index, &mut m);
+        m
+    }
+
+    /// Writes the visible mask of `objects[index]` into `out`, reusing its allocation.
+    pub fn mask_into(&self, index: usize, out: &mut Mask) {
         let want = index as u16 + 1;
-        Mask { width: self.width, height: self.height, data: self.labels.iter().map(|&l| (l == want) as u8).collect() }
+        (out.width, out.height) = (self.width, self.height);
+        out.data.clear();
+        out.data.extend(self.labels.iter().map(|&l| (l == want) as u8));
     }
 
     /// Visible mask of `objects[index]` as COCO RLE.
