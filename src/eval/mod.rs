@@ -1,4 +1,106 @@
-//! `segstream eval`: standard result formats and their scores against the synthetic
-//! world's ground truth (the CLI in `plugins/src/bin/segstream/eval.rs` is thin glue).
+//! `segstream eval`: runs tracker variants over annotated videos, writes results in
+//! standard formats and scores them (the CLI in `plugins/src/bin/segstream/eval.rs` only
+//! parses arguments and decodes PNG frames).
+//!
+//! Layout of the output directory, per variant `<name>` (slashes become `-`):
+//! `<name>/vis_results.json` (YouTube-VIS), `<name>/mots/<video id>.txt` (MOTS),
+//! `<name>/vos.json` (per-object RLE); plus `summary.json` and `table.md`.
 pub mod formats;
+pub mod run;
 pub mod score;
+pub mod variants;
+
+use crate::segmenter::Segmenter;
+use crate::tracker::{TrackerConfig, TrackerMode};
+use crate::world::ytvis::{Annotation, Dataset, Video};
+use formats::{write_json, write_mots, VosResults};
+use run::{run_video, Protocol, Timing};
+use std::collections::BTreeMap;
+use std::path::Path;
+use variants::{Row, Variant};
+
+/// Supplies frame `i` of `video` as packed RGB8.
+pub type Frames<'a> = dyn FnMut(&Video, usize) -> Result<Vec<u8>, String> + 'a;
+
+/// Runs and scores every variant; writes the files under `out`. Returns the table rows.
+pub fn evaluate(
+    seg: &mut Segmenter,
+    gt: &Dataset,
+    variants: &[Variant],
+    base: &TrackerConfig,
+    out: &Path,
+    frames: &mut Frames,
+) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for v in variants {
+        *seg.tracker_mut().config_mut() = v.apply(base);
+        let dir = out.join(v.name.replace('/', "-"));
+        std::fs::create_dir_all(dir.join("mots")).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let (vis, mots, timing) = run_all(seg, gt, Protocol::Category, frames)?;
+        write_json(&dir.join("vis_results.json"), &vis.iter().flat_map(|o| o.vis.iter()).collect::<Vec<_>>()).map_err(|e| e.to_string())?;
+        for (vid, rows) in &mots {
+            write_mots(&dir.join(format!("mots/{vid}.txt")), rows).map_err(|e| e.to_string())?;
+        }
+        let all_vis: Vec<_> = vis.into_iter().flat_map(|o| o.vis).collect();
+        let mut row = score_row(&v.name, gt, &all_vis, &mots, &timing)?;
+        if v.mode == TrackerMode::PromptQuery {
+            let (vos_out, _, _) = run_all(seg, gt, Protocol::Prompt, frames)?;
+            let vos: VosResults = vos_out.into_iter().zip(sorted(gt)).map(|(o, video)| (video.id, o.vos)).collect();
+            write_json(&dir.join("vos.json"), &vos).map_err(|e| e.to_string())?;
+            row.jf = Some(score::vos_jf(gt, &vos)?.jf);
+        }
+        tracing::info!(variant = %v.name, "evaluated");
+        rows.push(row);
+    }
+    write_json(&out.join("summary.json"), &rows).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("table.md"), variants::table(&rows)).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(rows)
+}
+
+fn sorted(gt: &Dataset) -> Vec<&Video> {
+    let mut v: Vec<&Video> = gt.videos.iter().collect();
+    v.sort_by_key(|v| v.id);
+    v
+}
+
+type RunAll = (Vec<run::VideoOutput>, BTreeMap<u64, Vec<formats::MotsRow>>, Timing);
+
+/// One protocol over every video (in id order).
+fn run_all(seg: &mut Segmenter, gt: &Dataset, protocol: Protocol, frames: &mut Frames) -> Result<RunAll, String> {
+    let (mut outs, mut mots, mut timing) = (Vec::new(), BTreeMap::new(), Timing::default());
+    for video in sorted(gt) {
+        let anns: Vec<&Annotation> = gt.annotations.iter().filter(|a| a.video_id == video.id).collect();
+        let mut src = |i: usize| frames(video, i);
+        let mut o = run_video(seg, video, &anns, protocol, &mut src)?;
+        timing.add(&o.timing);
+        mots.insert(video.id, std::mem::take(&mut o.mots));
+        outs.push(o);
+    }
+    Ok((outs, mots, timing))
+}
+
+fn score_row(
+    name: &str,
+    gt: &Dataset,
+    vis: &[formats::VisResult],
+    mots: &BTreeMap<u64, Vec<formats::MotsRow>>,
+    timing: &Timing,
+) -> Result<Row, String> {
+    let m = score::mot_scores(gt, mots)?;
+    let h = m.hota.summary();
+    Ok(Row {
+        variant: name.to_string(),
+        vis_map: score::vis_map(gt, vis)?.map,
+        frame_map: score::frame_map(gt, vis)?.map,
+        hota: h.hota,
+        deta: h.deta,
+        assa: h.assa,
+        idf1: m.id.idf1(),
+        idsw: m.clear.num_switches,
+        mota: m.clear.mota(),
+        jf: None,
+        frame_ms: timing.frame_ms(),
+        tracker_ms: timing.tracker_ms(),
+        tracker_share: timing.tracker_share(),
+    })
+}

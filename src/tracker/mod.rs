@@ -83,6 +83,15 @@ pub struct Tracker {
     owner: Vec<u16>,
     /// Whether the learnable queries ran on the last frame.
     detected: bool,
+    timing: StepTiming,
+}
+
+/// Wall time of the last `step`: total, and the part spent inside the decoder. The
+/// difference is the tracker's own work (sampling, association, overlaps, memory).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepTiming {
+    pub total: std::time::Duration,
+    pub decode: std::time::Duration,
 }
 
 impl Tracker {
@@ -99,6 +108,7 @@ impl Tracker {
             batch: Default::default(),
             owner: Vec::new(),
             detected: false,
+            timing: StepTiming::default(),
         }
     }
 
@@ -162,6 +172,11 @@ impl Tracker {
     /// Whether the learnable queries were decoded on the last frame.
     pub fn detected_last_frame(&self) -> bool {
         self.detected
+    }
+
+    /// Timing of the last `step`.
+    pub fn last_timing(&self) -> StepTiming {
+        self.timing
     }
 
     /// f32 values held by all memory pools: bounded by max_targets x one pool.

@@ -26,6 +26,7 @@ struct Geometry {
 
 impl Tracker {
     pub(super) fn step_frame(&mut self, f: &Features, dec: &mut dyn MaskDecoder, vocab: &Vocabulary) -> Result<(), ModelError> {
+        let t_step = std::time::Instant::now();
         self.config.validate().map_err(ModelError::Input)?;
         let mut geo = geometry(f)?;
         let prompt_mode = self.config.mode == TrackerMode::PromptQuery;
@@ -34,7 +35,9 @@ impl Tracker {
         let rows = self.build_batch(&geo, prompt_mode);
         let detect = self.should_detect();
         self.detected = detect;
+        let t_dec = std::time::Instant::now();
         let out = dec.decode(f, &self.batch, detect)?;
+        self.timing.decode = t_dec.elapsed();
         (geo.e, geo.d) = check_outputs(&out, self.batch.num_prompts(), detect, &geo)?;
         for t in &mut self.targets {
             t.memory.set_emb_dims(geo.e, geo.d, self.config.assoc_memory);
@@ -52,6 +55,7 @@ impl Tracker {
         self.update_memory(f, prompt_mode);
         self.write_tracks(vocab);
         self.frame += 1;
+        self.timing.total = t_step.elapsed();
         Ok(())
     }
 

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod demo;
+mod eval;
 mod pipeline;
 mod run;
 mod synth;
@@ -31,6 +32,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Write a synthetic video dataset (PNG frames + YouTube-VIS JSON with COCO RLE masks).
     Synth(synth::SynthArgs),
+    /// Run tracker variants over an annotated dataset; write VIS/MOTS/VOS results and a score table
+    Eval(eval::EvalArgs),
 }
 
 fn init_logging(level: &str) {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

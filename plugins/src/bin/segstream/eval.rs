@@ -1,0 +1,98 @@
+//! `segstream eval`: thin glue around `segstream::eval` -- parses arguments, opens the
+//! segmenter and decodes the dataset's PNG frames; running, writing and scoring are in
+//! the core crate.
+use anyhow::{bail, Context, Result};
+use segstream::eval::{self, variants};
+use segstream::segmenter::{Segmenter, SegmenterSettings};
+use segstream::tracker::TrackerMode;
+use segstream::world::ytvis::{Dataset, Video};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Dataset directory written by `segstream synth` (annotations.json + PNG frames);
+    /// use held-out seeds (1000000..1100000).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output directory for results (YouTube-VIS JSON, MOTS txt, VOS JSON), summary.json, table.md.
+    #[arg(long, default_value = "eval-out")]
+    pub out: PathBuf,
+    /// Model bundle directory (default: SEGSTREAM_MODEL, then the bundled model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Execution provider: cpu, cuda, tensorrt.
+    #[arg(long, default_value = "cpu")]
+    pub provider: String,
+    /// Variants, comma-separated: prompt-query/iN (detect interval N) or similarity.
+    #[arg(long, default_value = "prompt-query/i1,prompt-query/i3,prompt-query/i5,similarity")]
+    pub variants: String,
+    /// Evaluate only the first N videos.
+    #[arg(long)]
+    pub max_videos: Option<usize>,
+}
+
+fn parse_variant(s: &str) -> Result<variants::Variant> {
+    let s = s.trim();
+    if s == "similarity" {
+        return Ok(variants::Variant { name: s.into(), mode: TrackerMode::Similarity, detect_interval: 1 });
+    }
+    let Some(n) = s.strip_prefix("prompt-query/i") else { bail!("unknown variant `{s}` (prompt-query/iN or similarity)") };
+    let n: u32 = n.parse().with_context(|| format!("variant `{s}`: bad interval"))?;
+    if n == 0 {
+        bail!("variant `{s}`: the interval must be >= 1 (0 never detects)");
+    }
+    Ok(variants::Variant { name: s.into(), mode: TrackerMode::PromptQuery, detect_interval: n })
+}
+
+/// Reads one PNG frame as packed RGB8.
+fn read_rgb(path: &Path) -> Result<Vec<u8>, String> {
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| err(&e))?;
+    let mut dec = png::Decoder::new(std::io::BufReader::new(file));
+    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = dec.read_info().map_err(|e| err(&e))?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).map_err(|e| err(&e))?;
+    buf.truncate(info.buffer_size());
+    match info.color_type {
+        png::ColorType::Rgb => Ok(buf),
+        png::ColorType::Rgba => Ok(buf.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect()),
+        png::ColorType::Grayscale => Ok(buf.iter().flat_map(|&v| [v, v, v]).collect()),
+        other => Err(format!("{}: unsupported PNG colour type {other:?}", path.display())),
+    }
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let variants: Vec<_> = args.variants.split(',').map(parse_variant).collect::<Result<_>>()?;
+    let ann = args.data.join("annotations.json");
+    let mut gt: Dataset = eval::formats::read_json(&ann)?;
+    if let Some(n) = args.max_videos {
+        gt.videos.sort_by_key(|v| v.id);
+        gt.videos.truncate(n);
+        let keep: Vec<u64> = gt.videos.iter().map(|v| v.id).collect();
+        gt.annotations.retain(|a| keep.contains(&a.video_id));
+    }
+    if gt.videos.iter().any(|v| !segstream::world::is_eval_seed(v.seed)) {
+        eprintln!("eval: warning: some videos are not from the held-out seeds {:?}", segstream::world::EVAL_SEEDS);
+    }
+    let settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), ..Default::default() };
+    let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let base = settings.tracker.clone();
+    let data = args.data.clone();
+    let mut frames = |v: &Video, i: usize| {
+        let name = v.file_names.get(i).ok_or_else(|| format!("video {}: no file name for frame {i}", v.id))?;
+        read_rgb(&data.join(name))
+    };
+    let started = std::time::Instant::now();
+    let rows = eval::evaluate(&mut seg, &gt, &variants, &base, &args.out, &mut frames).map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "segstream eval: {} videos, model `{}`, {:.0} s; results in {}\n",
+        gt.videos.len(),
+        seg.bundle_name(),
+        started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    print!("{}", variants::table(&rows));
+    Ok(())
+}

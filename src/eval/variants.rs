@@ -1,0 +1,74 @@
+//! The tracker variants `segstream eval` compares, and the result table.
+use crate::tracker::{TrackerConfig, TrackerMode};
+
+/// One tracker setting.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub name: String,
+    pub mode: TrackerMode,
+    pub detect_interval: u32,
+}
+
+impl Variant {
+    /// Applies the variant to a base configuration.
+    pub fn apply(&self, base: &TrackerConfig) -> TrackerConfig {
+        TrackerConfig { mode: self.mode, detect_interval: self.detect_interval, ..base.clone() }
+    }
+}
+
+/// Prompts-as-queries at detect intervals 1, 3, 5, and the similarity baseline.
+pub fn default_variants() -> Vec<Variant> {
+    let pq = |i: u32| Variant { name: format!("prompt-query/i{i}"), mode: TrackerMode::PromptQuery, detect_interval: i };
+    vec![pq(1), pq(3), pq(5), Variant { name: "similarity".into(), mode: TrackerMode::Similarity, detect_interval: 1 }]
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Row {
+    pub variant: String,
+    pub vis_map: f64,
+    pub frame_map: f64,
+    pub hota: f64,
+    pub deta: f64,
+    pub assa: f64,
+    pub idf1: f64,
+    pub idsw: usize,
+    pub mota: f64,
+    /// `None` where the variant cannot follow user prompts (similarity baseline).
+    pub jf: Option<f64>,
+    pub frame_ms: f64,
+    pub tracker_ms: f64,
+    pub tracker_share: f64,
+}
+
+/// Markdown table of the rows.
+pub fn table(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| tracker | VIS mAP | frame AP | HOTA | DetA | AssA | IDF1 | IDSW | MOTA | VOS J&F | frame ms | tracker ms | tracker % |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let jf = r.jf.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        s.push_str(&format!(
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {:.3} | {} | {:.2} | {:.3} | {:.1} |\n",
+            r.variant, r.vis_map, r.frame_map, r.hota, r.deta, r.assa, r.idf1, r.idsw, r.mota, jf, r.frame_ms, r.tracker_ms, 100.0 * r.tracker_share
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_and_table() {
+        let v = default_variants();
+        assert_eq!(v.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["prompt-query/i1", "prompt-query/i3", "prompt-query/i5", "similarity"]);
+        let c = v[2].apply(&TrackerConfig { max_targets: 7, ..Default::default() });
+        assert_eq!((c.detect_interval, c.max_targets, c.mode), (5, 7, TrackerMode::PromptQuery));
+        let t = table(&[Row { variant: "x".into(), idsw: 3, jf: None, tracker_share: 0.05, ..Default::default() }]);
+        assert!(t.lines().nth(2).unwrap().starts_with("| x | 0.000 |"));
+        assert!(t.contains("| 3 |") && t.contains("n/a") && t.ends_with("| 5.0 |\n"));
+    }
+}
