@@ -163,10 +163,10 @@ impl BaseSinkImpl for SegMqttSink {
         let Some(state) = guard.as_mut() else { return Err(gst::FlowError::Flushing) };
         match meta::read(buffer) {
             Some(Ok(result)) => self.publish(state, &result, buffer.pts().map(|t| t.nseconds())),
-            Some(Err(e)) => gst::element_imp_warning!(self, gst::StreamError::Decode, ["segmqttsink: unreadable results meta: {}", e]),
+            Some(Err(e)) => gst::element_imp_warning!(self, gst::StreamError::Decode, ("unreadable segstream results meta: {}", e)),
             None if !state.warned_no_meta => {
                 state.warned_no_meta = true;
-                gst::element_imp_warning!(self, gst::StreamError::Format, ["segmqttsink: buffer without segstream results meta (is `segment` upstream?); such buffers are skipped"]);
+                gst::element_imp_warning!(self, gst::StreamError::Format, ("buffer without segstream results meta (is `segment` upstream?); such buffers are skipped"));
             }
             None => {}
         }
@@ -231,12 +231,12 @@ impl SegMqttSink {
             self.warn_broker(&st.last_error.unwrap_or_else(|| "connection lost".into()));
         } else if st.connected && state.warned {
             state.warned = false;
-            gst::element_imp_info!(self, gst::ResourceError::Write, ["segmqttsink: connected to the MQTT broker again; sending spooled messages"]);
+            gst::element_imp_info!(self, gst::ResourceError::Write, ("connected to the MQTT broker again; sending spooled messages"));
         }
     }
 
     fn warn_broker(&self, cause: &str) {
-        gst::element_imp_warning!(self, gst::ResourceError::OpenWrite, ["segmqttsink: {}", cause]);
+        gst::element_imp_warning!(self, gst::ResourceError::OpenWrite, ("MQTT broker unavailable: {}", cause), ["the pipeline keeps running; messages are spooled"]);
     }
 
     /// Sends validated commands upstream to `segment` and answers each.

@@ -1,0 +1,252 @@
+//! `segmqttsink` in real pipelines (videotestsrc ! segment ! segmqttsink) against a real
+//! mosquitto: gst-launch delivery, masks checked by the Python consumer, commands reaching
+//! `segment` through the `segstream-command` upstream event, unreachable broker.
+#[path = "../../tests/mqtt_support/mod.rs"]
+mod mqtt_support;
+
+use gst::prelude::*;
+use mqtt_support::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn init() {
+    gst::init().unwrap();
+    gstsegstream::plugin_register_static().unwrap();
+}
+
+fn model() -> String {
+    repo_root().join("engines/tiny").display().to_string()
+}
+
+/// Directory holding the built `libgstsegstream.so` (target/<profile>).
+fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    assert!(dir.join("libgstsegstream.so").exists(), "plugin not built in {}", dir.display());
+    dir
+}
+
+fn frames(lines: &[String]) -> Vec<u64> {
+    lines.iter().map(|l| serde_json::from_str::<Value>(l).expect("JSON")["frame"].as_u64().unwrap()).collect()
+}
+
+/// Runs a pipeline to EOS (or error); returns the bus messages seen.
+fn run_to_eos(p: &gst::Pipeline, timeout: Duration) -> Vec<gst::Message> {
+    p.set_state(gst::State::Playing).unwrap();
+    let bus = p.bus().unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while let Some(m) = bus.timed_pop(gst::ClockTime::from_mseconds(deadline.saturating_duration_since(Instant::now()).as_millis() as u64)) {
+        let done = matches!(m.view(), gst::MessageView::Eos(_) | gst::MessageView::Error(_));
+        seen.push(m);
+        if done {
+            break;
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    seen
+}
+
+#[test]
+fn gst_launch_delivers_thirty_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let sub = Sub::start(broker.port, "t", "sub-launch", &[]);
+    let t0 = Instant::now();
+    let out = std::process::Command::new("gst-launch-1.0")
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .args(["videotestsrc", "num-buffers=30", "!", "video/x-raw,width=320,height=240", "!", "videoconvert", "!"])
+        .args(["segment", &format!("model={}", model()), "!", "segmqttsink", "host=127.0.0.1"])
+        .arg(format!("port={}", broker.port))
+        .arg("topic=t")
+        .arg(format!("spool-dir={}", tmp.path().join("spool").display()))
+        .output()
+        .expect("gst-launch-1.0 is installed");
+    println!("gst-launch took {:?}", t0.elapsed());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = sub.wait_for(30, Duration::from_secs(10));
+    assert_eq!(frames(&lines), (0..30).collect::<Vec<_>>());
+    validate_with_schema("frame.schema.json", &lines, tmp.path());
+    let first: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!((first["width"].as_u64(), first["height"].as_u64(), first["pts"].as_u64()), (Some(320), Some(240), Some(0)));
+    assert_eq!(first["model"], "tiny");
+}
+
+#[test]
+fn unreachable_broker_warns_and_the_pipeline_still_finishes() {
+    init();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let desc = format!(
+        "videotestsrc num-buffers=10 ! video/x-raw,width=64,height=48 ! videoconvert ! segment model={} \
+         ! segmqttsink name=sink port={port} flush-timeout=200 spool-dir={}",
+        model(),
+        tmp.path().join("spool").display()
+    );
+    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let msgs = run_to_eos(&p, Duration::from_secs(120));
+    assert!(msgs.iter().any(|m| matches!(m.view(), gst::MessageView::Eos(_))), "no EOS");
+    assert!(!msgs.iter().any(|m| matches!(m.view(), gst::MessageView::Error(_))), "pipeline errored");
+    let warnings: Vec<String> = msgs
+        .iter()
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Warning(w) => Some(format!("{} ({:?})", w.error(), w.debug())),
+            _ => None,
+        })
+        .collect();
+    println!("warnings: {warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains(&format!("127.0.0.1:{port}")) && w.to_lowercase().contains("refused")), "{warnings:?}");
+    let sink = p.by_name("sink").unwrap();
+    assert_eq!(sink.property::<u64>("spooled"), 10);
+    assert_eq!(sink.property::<u64>("acknowledged"), 0);
+}
+
+/// Masks the pipeline produced (read from the meta just before the sink) must equal what
+/// a pycocotools consumer decodes from the MQTT messages.
+#[test]
+fn python_consumer_decodes_the_pipeline_masks_pixel_for_pixel() {
+    init();
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let n = 12;
+    let expect = tmp.path().join("masks.jsonl");
+    let mut consumer = std::process::Command::new("python3")
+        .arg(repo_root().join("tests/consumers/consume.py"))
+        .args(["--port", &broker.port.to_string(), "--topic", "segstream/camd/frames", "--count", &n.to_string()])
+        .arg("--expect")
+        .arg(&expect)
+        .args(["--timeout", "120"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(consumer.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "subscribed");
+    // detect-interval=0 + a box target sent to `segment` on every other frame: the
+    // random-weight bundle then reports those targets on the following frames.
+    let desc = format!(
+        "videotestsrc num-buffers={n} pattern=ball ! video/x-raw,width=96,height=72 ! videoconvert \
+         ! segment name=seg model={} detect-interval=0 ! segmqttsink name=sink port={} stream-id=camd spool-dir={}",
+        model(),
+        broker.port,
+        tmp.path().join("spool").display()
+    );
+    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let dumped = dump_masks_before(&p.by_name("sink").unwrap(), &expect);
+    add_box_targets_every_other_frame(&p.by_name("seg").unwrap());
+    let msgs = run_to_eos(&p, Duration::from_secs(180));
+    assert!(msgs.iter().any(|m| matches!(m.view(), gst::MessageView::Eos(_))));
+    let status = consumer.wait().unwrap();
+    let mut summary = String::new();
+    std::io::Read::read_to_string(&mut out, &mut summary).unwrap();
+    println!("consumer: {summary}; masks dumped: {}", dumped.lock().unwrap());
+    assert!(*dumped.lock().unwrap() > 0, "the pipeline produced no masks to compare");
+    assert!(status.success(), "{summary}");
+}
+
+fn add_box_targets_every_other_frame(seg: &gst::Element) {
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let weak = seg.downgrade();
+    seg.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 1 {
+            let s = gst::Structure::builder("segstream-command")
+                .field("json", r#"{"id":null,"command":"add_target","frame":null,"box":[20.0,10.0,40.0,30.0],"label":null}"#)
+                .build();
+            assert!(weak.upgrade().unwrap().send_event(gst::event::CustomUpstream::new(s)));
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Writes every mask of every meta reaching `sink` to `path` (consume.py's format).
+fn dump_masks_before(sink: &gst::Element, path: &Path) -> std::sync::Arc<std::sync::Mutex<usize>> {
+    let count = std::sync::Arc::new(std::sync::Mutex::new(0usize));
+    let file = std::sync::Mutex::new(std::fs::File::create(path).unwrap());
+    let c = count.clone();
+    sink.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buf) = info.buffer() {
+            if let Some(Ok(r)) = gstsegstream::meta::read(buf) {
+                let mut f = file.lock().unwrap();
+                for o in &r.objects {
+                    let data = b64(&o.mask.data);
+                    let line = format!(
+                        "{{\"frame\":{},\"track_id\":{},\"height\":{},\"width\":{},\"data\":\"{data}\"}}\n",
+                        r.frame, o.track_id, o.mask.height, o.mask.width
+                    );
+                    std::io::Write::write_all(&mut *f, line.as_bytes()).unwrap();
+                    *c.lock().unwrap() += 1;
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    count
+}
+
+fn b64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(data.len() * 4 / 3 + 4);
+    for c in data.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            s.push(if i <= c.len() { T[(v >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    s
+}
+
+/// Commands over MQTT reach `segment` as `segstream-command` upstream events: a box
+/// target becomes a tracked object in later frames; refused / invalid ones get errors.
+#[test]
+fn commands_reach_segment_and_are_answered() {
+    init();
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let frames_sub = Sub::start(broker.port, "segstream/camc/frames", "sub-camc", &[]);
+    let replies = Sub::start(broker.port, "segstream/camc/responses", "sub-camc-r", &[]);
+    // detect-interval=0: only targets given by commands are tracked.
+    let desc = format!(
+        "videotestsrc pattern=ball ! video/x-raw,width=96,height=72 ! videoconvert \
+         ! segment model={} detect-interval=0 ! segmqttsink port={} stream-id=camc spool-dir={}",
+        model(),
+        broker.port,
+        tmp.path().join("spool").display()
+    );
+    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    assert!(!frames_sub.wait_for(3, Duration::from_secs(60)).is_empty(), "no frames");
+    let send = |i: usize, body: &str| {
+        let f = tmp.path().join(format!("c{i}.json"));
+        std::fs::write(&f, body).unwrap();
+        mosquitto_pub(broker.port, "segstream/camc/commands", &f);
+    };
+    send(0, r#"{"id":"box","command":"add_target","box":[20,10,40,30]}"#);
+    send(1, r#"{"id":"voc","command":"set_vocabulary","names":["disc","ring"]}"#);
+    send(2, r#"{"id":"gone","command":"remove_target","track_id":999}"#);
+    send(3, r#"{"id":"bad","command":"add_target","box":[90,70,40,30]}"#);
+    let lines = replies.wait_for(4, Duration::from_secs(60));
+    let t0 = Instant::now();
+    let mut with_object = None;
+    while with_object.is_none() && t0.elapsed() < Duration::from_secs(60) {
+        with_object = frames_sub.lines.lock().unwrap().iter().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|v| {
+            v["objects"].as_array().is_some_and(|o| !o.is_empty())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p.set_state(gst::State::Null).unwrap();
+    let by_id = |id: &str| -> Value {
+        lines.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|v| v["id"] == id).unwrap_or_else(|| panic!("no reply for {id}: {lines:?}"))
+    };
+    assert_eq!(by_id("box")["status"], "accepted", "{lines:?}");
+    let voc = by_id("voc");
+    assert_eq!(voc["ok"], false);
+    assert!(voc["error"].as_str().unwrap().contains("refused"), "{voc}");
+    assert!(by_id("gone")["error"].as_str().unwrap().contains("unknown track id 999"));
+    assert!(by_id("bad")["error"].as_str().unwrap().contains("outside the 96x72 frame"));
+    let obj = with_object.expect("the box target never showed up as an object");
+    println!("first frame with the commanded target: {}", obj["frame"]);
+    validate_with_schema("reply.schema.json", &lines, tmp.path());
+}
