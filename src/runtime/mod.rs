@@ -5,6 +5,7 @@
 //! bundle's manifest against the model files on the way. ONNX Runtime ([`ort`]) is the
 //! backend today; a TensorRT backend would implement the same trait.
 pub mod ort;
+pub mod tensorrt;
 
 use crate::bundle::{Bundle, BundleError};
 use crate::model::{ImageEncoder, MaskDecoder};

@@ -1,0 +1,77 @@
+//! TensorRT optimisation profiles from a bundle manifest.
+//!
+//! A plan file is built on the target device (TensorRT plans are specific to the GPU and
+//! the TensorRT version), so the bundle ships ONNX and this module turns its declared
+//! shapes into `trtexec` arguments: fixed dims as they are, dynamic symbols as the
+//! manifest's [min, opt, max]. `segstream trt-profile` prints them for
+//! deploy/tensorrt/build-engines.sh.
+use crate::bundle::manifest::{Io, Manifest};
+
+/// `--minShapes=... --optShapes=... --maxShapes=...` for one model file of the bundle,
+/// or an empty list when every input is static (trtexec then needs no profile).
+pub fn trtexec_shape_args(manifest: &Manifest, file: &str) -> Result<Vec<String>, String> {
+    let inputs: Vec<_> = manifest.tensors_of(file, Io::Input).collect();
+    if inputs.is_empty() {
+        return Err(format!("the manifest declares no inputs for `{file}`"));
+    }
+    let mut per_level: [Vec<String>; 3] = Default::default();
+    let mut dynamic = false;
+    for t in &inputs {
+        let mut dims: [Vec<String>; 3] = Default::default();
+        for d in &t.shape {
+            let range = manifest
+                .dim_range(d)
+                .ok_or_else(|| format!("`{}`: dimension `{d}` has no [min, opt, max] in [dynamic]", t.name))?;
+            dynamic |= range[0] != range[2];
+            for (level, v) in range.iter().enumerate() {
+                dims[level].push(v.to_string());
+            }
+        }
+        for level in 0..3 {
+            per_level[level].push(format!("{}:{}", t.name, dims[level].join("x")));
+        }
+    }
+    if !dynamic {
+        return Ok(Vec::new());
+    }
+    let flags = ["--minShapes=", "--optShapes=", "--maxShapes="];
+    Ok(flags.iter().zip(per_level).map(|(f, v)| format!("{f}{}", v.join(","))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("engines/tiny/bundle.toml");
+        Manifest::parse(&std::fs::read_to_string(dir).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn static_encoder_needs_no_profile() {
+        assert!(trtexec_shape_args(&manifest(), "image_encoder").unwrap().is_empty());
+    }
+
+    #[test]
+    fn decoder_profile_spans_declared_ranges() {
+        let m = manifest();
+        let args = trtexec_shape_args(&m, "mask_decoder").unwrap();
+        assert_eq!(args.len(), 3);
+        let [p, t] = ["P", "T"].map(|s| m.dynamic[s]);
+        let c = m.model.hidden_dim;
+        for (level, arg) in args.iter().enumerate() {
+            let want = format!("prompt_tokens:{}x{}x{c}", p[level], t[level]);
+            assert!(arg.contains(&want), "{arg} lacks {want}");
+            assert!(arg.contains(&format!("prompt_valid:{}x{}", p[level], t[level])), "{arg}");
+            // Static inputs appear with their fixed shape at every level.
+            assert!(arg.contains(&format!("feat_s8:1x{c}x")), "{arg}");
+        }
+        assert!(args[0].starts_with("--minShapes=") && args[2].starts_with("--maxShapes="));
+    }
+
+    #[test]
+    fn unknown_file_is_an_error() {
+        let err = trtexec_shape_args(&manifest(), "nope").unwrap_err();
+        assert!(err.contains("nope"), "{err}");
+    }
+}
