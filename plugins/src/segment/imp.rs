@@ -102,12 +102,12 @@ impl Segment {
         if !PROVIDERS.contains(&settings.provider.as_str()) {
             return Err(gst::error_msg!(
                 gst::ResourceError::Settings,
-                ["segment: unknown provider '{}' (use cpu, cuda or tensorrt)", settings.provider]
+                ("segment: unknown provider '{}' (use cpu, cuda or tensorrt)", settings.provider)
             ));
         }
         gst::info!(CAT, imp = self, "opening model {:?} on {}", settings.model, settings.provider);
         Segmenter::open(&settings.segmenter_settings()).map_err(|e| {
-            gst::error_msg!(gst::ResourceError::OpenRead, ["segment: cannot load the model: {}", e])
+            gst::error_msg!(gst::ResourceError::OpenRead, ("segment: cannot load the model: {}", e))
         })
     }
 
@@ -117,7 +117,7 @@ impl Segment {
             Ok(Some(cmd)) => {
                 let mut q = self.commands.lock().unwrap();
                 if q.len() >= MAX_PENDING {
-                    gst::element_imp_warning!(self, gst::StreamError::Failed, ["segment: {} commands already pending, dropping {:?}", MAX_PENDING, cmd]);
+                    gst::element_imp_warning!(self, gst::StreamError::Failed, ("segment: {} commands already pending, dropping {:?}", MAX_PENDING, cmd));
                     return false;
                 }
                 gst::debug!(CAT, imp = self, "queued {:?}", cmd);
@@ -126,7 +126,7 @@ impl Segment {
             }
             Ok(None) => false,
             Err(e) => {
-                gst::element_imp_warning!(self, gst::StreamError::Format, ["{}", e]);
+                gst::element_imp_warning!(self, gst::StreamError::Format, ("{}", e));
                 false
             }
         }
@@ -149,7 +149,7 @@ impl Segment {
         match cmd {
             SegCommand::Remove(id) => {
                 if !state.segmenter.tracker_mut().remove_target(id) {
-                    gst::element_imp_warning!(self, gst::StreamError::Failed, ["segment: remove: no target with id {}", id]);
+                    gst::element_imp_warning!(self, gst::StreamError::Failed, ("segment: remove: no target with id {}", id));
                 }
             }
             SegCommand::SetDetectInterval(n) => {
@@ -298,24 +298,24 @@ impl BaseTransformImpl for Segment {
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["segment: no state (not started)"]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("segment: no state (not started)"));
             return Err(gst::FlowError::NotNegotiated);
         };
         let Some(info) = state.info.clone() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["segment: buffer before caps"]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("segment: buffer before caps"));
             return Err(gst::FlowError::NotNegotiated);
         };
         self.apply_pending(state);
         let index = state.frame;
         let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["segment: cannot map frame {}", index]);
+            gst::element_imp_error!(self, gst::CoreError::Failed, ("segment: cannot map frame {}", index));
             gst::FlowError::Error
         })?;
         let frame_ref = frame::frame_ref(&mapped).ok_or(gst::FlowError::NotSupported)?;
         let result = match state.segmenter.process(&frame_ref, index) {
             Ok(r) => r,
             Err(e) => {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ["segment: frame {}: {}", index, e]);
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("segment: frame {}: {}", index, e));
                 return Err(gst::FlowError::Error);
             }
         };

@@ -191,7 +191,7 @@ impl VideoFilterImpl for SegOverlay {
         };
         if let Err(e) = collected {
             if !self.warned.swap(true, Ordering::Relaxed) {
-                gst::element_imp_warning!(self, gst::StreamError::Decode, ["segoverlay: malformed meta: {}", e]);
+                gst::element_imp_warning!(self, gst::StreamError::Decode, ("segoverlay: malformed meta: {}", e));
             }
             return Ok(gst::FlowSuccess::Ok);
         }

@@ -1,0 +1,77 @@
+//! Shared by the plugin's integration tests: GStreamer set-up, test frames, paths.
+#![allow(dead_code)]
+use gst::prelude::*;
+use std::path::PathBuf;
+use std::sync::Once;
+
+/// Initialises GStreamer and registers the plugin (statically, as the CLI does).
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstsegstream::plugin_register_static().unwrap();
+    });
+}
+
+/// The bundled default model (random weights until the trained one lands).
+pub fn bundle() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engines/tiny")
+}
+
+pub fn caps(format: gst_video::VideoFormat, width: u32, height: u32) -> gst::Caps {
+    init();
+    gst_video::VideoInfo::builder(format, width, height)
+        .fps(gst::Fraction::new(30, 1))
+        .build()
+        .unwrap()
+        .to_caps()
+        .unwrap()
+}
+
+/// A frame with a deterministic texture (so inference sees something).
+pub fn frame(format: gst_video::VideoFormat, width: u32, height: u32, seed: u8) -> gst::Buffer {
+    init();
+    let info = gst_video::VideoInfo::builder(format, width, height).build().unwrap();
+    let mut buffer = gst::Buffer::with_size(info.size()).unwrap();
+    {
+        let b = buffer.get_mut().unwrap();
+        let mut map = b.map_writable().unwrap();
+        for (i, v) in map.iter_mut().enumerate() {
+            *v = ((i * 7 + seed as usize * 13) % 251) as u8;
+        }
+    }
+    buffer
+}
+
+/// A frame filled with one byte value.
+pub fn flat(format: gst_video::VideoFormat, width: u32, height: u32, value: u8) -> gst::Buffer {
+    let info = gst_video::VideoInfo::builder(format, width, height).build().unwrap();
+    let mut buffer = gst::Buffer::with_size(info.size()).unwrap();
+    buffer.get_mut().unwrap().map_writable().unwrap().fill(value);
+    buffer
+}
+
+/// A harness around `segment` with the bundled model, set to `caps`, playing.
+pub fn segment_harness(caps: &gst::Caps, props: &[(&str, &str)]) -> gst_check::Harness {
+    init();
+    let element = gst::ElementFactory::make("segment")
+        .property("model", bundle().to_str().unwrap())
+        .build()
+        .unwrap();
+    for (k, v) in props {
+        element.set_property_from_str(k, v);
+    }
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.set_src_caps(caps.clone());
+    h.play();
+    h
+}
+
+/// Directory of the built plugin (`target/<profile>`), from this test binary's path
+/// (`target/<profile>/deps/<test>`).
+pub fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
+    assert!(dir.join("libgstsegstream.so").exists(), "libgstsegstream.so not in {}", dir.display());
+    dir
+}
