@@ -20,10 +20,10 @@ fn run_cfg(cfg: WorldConfig, n: u64, mut f: impl FnMut(&FrameTruth)) {
 #[test]
 fn objects_enter_and_leave_the_frame() {
     let (mut entered, mut left, mut cut_by_edge) = (0, 0, 0);
-    for seed in 0..8 {
+    for seed in 0..6 {
         let mut prev: HashSet<u64> = HashSet::new();
         let mut first = true;
-        run(seed, Difficulty::Normal, 300, |t| {
+        run(seed, Difficulty::Normal, 200, |t| {
             let now: HashSet<u64> = t.visible().map(|(_, o)| o.track_id).collect();
             if !first {
                 entered += now.difference(&prev).count();
@@ -47,14 +47,14 @@ fn objects_enter_and_leave_the_frame() {
 #[test]
 fn new_objects_get_new_track_ids() {
     let mut ids = Vec::new();
-    run(3, Difficulty::Normal, 600, |t| ids.extend(t.objects.iter().map(|o| o.track_id)));
+    run(3, Difficulty::Normal, 400, |t| ids.extend(t.objects.iter().map(|o| o.track_id)));
     let max = *ids.iter().max().unwrap();
     let first: HashSet<u64> = {
         let mut s = HashSet::new();
         run(3, Difficulty::Normal, 1, |t| s.extend(t.objects.iter().map(|o| o.track_id)));
         s
     };
-    assert!(max as usize > first.len(), "no replacement objects in 600 frames");
+    assert!(max as usize > first.len(), "no replacement objects in 400 frames");
     assert_eq!(first, (1..=first.len() as u64).collect(), "initial ids are 1..=n");
 }
 
@@ -73,8 +73,8 @@ fn all_eight_classes_appear() {
 
 fn mean_visible_fraction(difficulty: Difficulty) -> f64 {
     let (mut sum, mut n) = (0.0, 0);
-    for seed in world::EVAL_SEEDS.start..world::EVAL_SEEDS.start + 12 {
-        run(seed, difficulty, 60, |t| {
+    for seed in world::EVAL_SEEDS.start..world::EVAL_SEEDS.start + 10 {
+        run(seed, difficulty, 40, |t| {
             for (_, o) in t.visible() {
                 sum += o.visible_fraction as f64;
                 n += 1;
@@ -108,7 +108,7 @@ fn fixed_object_count_is_respected() {
         let mut cfg = WorldConfig::new(9, Difficulty::Normal, 64, 64);
         cfg.num_objects = n..=n;
         let mut max_alive = 0;
-        run_cfg(cfg, 200, |t| max_alive = max_alive.max(t.objects.len()));
+        run_cfg(cfg, 100, |t| max_alive = max_alive.max(t.objects.len()));
         assert_eq!(max_alive, n as usize);
     }
 }
