@@ -11,6 +11,8 @@ use crate::mask::{BBox, Mask};
 pub struct MaskUpsampler {
     xs: Axis,
     ys: Axis,
+    /// One vertically blended logit row (reused).
+    row: Vec<f32>,
 }
 
 impl MaskUpsampler {
@@ -36,16 +38,22 @@ impl MaskUpsampler {
         out.data.resize(out_w * out_h, 0);
         let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
         for oy in 0..out_h {
+            // Vertical blend once per output row (w4 values), then one lerp per pixel.
             let (r0, r1, wy) = (self.ys.i0[oy] as usize * w4, self.ys.i1[oy] as usize * w4, self.ys.w[oy]);
+            self.row.clear();
+            self.row.extend((0..w4).map(|c| logits[r0 + c] + (logits[r1 + c] - logits[r0 + c]) * wy));
             let row = &mut out.data[oy * out_w..(oy + 1) * out_w];
+            let mut any = false;
             for (ox, px) in row.iter_mut().enumerate() {
                 let (c0, c1, wx) = (self.xs.i0[ox] as usize, self.xs.i1[ox] as usize, self.xs.w[ox]);
-                let top = logits[r0 + c0] + (logits[r0 + c1] - logits[r0 + c0]) * wx;
-                let bottom = logits[r1 + c0] + (logits[r1 + c1] - logits[r1 + c0]) * wx;
-                if top + (bottom - top) * wy > 0.0 {
-                    *px = 1;
-                    (x0, x1, y0, y1) = (x0.min(ox), x1.max(ox), y0.min(oy), y1.max(oy));
-                }
+                let v = self.row[c0] + (self.row[c1] - self.row[c0]) * wx;
+                *px = (v > 0.0) as u8;
+                any |= v > 0.0;
+            }
+            if any {
+                let first = row.iter().position(|&p| p != 0).unwrap_or(0);
+                let last = row.iter().rposition(|&p| p != 0).unwrap_or(0);
+                (x0, x1, y0, y1) = (x0.min(first), x1.max(last), y0.min(oy), y1.max(oy));
             }
         }
         (x0 != usize::MAX).then(|| BBox {
