@@ -118,7 +118,7 @@ impl BaseSinkImpl for SegMqttSink {
         let cfg = settings.mqtt();
         gst::info!(CAT, imp = self, "starting: {:?}", cfg); // Debug of MqttConfig redacts secrets
         let publisher = Publisher::start(&cfg)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["segmqttsink: {}", e]))?;
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("segmqttsink: {}", e)))?;
         let mut warned = false;
         let wait = Duration::from_millis(settings.connect_timeout as u64);
         if let Err(cause) = publisher.wait_first_attempt(wait, &self.cancel) {

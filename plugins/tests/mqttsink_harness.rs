@@ -1,0 +1,117 @@
+//! `segmqttsink` under `gst_check::Harness` with results metas made by the test (no
+//! model): messages, counters as properties, the stats message, missing-meta warning.
+#[path = "../../tests/mqtt_support/mod.rs"]
+mod mqtt_support;
+
+use gst::prelude::*;
+use mqtt_support::frames::disc_frame;
+use mqtt_support::*;
+use serde_json::Value;
+use std::time::Duration;
+
+fn harness(port: u16, spool: &std::path::Path, extra: &[(&str, &dyn ToValue)]) -> (gst_check::Harness, gst::Bus) {
+    gst::init().unwrap();
+    gstsegstream::plugin_register_static().unwrap();
+    // Properties first: the harness sets a sink to PLAYING (start) right away.
+    let el = gst::ElementFactory::make("segmqttsink")
+        .property("port", port as u32)
+        .property("stream-id", "camh")
+        .property("spool-dir", spool.display().to_string())
+        .property("stats-interval", 1u32)
+        .build()
+        .unwrap();
+    for (k, v) in extra {
+        el.set_property_from_value(k, &v.to_value());
+    }
+    let mut h = gst_check::Harness::with_element(&el, Some("sink"), None);
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    h.set_src_caps_str("video/x-raw,format=RGB,width=160,height=120,framerate=30/1");
+    (h, bus)
+}
+
+fn buffer_with_result(n: u64) -> gst::Buffer {
+    let mut b = gst::Buffer::with_size(16).unwrap();
+    {
+        let b = b.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_mseconds(n * 40));
+        gstsegstream::meta::attach(b, &disc_frame(n, 160, 120));
+    }
+    b
+}
+
+#[test]
+fn metas_become_messages_and_counters_are_properties() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let sub = Sub::start(broker.port, "segstream/camh/frames", "sub-camh", &[]);
+    let (mut h, bus) = harness(broker.port, &tmp.path().join("spool"), &[("mask-scale", &0.5f64), ("polygons", &true)]);
+    for n in 0..10 {
+        assert_eq!(h.push(buffer_with_result(n)), Ok(gst::FlowSuccess::Ok));
+    }
+    h.push_event(gst::event::Eos::new());
+    let lines = sub.wait_for(10, Duration::from_secs(10));
+    let msgs: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(msgs.iter().map(|m| m["frame"].as_u64().unwrap()).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+    assert_eq!(msgs[3]["pts"].as_u64(), Some(120_000_000));
+    let obj = &msgs[0]["objects"][0];
+    assert_eq!(obj["mask"]["size"], serde_json::json!([60, 80]), "mask-scale 0.5 of 160x120");
+    assert!(obj["polygon"].as_array().is_some_and(|p| p.len() >= 6));
+    validate_with_schema("frame.schema.json", &lines, tmp.path());
+    let el = h.element().unwrap();
+    let events = 3; // born 1, born 2 on frame 0, born 3 on frame 5
+    assert_eq!(el.property::<u64>("published"), 10 + events);
+    assert_eq!(el.property::<u64>("acknowledged"), 10 + events, "EOS waits for the acks");
+    assert_eq!(el.property::<u64>("dropped"), 0);
+    let stats = std::iter::from_fn(|| bus.pop()).find_map(|m| match m.view() {
+        gst::MessageView::Element(e) if e.structure().is_some_and(|s| s.name() == "segmqttsink-stats") => {
+            Some(e.structure().unwrap().to_owned())
+        }
+        _ => None,
+    });
+    let stats = stats.expect("no segmqttsink-stats message");
+    assert!(stats.get::<bool>("connected").unwrap());
+    assert!(stats.get::<u64>("published").unwrap() > 0);
+}
+
+#[test]
+fn buffers_without_meta_warn_once_and_publish_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let (mut h, bus) = harness(broker.port, &tmp.path().join("spool"), &[]);
+    for _ in 0..3 {
+        assert_eq!(h.push(gst::Buffer::with_size(16).unwrap()), Ok(gst::FlowSuccess::Ok));
+    }
+    let warnings: Vec<String> = std::iter::from_fn(|| bus.pop())
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Warning(w) => Some(w.error().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("without segstream results meta"), "{warnings:?}");
+    assert_eq!(h.element().unwrap().property::<u64>("published"), 0);
+}
+
+#[test]
+fn bad_settings_fail_the_state_change_with_the_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    gst::init().unwrap();
+    gstsegstream::plugin_register_static().unwrap();
+    let el = gst::ElementFactory::make("segmqttsink")
+        .property("tls-ca-file", tmp.path().join("nope.pem").display().to_string())
+        .property("spool-dir", tmp.path().join("spool").display().to_string())
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    assert!(el.set_state(gst::State::Paused).is_err());
+    let err = std::iter::from_fn(|| bus.pop())
+        .find_map(|m| match m.view() {
+            gst::MessageView::Error(e) => Some(e.error().to_string()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(err.contains("nope.pem"), "{err}");
+    let _ = el.set_state(gst::State::Null);
+}
