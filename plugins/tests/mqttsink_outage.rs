@@ -74,9 +74,10 @@ fn broker_outage_mid_stream_loses_no_frame_and_does_not_stall_the_pipeline() {
     assert_eq!(first, (0..FRAMES as u64).collect::<Vec<_>>(), "frames missing or out of order ({} received)", got.len());
     let stamps = stamps.lock().unwrap();
     let rate = |a: Duration, b: Duration| stamps.iter().filter(|s| **s >= a && **s < b).count() as f64 / (b - a).as_secs_f64();
-    let (before, during) = (rate(Duration::ZERO, down), rate(down, up));
+    let end = *stamps.last().unwrap();
+    let (before, during, after) = (rate(Duration::ZERO, down), rate(down, up), rate(up, end));
     println!(
-        "{FRAMES} frames in {:.1}s; broker down {:.1}s..{:.1}s; pipeline {before:.1} fps before, {during:.1} fps during; \
+        "{FRAMES} frames in {:.1}s; broker down {:.1}s..{:.1}s; pipeline {before:.1} fps before, {during:.1} fps during, {after:.1} fps after; \
          received {} ({} duplicates); published {} acknowledged {} spooled {} dropped {} reconnects {}",
         total.as_secs_f64(),
         down.as_secs_f64(),
