@@ -5,12 +5,12 @@
 //! 2. the environment variable `SEGSTREAM_MODEL` (when set and non-empty);
 //! 3. the bundled default `engines/tiny`, looked up
 //!    a. next to the executable and in each of its ancestors (`target/release/segstream`
-//!       finds `<repo>/engines/tiny`; a relocated tree `<prefix>/bin/..` works too),
+//!    finds `<repo>/engines/tiny`; a relocated tree `<prefix>/bin/..` works too),
 //!    b. under an install prefix: `<exe>/../share/segstream/engines/tiny`, then
-//!       `/usr/local/share/segstream/engines/tiny`, `/usr/share/segstream/engines/tiny`,
+//!    `/usr/local/share/segstream/engines/tiny`, `/usr/share/segstream/engines/tiny`,
 //!    c. in the source tree this crate was built from (`CARGO_MANIFEST_DIR`), which is what
-//!       tests and a plugin loaded by `gst-launch-1.0` (whose executable lives in /usr/bin)
-//!       fall back to in a development checkout.
+//!    tests and a plugin loaded by `gst-launch-1.0` (whose executable lives in /usr/bin)
+//!    fall back to in a development checkout.
 //!
 //! An explicit path or `SEGSTREAM_MODEL` that does not exist is an error: silently
 //! loading another model than the one asked for would be worse than failing.

@@ -42,14 +42,13 @@ fn solid(format: PixelFormat, w: usize, h: usize, rgb: [u8; 3], yuv: [u8; 3], pa
         }
         (v, stride)
     };
-    let (planes, strides): (Vec<(Vec<u8>, usize)>, _) = match format {
-        PixelFormat::Rgb => (vec![fill(w * 3, h, &rgb)], ()),
-        PixelFormat::Rgba => (vec![fill(w * 4, h, &[rgb[0], rgb[1], rgb[2], 255])], ()),
-        PixelFormat::Bgrx => (vec![fill(w * 4, h, &[rgb[2], rgb[1], rgb[0], 0])], ()),
-        PixelFormat::I420 => (vec![fill(w, h, &yuv[..1]), fill(cw, ch, &yuv[1..2]), fill(cw, ch, &yuv[2..3])], ()),
-        PixelFormat::Nv12 => (vec![fill(w, h, &yuv[..1]), fill(cw * 2, ch, &yuv[1..3])], ()),
+    let planes: Vec<(Vec<u8>, usize)> = match format {
+        PixelFormat::Rgb => vec![fill(w * 3, h, &rgb)],
+        PixelFormat::Rgba => vec![fill(w * 4, h, &[rgb[0], rgb[1], rgb[2], 255])],
+        PixelFormat::Bgrx => vec![fill(w * 4, h, &[rgb[2], rgb[1], rgb[0], 0])],
+        PixelFormat::I420 => vec![fill(w, h, &yuv[..1]), fill(cw, ch, &yuv[1..2]), fill(cw, ch, &yuv[2..3])],
+        PixelFormat::Nv12 => vec![fill(w, h, &yuv[..1]), fill(cw * 2, ch, &yuv[1..3])],
     };
-    let _ = strides;
     let mut s = [0; 3];
     for (i, p) in planes.iter().enumerate() {
         s[i] = p.1;
@@ -66,9 +65,9 @@ fn run(pre: &mut Preprocessor, f: &Owned) -> Tensor {
 fn assert_constant(t: &Tensor, want: [f32; 3], tol: f32, what: &str) {
     assert_eq!(t.shape, vec![1, 3, 16, 24], "{what}");
     let plane = 16 * 24;
-    for c in 0..3 {
+    for (c, w) in want.iter().enumerate() {
         for (i, v) in t.data[c * plane..(c + 1) * plane].iter().enumerate() {
-            assert!((v - want[c]).abs() <= tol, "{what}: channel {c} pixel {i}: {v} vs {}", want[c]);
+            assert!((v - w).abs() <= tol, "{what}: channel {c} pixel {i}: {v} vs {w}");
         }
     }
 }
