@@ -1,0 +1,164 @@
+//! `segstream run` on real files, configs and a real mosquitto broker.
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn segstream(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_segstream"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("GST_PLUGIN_PATH")
+        .env("XDG_CACHE_HOME", cwd) // segmqttsink's spool stays in the test's directory
+        .output()
+        .unwrap()
+}
+
+fn both(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// An 8-frame MJPEG AVI made by GStreamer (jpegenc/avimux: plugins-good).
+fn test_video(dir: &Path, frames: u32) -> PathBuf {
+    let path = dir.join("input.avi");
+    let st = Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", &format!("num-buffers={frames}"), "pattern=ball", "!", "video/x-raw,width=160,height=120", "!", "jpegenc", "!", "avimux", "!", "filesink"])
+        .arg(format!("location={}", path.display()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    path
+}
+
+fn count_pngs(dir: &Path) -> usize {
+    std::fs::read_dir(dir).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "png")).count()
+}
+
+#[test]
+fn run_file_to_png_frames_with_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = test_video(tmp.path(), 8);
+    let out = tmp.path().join("annotated");
+    let o = segstream(&["run", video.to_str().unwrap(), "--output", out.to_str().unwrap(), "--detect-interval", "2"], tmp.path());
+    assert!(o.status.success(), "{}", both(&o));
+    assert_eq!(count_pngs(&out), 8);
+    assert!(both(&o).contains("done: 8 frames"), "{}", both(&o));
+}
+
+#[test]
+fn run_stops_after_max_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = test_video(tmp.path(), 20);
+    let out = tmp.path().join("first");
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", out.to_str().unwrap(), "--max-frames", "5", "-q"], tmp.path());
+    assert!(o.status.success(), "{}", both(&o));
+    assert_eq!(count_pngs(&out), 5);
+}
+
+#[test]
+fn run_from_a_config_file_with_relative_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    test_video(tmp.path(), 4);
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engines/tiny");
+    let cfg = format!("input = \"input.avi\"\noutput = \"cfg-out\"\nmodel = \"{}\"\ndetect_interval = 1\nscore_threshold = 0.3\n", model.display());
+    std::fs::write(tmp.path().join("cam.toml"), cfg).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cfg_path = tmp.path().join("cam.toml");
+    let o = segstream(&["run", cfg_path.to_str().unwrap(), "-q"], elsewhere.path());
+    assert!(o.status.success(), "{}", both(&o));
+    assert_eq!(count_pngs(&tmp.path().join("cfg-out")), 4, "output relative to the config file");
+
+    std::fs::write(tmp.path().join("bad.toml"), "input = \"input.avi\"\nspeed = 3\n").unwrap();
+    let o = segstream(&["run", tmp.path().join("bad.toml").to_str().unwrap()], tmp.path());
+    assert!(!o.status.success());
+    assert!(both(&o).contains("unknown field `speed`"), "{}", both(&o));
+}
+
+#[test]
+fn run_errors_name_the_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = segstream(&["run", "no-such-video.mp4", "-o", "none"], tmp.path());
+    assert!(!o.status.success());
+    assert!(both(&o).contains("input file no-such-video.mp4 not found"), "{}", both(&o));
+
+    let video = test_video(tmp.path(), 2);
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "--model", "/no/such/bundle"], tmp.path());
+    assert!(!o.status.success());
+    assert!(both(&o).contains("/no/such/bundle"), "{}", both(&o));
+
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "--mqtt", "localhost"], tmp.path());
+    assert!(!o.status.success());
+    assert!(both(&o).contains("--mqtt must be host:port"), "{}", both(&o));
+}
+
+/// A private mosquitto on a free loopback port, killed on drop.
+struct Broker {
+    child: Child,
+    port: u16,
+}
+
+impl Broker {
+    fn start(dir: &Path) -> Broker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
+        let child = Command::new("mosquitto").arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto installed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Broker { child, port }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn run_publishes_one_json_message_per_frame_over_mqtt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(tmp.path());
+    let port = broker.port.to_string();
+    let mut sub = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &port, "-t", "cli/frames", "-t", "cli/ready", "-v"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub installed");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = sub.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Wait until the subscription is live: publish on the ready topic until it comes back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        Command::new("mosquitto_pub").args(["-h", "127.0.0.1", "-p", &port, "-t", "cli/ready", "-m", "x"]).status().unwrap();
+        if rx.recv_timeout(Duration::from_millis(300)).is_ok_and(|l| l.starts_with("cli/ready")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "subscriber never ready");
+    }
+    let video = test_video(tmp.path(), 8);
+    let addr = format!("127.0.0.1:{port}");
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "--mqtt", &addr, "--topic", "cli/frames", "-q"], tmp.path());
+    assert!(o.status.success(), "{}", both(&o));
+    let mut frames = Vec::new();
+    while frames.len() < 8 {
+        let line = rx.recv_timeout(Duration::from_secs(20)).expect("8 frame messages within 20 s");
+        let Some(payload) = line.strip_prefix("cli/frames ") else { continue };
+        let v: serde_json::Value = serde_json::from_str(payload).unwrap_or_else(|e| panic!("not JSON ({e}): {payload}"));
+        frames.push(v["frame"].as_u64().expect("frame number"));
+        assert!(v["objects"].is_array(), "{payload}");
+    }
+    let _ = sub.kill();
+    let _ = sub.wait();
+    assert_eq!(frames, (0..8).collect::<Vec<u64>>());
+}
