@@ -6,9 +6,12 @@
 //! 3. the bundled default `engines/tiny`, looked up
 //!    a. next to the executable and in each of its ancestors (`target/release/segstream`
 //!    finds `<repo>/engines/tiny`; a relocated tree `<prefix>/bin/..` works too),
-//!    b. under an install prefix: `<exe>/../share/segstream/engines/tiny`, then
+//!    b. next to the shared library this code is in (the GStreamer plugin
+//!       `libgstsegstream.so`) and its ancestors, also as `<ancestor>/share/segstream/...`
+//!       (a plugin in `<prefix>/lib/gstreamer-1.0` finds `<prefix>/share/segstream`),
+//!    c. under an install prefix: `<exe>/../share/segstream/engines/tiny`, then
 //!    `/usr/local/share/segstream/engines/tiny`, `/usr/share/segstream/engines/tiny`,
-//!    c. in the source tree this crate was built from (`CARGO_MANIFEST_DIR`), which is what
+//!    d. in the source tree this crate was built from (`CARGO_MANIFEST_DIR`), which is what
 //!    tests and a plugin loaded by `gst-launch-1.0` (whose executable lives in /usr/bin)
 //!    fall back to in a development checkout.
 //!
@@ -56,10 +59,29 @@ pub fn default_candidates() -> Vec<PathBuf> {
             out.push(prefix.join("share/segstream").join(DEFAULT_REL));
         }
     }
+    if let Some(lib_dir) = this_module_dir() {
+        for a in lib_dir.ancestors() {
+            out.push(a.join(DEFAULT_REL));
+            out.push(a.join("share/segstream").join(DEFAULT_REL));
+        }
+    }
     out.push(Path::new("/usr/local/share/segstream").join(DEFAULT_REL));
     out.push(Path::new("/usr/share/segstream").join(DEFAULT_REL));
     out.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_REL));
     out
+}
+
+/// Directory of the executable or shared library containing this function (dladdr).
+fn this_module_dir() -> Option<PathBuf> {
+    // SAFETY: dladdr only reads loader tables; Dl_info is plain data, zero is a valid value.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let addr = this_module_dir as *const libc::c_void;
+    if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dli_fname is a NUL-terminated path owned by the loader.
+    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }.to_str().ok()?;
+    Path::new(name).canonicalize().ok()?.parent().map(Path::to_path_buf)
 }
 
 #[cfg(test)]
@@ -80,6 +102,8 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         assert_eq!(c[0], exe.parent().unwrap().join("engines/tiny"));
         assert!(c.contains(&Path::new("/usr/share/segstream/engines/tiny").to_path_buf()));
+        // The module holding this code is the test executable itself here.
+        assert_eq!(this_module_dir().unwrap(), exe.canonicalize().unwrap().parent().unwrap());
         assert_eq!(c.last().unwrap(), &Path::new(env!("CARGO_MANIFEST_DIR")).join("engines/tiny"));
     }
 }
