@@ -74,7 +74,7 @@ def parse():
     ap.add_argument("--hard-videos", type=int, default=60,
                     help="extra videos with --difficulty hard (seeds from synth-seed + 50000)")
     ap.add_argument("--frames", type=int, default=24)
-    ap.add_argument("--iters", type=int, default=2200)
+    ap.add_argument("--iters", type=int, default=2000)
     ap.add_argument("--clips", type=int, default=8, help="clips per batch (2 frames each)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)

@@ -20,6 +20,18 @@ def focal(logits, targets, alpha=0.25, gamma=2.0):
     return (w * ce * (1 - pt) ** gamma).sum()
 
 
+def class_loss(logits, onehot, matched, matched_logits, matched_classes, noobj_w=0.1):
+    """Sigmoid BCE on scale*cos logits (the contract's class prob), unmatched queries
+    down-weighted as Mask2Former's no-object class, plus softmax CE among the classes of
+    matched queries. Measured: sigmoid focal loss alone left the class embeddings at
+    chance after 500 iterations while the masks were already at IoU 0.9."""
+    bce = F.binary_cross_entropy_with_logits(logits, onehot, reduction="none")
+    w = matched.unsqueeze(-1) + noobj_w * (1 - matched.unsqueeze(-1))
+    ce = F.cross_entropy(matched_logits, matched_classes, reduction="sum") \
+        if matched_logits.shape[0] else logits.sum() * 0
+    return (bce * w).sum() + ce
+
+
 def dice(logits, targets):
     p = logits.sigmoid().flatten(1)
     t = targets.flatten(1)

@@ -219,7 +219,10 @@ class MaskDecoder(nn.Module):
         q = torch.cat([qd, qp], dim=1)
         pos = torch.cat([self.query_pos.unsqueeze(0).expand(b, -1, -1),
                          self.prompt_pos.view(1, 1, -1).expand(b, p, -1)], dim=1)
-        tok_bias = ((1.0 - valid) * NEG).unsqueeze(2).unsqueeze(3)      # [B,P,1,1,T]
+        # An empty prompt row gets no bias at all: -1e4 on every token would swamp the
+        # scores' float precision (ORT and torch then disagree on rows the caller ignores).
+        nonempty = (valid.sum(-1, keepdim=True) > 0).float()
+        tok_bias = ((1.0 - valid) * nonempty * NEG).unsqueeze(2).unsqueeze(3)  # [B,P,1,1,T]
         self_bias = self.self_bias(n, valid)
         levels = []
         for i, f in enumerate((s32, s16, s8)):
