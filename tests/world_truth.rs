@@ -43,6 +43,7 @@ fn masks_are_disjoint_and_match_areas_boxes_and_fractions() {
                 let mut covered = vec![0u8; t.width * t.height];
                 for (k, o) in t.objects.iter().enumerate() {
                     let m = t.mask(k);
+                    assert_eq!(t.rle(k), segstream::rle::encode(&m), "fast RLE differs from rle::encode");
                     assert_eq!(m.area(), o.visible_area);
                     assert_eq!(m.bbox(), o.bbox);
                     assert!((0.0..=1.0).contains(&o.visible_fraction), "fraction {}", o.visible_fraction);

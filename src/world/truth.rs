@@ -1,7 +1,7 @@
 //! Ground truth of one rendered frame: a label map (which object owns each pixel after
 //! occlusion) plus per-object statistics derived from it.
 use crate::mask::{BBox, Mask};
-use crate::rle::{self, Rle};
+use crate::rle::Rle;
 
 /// One object present in the world on this frame (possibly fully hidden or off-frame).
 #[derive(Debug, Clone, PartialEq)]
@@ -52,9 +52,30 @@ impl FrameTruth {
         out.data.extend(self.labels.iter().map(|&l| (l == want) as u8));
     }
 
-    /// Visible mask of `objects[index]` as COCO RLE.
+    /// Visible mask of `objects[index]` as COCO RLE, identical to `rle::encode(&self.mask(index))`
+    /// but read straight from the label map and only inside the object's box (the streaming
+    /// source encodes every object of every frame).
     pub fn rle(&self, index: usize) -> Rle {
-        rle::encode(&self.mask(index))
+        let (w, h) = (self.width, self.height);
+        let mut runs = Runs::default();
+        match self.objects[index].bbox {
+            None => runs.push(false, w * h),
+            Some(b) => {
+                let (x0, y0) = (b.x as usize, b.y as usize);
+                let (x1, y1) = (x0 + b.w as usize, y0 + b.h as usize);
+                let want = index as u16 + 1;
+                runs.push(false, x0 * h);
+                for x in x0..x1 {
+                    runs.push(false, y0);
+                    for y in y0..y1 {
+                        runs.push(self.labels[y * w + x] == want, 1);
+                    }
+                    runs.push(false, h - y1);
+                }
+                runs.push(false, (w - x1) * h);
+            }
+        }
+        Rle { size: [h, w], counts: compress(&runs.finish()) }
     }
 
     pub fn find_track(&self, track_id: u64) -> Option<&ObjectTruth> {
@@ -93,4 +114,54 @@ impl FrameTruth {
             });
         }
     }
+}
+
+/// Column-major run lengths, starting with a (possibly empty) run of zeros.
+#[derive(Default)]
+struct Runs {
+    counts: Vec<u32>,
+    value: bool,
+    run: u32,
+}
+
+impl Runs {
+    #[inline]
+    fn push(&mut self, value: bool, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if value != self.value {
+            self.counts.push(self.run);
+            self.run = 0;
+            self.value = value;
+        }
+        self.run += n as u32;
+    }
+
+    fn finish(mut self) -> Vec<u32> {
+        self.counts.push(self.run);
+        self.counts
+    }
+}
+
+/// COCO's compressed counts string: each count delta-coded against the one two places
+/// back (from the fourth on), then 5 bits per char with a continuation bit, offset 48.
+fn compress(counts: &[u32]) -> String {
+    let mut s = String::with_capacity(counts.len() * 2);
+    for (i, &c) in counts.iter().enumerate() {
+        let mut x = c as i64 - if i > 2 { counts[i - 2] as i64 } else { 0 };
+        loop {
+            let mut ch = (x & 0x1f) as u8;
+            x >>= 5;
+            let more = if ch & 0x10 != 0 { x != -1 } else { x != 0 };
+            if more {
+                ch |= 0x20;
+            }
+            s.push((ch + 48) as char);
+            if !more {
+                break;
+            }
+        }
+    }
+    s
 }

@@ -7,7 +7,6 @@ use gst_base::prelude::*;
 use gst_base::subclass::base_src::CreateSuccess;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
-use segstream::mask::Mask;
 use segstream::world::{FrameTruth, World, WorldConfig, MAX_OBJECTS};
 use std::sync::{LazyLock, Mutex};
 
@@ -33,8 +32,6 @@ struct State {
     world: World,
     rgb: Vec<u8>,
     truth: FrameTruth,
-    /// One object's mask at a time while encoding the meta.
-    scratch: Mask,
     frame: u64,
     seed: u64,
 }
@@ -186,7 +183,6 @@ impl BaseSrcImpl for SegTestSrc {
             world,
             rgb: vec![0; w * h * 3],
             truth: FrameTruth::default(),
-            scratch: Mask::new(w, h),
             frame: 0,
             seed: settings.seed,
         });
@@ -250,7 +246,7 @@ impl SegTestSrc {
         buffer.set_duration(time(n + 1) - time(n));
         buffer.set_offset(n);
         buffer.set_offset_end(n + 1);
-        truth::attach(buffer, &state.truth, state.seed, &mut state.scratch);
+        truth::attach(buffer, &state.truth, state.seed);
         gst::trace!(CAT, imp = self, "frame {n}: {} objects", state.truth.objects.len());
         state.frame += 1;
         Ok(gst::FlowSuccess::Ok)

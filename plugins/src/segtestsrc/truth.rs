@@ -57,12 +57,11 @@ pub fn register() {
     });
 }
 
-/// Attaches one frame's truth to `buffer`; `scratch` is reused for each object's mask.
-pub fn attach(buffer: &mut gst::BufferRef, truth: &FrameTruth, seed: u64, scratch: &mut Mask) {
+/// Attaches one frame's truth to `buffer`.
+pub fn attach(buffer: &mut gst::BufferRef, truth: &FrameTruth, seed: u64) {
     register();
     let objects = gst::Array::new(truth.objects.iter().enumerate().map(|(k, o)| {
         let b = o.bbox.unwrap_or_default();
-        truth.mask_into(k, scratch);
         gst::Structure::builder(OBJECT_NAME)
             .field("track-id", o.track_id)
             .field("class-id", o.class_id as u32)
@@ -73,7 +72,7 @@ pub fn attach(buffer: &mut gst::BufferRef, truth: &FrameTruth, seed: u64, scratc
             .field("y", b.y)
             .field("w", b.w)
             .field("h", b.h)
-            .field("mask", rle::encode(scratch).counts)
+            .field("mask", truth.rle(k).counts)
             .build()
     }));
     let mut meta = gst::meta::CustomMeta::add(buffer, META_NAME).expect("custom meta is registered just above");
