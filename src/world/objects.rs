@@ -141,6 +141,7 @@ impl Object {
 
     /// Reflects velocity and acceleration at the edges; the centre stays within
     /// 0.6 radius of the frame so up to 40% of the radius may stick out.
+    #[allow(clippy::needless_range_loop)] // k indexes four parallel arrays
     fn bounce(&mut self, p: &MotionParams) {
         let m = self.radius() * 0.6;
         let dims = [p.width, p.height];
