@@ -184,3 +184,21 @@ fn bundle_without_onnx_files_names_the_missing_file() {
     let err = first_error(&format!("videotestsrc num-buffers=1 ! segment model={} ! fakesink", dir.path().display()));
     assert!(err.contains(".onnx") || err.contains("vocabulary"), "{err}");
 }
+
+#[test]
+fn downstream_command_events_reach_the_tracker() {
+    let mut h = segment_harness(&caps(VideoFormat::Rgb, 64, 48), &[]);
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    let remove = gst::Structure::builder("segstream-command").field("action", "remove").field("id", 99u64).build();
+    assert!(h.push_event(gst::event::CustomDownstream::new(remove)));
+    h.push(frame(VideoFormat::Rgb, 64, 48, 0)).unwrap();
+    assert_eq!(pull_meta(&mut h).frame, 0);
+    let warning = std::iter::from_fn(|| bus.pop())
+        .find_map(|m| match m.view() {
+            gst::MessageView::Warning(w) => Some(w.error().to_string()),
+            _ => None,
+        })
+        .expect("removing an unknown id warns");
+    assert!(warning.contains("no target with id 99"), "{warning}");
+}

@@ -274,8 +274,8 @@ impl BaseTransformImpl for Segment {
         match event.view() {
             gst::EventView::FlushStop(_) => self.reset_stream("flush-stop"),
             gst::EventView::StreamStart(_) => self.reset_stream("stream-start"),
-            gst::EventView::CustomDownstream(e) => {
-                if let Some(s) = e.structure().filter(|s| s.name() == COMMAND_EVENT) {
+            gst::EventView::CustomDownstream(_) | gst::EventView::CustomDownstreamOob(_) | gst::EventView::CustomBoth(_) => {
+                if let Some(s) = event.structure().filter(|s| s.name() == COMMAND_EVENT) {
                     return self.queue_command(s);
                 }
             }
@@ -285,8 +285,8 @@ impl BaseTransformImpl for Segment {
     }
 
     fn src_event(&self, event: gst::Event) -> bool {
-        if let gst::EventView::CustomUpstream(e) = event.view() {
-            if let Some(s) = e.structure().filter(|s| s.name() == COMMAND_EVENT) {
+        if matches!(event.type_(), gst::EventType::CustomUpstream | gst::EventType::CustomBoth | gst::EventType::CustomBothOob) {
+            if let Some(s) = event.structure().filter(|s| s.name() == COMMAND_EVENT) {
                 return self.queue_command(s);
             }
         }
@@ -319,7 +319,6 @@ impl BaseTransformImpl for Segment {
                 return Err(gst::FlowError::Error);
             }
         };
-        drop(frame_ref);
         drop(mapped);
         gst::trace!(CAT, imp = self, "frame {}: {} objects", index, result.objects.len());
         meta::attach(buf, result);

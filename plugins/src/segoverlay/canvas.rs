@@ -104,7 +104,7 @@ impl<'a> Canvas<'a> {
 
     fn put_yuv(&mut self, x: usize, y: usize, color: &Color, alpha: u32) {
         mix(&mut self.planes[0][y * self.strides[0] + x], color.yuv[0], alpha);
-        if x % 2 != 0 || y % 2 != 0 {
+        if !x.is_multiple_of(2) || !y.is_multiple_of(2) {
             return;
         }
         let (cx, cy) = (x / 2, y / 2);
