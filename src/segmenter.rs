@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use crate::bundle::{resolve_bundle_dir, Bundle};
+use crate::kernels::cuda::GpuKernels;
 use crate::kernels::{MaskUpsampler, Preprocessor};
 use crate::mask::{BBox, Mask};
 use crate::model::{Features, ImageEncoder, MaskDecoder};
@@ -108,6 +109,9 @@ pub struct Segmenter {
     decoder: Box<dyn MaskDecoder + Send>,
     tracker: Tracker,
     upsampler: MaskUpsampler,
+    /// CUDA twins of the kernels, used with a GPU provider when CUDA + NVRTC load.
+    /// COMPILED, NOT RUN: this project has no GPU (see kernels::cuda).
+    gpu: Option<GpuKernels>,
     result: FrameResult,
     /// Masks of the previous frame's objects, reused for the next frame's objects.
     spare_masks: Vec<Mask>,
@@ -144,6 +148,7 @@ impl Segmenter {
             decoder: engines.decoder,
             tracker: Tracker::new(settings.tracker.clone()),
             upsampler: MaskUpsampler::new(),
+            gpu: gpu_kernels(provider),
             result: FrameResult { model: bundle.name().to_string(), ..Default::default() },
             spare_masks: Vec::new(),
         })
@@ -153,7 +158,10 @@ impl Segmenter {
     /// output size. `frame_index` is the 0-based frame number reported in the result.
     pub fn process(&mut self, frame: &FrameRef, frame_index: u64) -> Result<&FrameResult, SegmenterError> {
         let run = |e: &dyn std::fmt::Display| SegmenterError::Run(e.to_string());
-        self.pre.run(frame, &mut self.image).map_err(|e| run(&e))?;
+        match self.gpu.as_mut() {
+            Some(gpu) => gpu.preprocess(&self.pre, frame, &mut self.image).map_err(|e| run(&e))?,
+            None => self.pre.run(frame, &mut self.image).map_err(|e| run(&e))?,
+        }
         self.encoder.encode(&self.image, &mut self.features).map_err(|e| run(&e))?;
         let (mw, mh) = self.mask_size.unwrap_or((frame.width, frame.height));
         let (w4, h4) = (self.input.0 / 4, self.input.1 / 4);
@@ -171,7 +179,14 @@ impl Segmenter {
                 )));
             }
             let mut mask = self.spare_masks.pop().unwrap_or_default();
-            let Some(bbox) = self.upsampler.run(&t.mask_logits, (w4, h4), (mw, mh), &mut mask) else {
+            let bbox = match self.gpu.as_mut() {
+                Some(gpu) => {
+                    gpu.upsample_threshold(&t.mask_logits, (w4, h4), (mw, mh), &mut mask).map_err(|e| run(&e))?;
+                    mask.bbox()
+                }
+                None => self.upsampler.run(&t.mask_logits, (w4, h4), (mw, mh), &mut mask),
+            };
+            let Some(bbox) = bbox else {
                 self.spare_masks.push(mask);
                 continue; // No pixel survives at the output size: nothing to show.
             };
@@ -220,6 +235,22 @@ impl Segmenter {
     /// Output mask size setting (`None`: each frame's size).
     pub fn set_mask_size(&mut self, size: Option<(usize, usize)>) {
         self.mask_size = size.filter(|&(w, h)| w > 0 && h > 0);
+    }
+}
+
+/// GPU pre/post kernels for a GPU provider, when CUDA and NVRTC are present. The model
+/// itself never falls back (that is the provider's job); these kernels are an optimisation
+/// whose CPU twins give the same result, so their absence is only logged.
+fn gpu_kernels(provider: Provider) -> Option<GpuKernels> {
+    if provider == Provider::Cpu {
+        return None;
+    }
+    match GpuKernels::new(0) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            tracing::info!("CUDA pre/post kernels unavailable ({e}); using the CPU kernels");
+            None
+        }
     }
 }
 

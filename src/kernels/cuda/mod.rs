@@ -215,7 +215,9 @@ impl GpuKernels {
         l.arg(src).arg(&a).arg(&b).arg(&mut *dst).arg(&c).arg(&d);
         // SAFETY: matches `upsample_threshold` in postprocess.cu; buffers sized above.
         unsafe { l.launch(grid(out_w, out_h)) }.map_err(driver)?;
-        *out = Mask::new(out_w, out_h);
+        out.width = out_w;
+        out.height = out_h;
+        out.data.resize(out_w * out_h, 0);
         self.stream.memcpy_dtoh(&dst.slice(..out_w * out_h), &mut out.data[..]).map_err(driver)
     }
 }
