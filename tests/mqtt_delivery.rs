@@ -254,3 +254,26 @@ fn base64(data: &[u8]) -> String {
     }
     s
 }
+
+/// Every QoS level delivers and counts acknowledgements (QoS 0: written, 1: PUBACK, 2: PUBCOMP).
+#[test]
+fn each_qos_level_delivers_and_counts_acks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    for qos in 0..=2u8 {
+        let stream = format!("q{qos}");
+        let sub = Sub::start(broker.port, &format!("segstream/{stream}/frames"), &format!("sub-{stream}"), &[]);
+        let mut cfg = config(broker.port, &stream, &tmp.path().join(&stream));
+        cfg.qos = qos;
+        let p = Publisher::start(&cfg).unwrap();
+        p.wait_first_attempt(Duration::from_secs(10), &std::sync::atomic::AtomicBool::new(false)).unwrap();
+        let b = builder(&stream);
+        for n in 0..20 {
+            p.publish_frame(b.build(&disc_frame(n, 64, 48), FrameInfo::default()).0);
+        }
+        assert!(p.flush(Duration::from_secs(10)), "qos {qos}: {:?}", p.counters());
+        let c = p.shutdown(Duration::from_secs(2));
+        assert_eq!((c.published, c.acknowledged), (20, 20), "qos {qos}");
+        assert_eq!(frame_numbers(&sub.wait_for(20, Duration::from_secs(10))), (0..20).collect::<Vec<_>>(), "qos {qos}");
+    }
+}

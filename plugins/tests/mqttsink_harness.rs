@@ -115,3 +115,70 @@ fn bad_settings_fail_the_state_change_with_the_cause() {
     assert!(err.contains("nope.pem"), "{err}");
     let _ = el.set_state(gst::State::Null);
 }
+
+/// TLS through the element: with the CA it delivers; without it the sink warns with the
+/// cause and keeps accepting buffers (they are spooled).
+#[test]
+fn tls_with_and_without_the_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tls = make_tls(tmp.path());
+    let extra = format!("cafile {}\ncertfile {}\nkeyfile {}", tls.ca.display(), tls.cert.display(), tls.key.display());
+    let broker = Broker::start_with(&tmp.path().join("broker"), free_port(), &extra);
+    let ca = tls.ca.display().to_string();
+    let (mut h, _bus) = harness(broker.port, &tmp.path().join("spool-ok"), &[("tls-ca-file", &ca)]);
+    for n in 0..5 {
+        h.push(buffer_with_result(n)).unwrap();
+    }
+    h.push_event(gst::event::Eos::new());
+    assert_eq!(h.element().unwrap().property::<u64>("acknowledged"), 5 + 2, "5 frames + born 1, born 2");
+    drop(h);
+
+    gst::init().unwrap();
+    gstsegstream::plugin_register_static().unwrap();
+    let el = gst::ElementFactory::make("segmqttsink")
+        .property("port", broker.port as u32)
+        .property("tls", true)
+        .property("stream-id", "notrust")
+        .property("spool-dir", tmp.path().join("spool-bad").display().to_string())
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    el.set_bus(Some(&bus));
+    let mut h = gst_check::Harness::with_element(&el, Some("sink"), None);
+    h.set_src_caps_str("video/x-raw,format=RGB,width=160,height=120,framerate=30/1");
+    for n in 0..5 {
+        assert_eq!(h.push(buffer_with_result(n)), Ok(gst::FlowSuccess::Ok));
+    }
+    let warning = std::iter::from_fn(|| bus.pop())
+        .find_map(|m| match m.view() {
+            gst::MessageView::Warning(w) => Some(w.error().to_string()),
+            _ => None,
+        })
+        .expect("no warning");
+    assert!(warning.contains("certificate") && warning.contains("tls-ca-file"), "{warning}");
+    assert_eq!(h.element().unwrap().property::<u64>("acknowledged"), 0);
+}
+
+/// Spool limits through the element: broker absent, small spool: the oldest messages are
+/// dropped and counted, the directory stays within `spool-max-bytes`.
+#[test]
+fn spool_limit_holds_with_no_broker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    let limit = 40_000u64;
+    let (mut h, _bus) = harness(free_port(), &spool, &[("spool-max-bytes", &limit), ("publish-events", &false)]);
+    for n in 0..100 {
+        h.push(buffer_with_result(n)).unwrap();
+    }
+    let el = h.element().unwrap();
+    let t0 = std::time::Instant::now();
+    while el.property::<u64>("spooled") < 100 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let on_disk: u64 = std::fs::read_dir(&spool).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    let files = std::fs::read_dir(&spool).unwrap().count() as u64;
+    assert_eq!(el.property::<u64>("spooled"), 100);
+    assert!(on_disk <= limit, "{on_disk} > {limit}");
+    assert_eq!(el.property::<u64>("dropped"), 100 - files);
+    assert!(files > 0 && files < 100);
+}

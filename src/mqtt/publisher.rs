@@ -217,10 +217,12 @@ impl Publisher {
             let _ = self.link.send(&self.shared, &self.status_topic, b"offline".to_vec(), true, Kind::Control);
             let _ = self.link.client.try_disconnect();
         }
-        if let Some(driver) = self.driver.take() {
+        // block_on panics inside another runtime (an async application stopping the
+        // pipeline): then skip the wait; the disconnect request is already queued.
+        if let (Some(driver), Err(_)) = (self.driver.take(), tokio::runtime::Handle::try_current()) {
             let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(1), driver).await });
         }
-        rt.shutdown_timeout(Duration::from_millis(200));
+        rt.shutdown_background();
     }
 }
 
