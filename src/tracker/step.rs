@@ -48,7 +48,7 @@ impl Tracker {
         if detect {
             let dets = detect::select(&out.detections, vocab, &self.config, geo.w4, geo.h4);
             let matches = self.associate(&out.detections, &dets, prompt_mode);
-            self.apply_matches(&out.detections, &dets, &matches);
+            self.apply_matches(&out.detections, &dets, &matches, &geo);
             self.births(&out.detections, &dets, &matches, &geo);
         }
         self.resolve_overlaps(vocab, geo.w4, geo.h4);
@@ -201,11 +201,21 @@ impl Tracker {
 
     /// A match refreshes the target's running-mean embedding and class embedding; a target
     /// without a prompt-query mask this frame takes the detection's mask (re-identification).
-    fn apply_matches(&mut self, out: &QueryOutputs, dets: &[Detection], matches: &[Option<usize>]) {
+    /// A detection already explained by a target present through its own prompt query
+    /// (mask IoU >= `birth_max_iou`) never revives another target: with look-alike objects
+    /// the embeddings cannot tell them apart, and the prompt query's spatial memory can.
+    fn apply_matches(&mut self, out: &QueryOutputs, dets: &[Detection], matches: &[Option<usize>], geo: &Geometry) {
         let window = self.config.mean_window;
+        let claimed: Vec<bool> = {
+            let present = self.present_masks(geo);
+            dets.iter().map(|d| present.iter().any(|m| m.iou(&d.mask) >= self.config.birth_max_iou)).collect()
+        };
         for (t, m) in self.targets.iter_mut().zip(matches) {
             let Some(j) = *m else { continue };
             let d = &dets[j];
+            if t.source == Source::None && claimed[j] {
+                continue;
+            }
             let (emb, cls) = (out.assoc_emb.row(d.index), out.class_emb.row(d.index));
             t.memory.mean_emb.update(emb, window);
             t.memory.class_emb.update(cls, window);
@@ -224,12 +234,7 @@ impl Tracker {
     fn births(&mut self, out: &QueryOutputs, dets: &[Detection], matches: &[Option<usize>], geo: &Geometry) {
         let mut taken = vec![false; dets.len()];
         matches.iter().flatten().for_each(|&j| taken[j] = true);
-        let mut present: Vec<Mask> = Vec::new();
-        for t in self.targets.iter().filter(|t| t.source != Source::None) {
-            let mut m = Mask::default();
-            binarize(&t.logits, geo.w4, geo.h4, &mut m);
-            present.push(m);
-        }
+        let mut present = self.present_masks(geo);
         for (j, d) in dets.iter().enumerate() {
             if taken[j] || d.score <= self.config.score_threshold {
                 continue;
@@ -249,6 +254,17 @@ impl Tracker {
             present.push(d.mask.clone());
             self.targets.push(t);
         }
+    }
+
+    /// Binary masks (before overlap resolution) of the targets that have one this frame.
+    fn present_masks(&self, geo: &Geometry) -> Vec<Mask> {
+        let mut v = Vec::new();
+        for t in self.targets.iter().filter(|t| t.source != Source::None) {
+            let mut m = Mask::default();
+            binarize(&t.logits, geo.w4, geo.h4, &mut m);
+            v.push(m);
+        }
+        v
     }
 
     fn new_pool(&self, geo: &Geometry) -> MemoryPool {
