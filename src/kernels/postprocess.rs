@@ -36,19 +36,25 @@ impl MaskUpsampler {
         out.height = out_h;
         out.data.clear();
         out.data.resize(out_w * out_h, 0);
+        // A bilinear value is a convex combination of its 4 taps, so it can only be > 0 where
+        // a tap is a positive cell: only output pixels whose taps touch the positive cells'
+        // box are computed (objects are small; a 1080p mask is mostly a memset).
+        let Some((cx0, cx1, cy0, cy1)) = positive_cells(logits, w4) else { return None };
+        let xr = self.xs.i1.partition_point(|&i| (i as usize) < cx0)..self.xs.i0.partition_point(|&i| i as usize <= cx1);
+        let yr = self.ys.i1.partition_point(|&i| (i as usize) < cy0)..self.ys.i0.partition_point(|&i| i as usize <= cy1);
         let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-        for oy in 0..out_h {
+        for oy in yr {
             // Vertical blend once per output row (w4 values), then one lerp per pixel.
             let (r0, r1, wy) = (self.ys.i0[oy] as usize * w4, self.ys.i1[oy] as usize * w4, self.ys.w[oy]);
             self.row.clear();
             self.row.extend((0..w4).map(|c| logits[r0 + c] + (logits[r1 + c] - logits[r0 + c]) * wy));
             let row = &mut out.data[oy * out_w..(oy + 1) * out_w];
             let mut any = false;
-            for (ox, px) in row.iter_mut().enumerate() {
+            for ox in xr.clone() {
                 let (c0, c1, wx) = (self.xs.i0[ox] as usize, self.xs.i1[ox] as usize, self.xs.w[ox]);
-                let v = self.row[c0] + (self.row[c1] - self.row[c0]) * wx;
-                *px = (v > 0.0) as u8;
-                any |= v > 0.0;
+                let on = self.row[c0] + (self.row[c1] - self.row[c0]) * wx > 0.0;
+                row[ox] = on as u8;
+                any |= on;
             }
             if any {
                 let first = row.iter().position(|&p| p != 0).unwrap_or(0);
@@ -63,4 +69,14 @@ impl MaskUpsampler {
             h: (y1 - y0 + 1) as f32,
         })
     }
+}
+
+/// Box (x0, x1, y0, y1), inclusive, of the cells with a positive logit.
+fn positive_cells(logits: &[f32], w: usize) -> Option<(usize, usize, usize, usize)> {
+    let (mut x0, mut x1, mut y0, mut y1) = (usize::MAX, 0, usize::MAX, 0);
+    for (i, _) in logits.iter().enumerate().filter(|(_, &v)| v > 0.0) {
+        let (x, y) = (i % w, i / w);
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    (x0 != usize::MAX).then_some((x0, x1, y0, y1))
 }

@@ -174,6 +174,47 @@ fn upsampled_mask_thresholds_interpolated_logits() {
     assert_eq!(up.run(&[0.5; 16], (4, 4), (7, 3), &mut m).unwrap(), BBox { x: 0.0, y: 0.0, w: 7.0, h: 3.0 });
 }
 
+/// Straightforward bilinear + threshold over every output pixel (the definition).
+fn naive_upsample(logits: &[f32], (w4, h4): (usize, usize), (w, h): (usize, usize)) -> Vec<u8> {
+    use super::bilinear::source_coord;
+    let mut out = vec![0u8; w * h];
+    for oy in 0..h {
+        let sy = source_coord(oy, h4, h);
+        let (y0, fy) = (sy.floor() as usize, sy - sy.floor());
+        let y1 = (y0 + 1).min(h4 - 1);
+        for ox in 0..w {
+            let sx = source_coord(ox, w4, w);
+            let (x0, fx) = (sx.floor() as usize, sx - sx.floor());
+            let x1 = (x0 + 1).min(w4 - 1);
+            let l = |x: usize, y: usize| logits[y * w4 + x];
+            let top = l(x0, y0) + (l(x1, y0) - l(x0, y0)) * fx;
+            let bottom = l(x0, y1) + (l(x1, y1) - l(x0, y1)) * fx;
+            out[oy * w + ox] = (top + (bottom - top) * fy > 0.0) as u8;
+        }
+    }
+    out
+}
+
+#[test]
+fn upsampling_only_near_positive_cells_matches_the_full_definition() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
+    let mut up = MaskUpsampler::new();
+    let mut m = Mask::default();
+    for trial in 0..40 {
+        let (w4, h4) = (rng.gen_range(1..12), rng.gen_range(1..12));
+        // Mostly negative maps with a few positive blobs (the realistic case).
+        let logits: Vec<f32> = (0..w4 * h4).map(|_| if rng.gen_bool(0.15) { rng.gen_range(0.1..5.0) } else { rng.gen_range(-5.0..-0.1) }).collect();
+        let (w, h) = (rng.gen_range(1..90), rng.gen_range(1..90));
+        let b = up.run(&logits, (w4, h4), (w, h), &mut m);
+        let want = naive_upsample(&logits, (w4, h4), (w, h));
+        let diff = m.data.iter().zip(&want).filter(|(a, b)| a != b).count();
+        // Row-first vs column-first blending may differ in the last float bit at a 0-crossing.
+        assert!(diff <= 1, "trial {trial}: {w4}x{h4} -> {w}x{h}: {diff} pixels differ");
+        assert_eq!(b, m.bbox(), "trial {trial}");
+    }
+}
+
 #[test]
 fn nvrtc_compiles_every_cuda_kernel() {
     // Needs libnvrtc.so.12: found on the library path or in the nvidia-cuda-nvrtc-cu12 wheel.
