@@ -24,7 +24,7 @@ fn time(name: &str, n: usize, mut f: impl FnMut()) {
         f();
     }
     let ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
-    println!("{name:<44} {ms:>9.3} ms/frame  ({n} frames)");
+    println!("{name:<60} {ms:>9.3} ms/frame  ({n} frames)");
 }
 
 fn frame_bytes(format: PixelFormat, w: usize, h: usize) -> (Vec<Vec<u8>>, [usize; 3]) {
@@ -78,11 +78,21 @@ fn main() {
 
     let mut up = MaskUpsampler::new();
     let mut mask = Mask::default();
-    let logits: Vec<f32> = (0..(i.width / 4) * (i.height / 4)).map(|k| ((k % 17) as f32) - 8.0).collect();
-    for (w, h) in [(320, 240), (1280, 720)] {
-        time(&format!("postprocess 1 mask -> {w}x{h}"), 200, || {
-            up.run(&logits, (i.width / 4, i.height / 4), (w, h), &mut mask);
-        });
+    let (w4, h4) = (i.width / 4, i.height / 4);
+    // A typical object (disc of radius w4/6 cells) and a worst case (positive cells everywhere).
+    let disc: Vec<f32> = (0..w4 * h4)
+        .map(|k| {
+            let (x, y) = ((k % w4) as f32 - w4 as f32 / 3.0, (k / w4) as f32 - h4 as f32 / 2.0);
+            w4 as f32 / 6.0 - (x * x + y * y).sqrt()
+        })
+        .collect();
+    let everywhere: Vec<f32> = (0..w4 * h4).map(|k| ((k % 17) as f32) - 8.0).collect();
+    for (name, logits) in [("disc object", &disc), ("positive cells everywhere", &everywhere)] {
+        for (w, h) in [(320, 240), (1920, 1080)] {
+            time(&format!("postprocess 1 mask ({name}) -> {w}x{h}"), 100, || {
+                up.run(logits, (w4, h4), (w, h), &mut mask);
+            });
+        }
     }
 
     let settings = SegmenterSettings { model: Some(dir.clone()), ..Default::default() };
