@@ -8,6 +8,7 @@
 pub mod formats;
 pub mod run;
 pub mod score;
+pub mod soak;
 pub mod variants;
 
 use crate::segmenter::Segmenter;

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 pub struct EvalArgs {
     /// Dataset directory written by `segstream synth` (annotations.json + PNG frames);
     /// use held-out seeds (1000000..1100000).
-    #[arg(long)]
-    pub data: PathBuf,
+    #[arg(long, required_unless_present = "soak")]
+    pub data: Option<PathBuf>,
     /// Output directory for results (YouTube-VIS JSON, MOTS txt, VOS JSON), summary.json, table.md.
     #[arg(long, default_value = "eval-out")]
     pub out: PathBuf,
@@ -29,6 +29,38 @@ pub struct EvalArgs {
     /// Evaluate only the first N videos.
     #[arg(long)]
     pub max_videos: Option<usize>,
+    /// Instead of scoring: stream N frames of one held-out world video through the default
+    /// tracker and print resident memory at frame 1000 and N (bounded-state check).
+    #[arg(long)]
+    pub soak: Option<usize>,
+    /// World for --soak: seed (held-out), difficulty, frame size.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub soak_seed: u64,
+    #[arg(long, default_value = "normal")]
+    pub soak_difficulty: String,
+    #[arg(long, default_value_t = 128)]
+    pub soak_size: usize,
+}
+
+fn soak(args: &EvalArgs, frames: usize) -> Result<()> {
+    use segstream::world::{World, WorldConfig};
+    let settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), ..Default::default() };
+    let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let difficulty = args.soak_difficulty.parse()?;
+    let mut world = World::new(WorldConfig::new(args.soak_seed, difficulty, args.soak_size, args.soak_size))?;
+    let marks = [1000.min(frames), frames];
+    let r = eval::soak::soak(&mut seg, &mut world, frames, &marks).map_err(|e| anyhow::anyhow!(e))?;
+    println!("segstream eval --soak: {} frames, {:.2} ms/frame (model `{}`)", r.frames, r.mean_frame_ms, seg.bundle_name());
+    for s in &r.samples {
+        println!(
+            "frame {:>6}: RSS {:>8} kB, peak RSS {:>8} kB, targets {:>2}, memory pools {} floats",
+            s.frame, s.rss_kb, s.peak_rss_kb, s.targets, s.pool_floats
+        );
+    }
+    if let [a, b] = r.samples.as_slice() {
+        println!("peak RSS change frame {} -> {}: {:+.2} %", a.frame, b.frame, 100.0 * (b.peak_rss_kb as f64 / a.peak_rss_kb.max(1) as f64 - 1.0));
+    }
+    Ok(())
 }
 
 fn parse_variant(s: &str) -> Result<variants::Variant> {
@@ -63,8 +95,15 @@ fn read_rgb(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    if let Some(n) = args.soak {
+        if n == 0 {
+            bail!("--soak needs at least 1 frame");
+        }
+        return soak(&args, n);
+    }
+    let data_dir = args.data.clone().context("--data is required")?;
     let variants: Vec<_> = args.variants.split(',').map(parse_variant).collect::<Result<_>>()?;
-    let ann = args.data.join("annotations.json");
+    let ann = data_dir.join("annotations.json");
     let mut gt: Dataset = eval::formats::read_json(&ann)?;
     if let Some(n) = args.max_videos {
         gt.videos.sort_by_key(|v| v.id);
@@ -79,7 +118,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let base = settings.tracker.clone();
-    let data = args.data.clone();
+    let data = data_dir;
     let mut frames = |v: &Video, i: usize| {
         let name = v.file_names.get(i).ok_or_else(|| format!("video {}: no file name for frame {i}", v.id))?;
         read_rgb(&data.join(name))
