@@ -55,10 +55,10 @@ impl Router {
         } else {
             m.payload
         };
-        self.to_spool(&m.topic, &payload);
+        self.spool_message(&m.topic, &payload);
     }
 
-    fn to_spool(&mut self, topic: &str, payload: &[u8]) {
+    fn spool_message(&mut self, topic: &str, payload: &[u8]) {
         match self.spool.push(topic, payload) {
             Ok(p) => {
                 if p.stored {
