@@ -20,7 +20,7 @@ fn wait_subscribed(p: &Publisher) {
 fn malformed_commands_get_error_replies_and_valid_ones_are_queued() {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Broker::start(&tmp.path().join("broker"));
-    let replies = Sub::start(broker.port, "segstream/cam6/responses", "sub-replies", &[]);
+    let replies = Sub::start(&broker, "segstream/cam6/responses", "sub-replies", &[]);
     let cfg = MqttConfig {
         port: broker.port,
         stream: "cam6".into(),

@@ -33,8 +33,8 @@ fn frame_numbers(lines: &[String]) -> Vec<u64> {
 fn thirty_frames_arrive_in_order_and_match_the_schema() {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Broker::start(&tmp.path().join("broker"));
-    let frames = Sub::start(broker.port, "segstream/cam1/frames", "sub-frames", &[]);
-    let events = Sub::start(broker.port, "segstream/cam1/events", "sub-events", &[]);
+    let frames = Sub::start(&broker, "segstream/cam1/frames", "sub-frames", &[]);
+    let events = Sub::start(&broker, "segstream/cam1/events", "sub-events", &[]);
     let p = Publisher::start(&config(broker.port, "cam1", &tmp.path().join("spool"))).unwrap();
     let b = builder("cam1");
     let mut ev = EventTracker::new("cam1", 3);
@@ -64,7 +64,7 @@ fn thirty_frames_arrive_in_order_and_match_the_schema() {
     assert_eq!(kinds, want.iter().map(|(f, s)| (*f, s.to_string())).collect::<Vec<_>>());
     validate_with_schema("events.schema.json", &ev_lines, tmp.path());
     // Retained status: `offline` after a clean shutdown.
-    let status = Sub::start(broker.port, "segstream/cam1/status", "sub-status", &["-C", "1"]);
+    let status = Sub::start(&broker, "segstream/cam1/status", "sub-status", &["-C", "1"]);
     assert_eq!(status.wait_for(1, Duration::from_secs(5)), vec!["offline".to_string()]);
 }
 
@@ -75,7 +75,7 @@ fn thirty_frames_arrive_in_order_and_match_the_schema() {
 fn broker_outage_loses_nothing_and_does_not_slow_the_producer() {
     let tmp = tempfile::tempdir().unwrap();
     let mut broker = Broker::start(&tmp.path().join("broker"));
-    let sub = Sub::start(broker.port, "segstream/cam2/frames", "sub-outage", &[]);
+    let sub = Sub::start(&broker, "segstream/cam2/frames", "sub-outage", &[]);
     let p = Publisher::start(&config(broker.port, "cam2", &tmp.path().join("spool"))).unwrap();
     let b = builder("cam2");
     let period = Duration::from_millis(5);
@@ -142,7 +142,7 @@ fn spool_limits_drop_oldest_and_keep_disk_within_bound() {
     // after the restart the broker queues our messages for it even before it reconnects.
     let mut broker = Broker::start(&tmp.path().join("broker"));
     let port = broker.port;
-    let sub = Sub::start(port, "segstream/cam3/frames", "sub-spool", &[]);
+    let sub = Sub::start(&broker, "segstream/cam3/frames", "sub-spool", &[]);
     broker.stop();
     let spool_dir = tmp.path().join("spool");
     let limit = 60_000u64;
@@ -262,7 +262,7 @@ fn each_qos_level_delivers_and_counts_acks() {
     let broker = Broker::start(&tmp.path().join("broker"));
     for qos in 0..=2u8 {
         let stream = format!("q{qos}");
-        let sub = Sub::start(broker.port, &format!("segstream/{stream}/frames"), &format!("sub-{stream}"), &[]);
+        let sub = Sub::start(&broker, &format!("segstream/{stream}/frames"), &format!("sub-{stream}"), &[]);
         let mut cfg = config(broker.port, &stream, &tmp.path().join(&stream));
         cfg.qos = qos;
         let p = Publisher::start(&cfg).unwrap();

@@ -44,7 +44,7 @@ fn buffer_with_result(n: u64) -> gst::Buffer {
 fn metas_become_messages_and_counters_are_properties() {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Broker::start(&tmp.path().join("broker"));
-    let sub = Sub::start(broker.port, "segstream/camh/frames", "sub-camh", &[]);
+    let sub = Sub::start(&broker, "segstream/camh/frames", "sub-camh", &[]);
     let (mut h, bus) = harness(broker.port, &tmp.path().join("spool"), &[("mask-scale", &0.5f64), ("polygons", &true)]);
     for n in 0..10 {
         assert_eq!(h.push(buffer_with_result(n)), Ok(gst::FlowSuccess::Ok));

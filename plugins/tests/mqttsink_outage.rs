@@ -22,7 +22,7 @@ fn broker_outage_mid_stream_loses_no_frame_and_does_not_stall_the_pipeline() {
     gstsegstream::plugin_register_static().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut broker = Broker::start(&tmp.path().join("broker"));
-    let sub = Sub::start(broker.port, "segstream/camo/frames", "sub-camo", &[]);
+    let sub = Sub::start(&broker, "segstream/camo/frames", "sub-camo", &[]);
     let desc = format!(
         "videotestsrc num-buffers={FRAMES} ! video/x-raw,width=64,height=48 ! videoconvert ! segment model={} \
          ! segmqttsink name=sink port={} stream-id=camo qos=1 flush-timeout=60000 spool-dir={}",

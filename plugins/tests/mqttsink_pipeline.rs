@@ -52,7 +52,7 @@ fn run_to_eos(p: &gst::Pipeline, timeout: Duration) -> Vec<gst::Message> {
 fn gst_launch_delivers_thirty_frames() {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Broker::start(&tmp.path().join("broker"));
-    let sub = Sub::start(broker.port, "t", "sub-launch", &[]);
+    let sub = Sub::start(&broker, "t", "sub-launch", &[]);
     let t0 = Instant::now();
     let out = std::process::Command::new("gst-launch-1.0")
         .env("GST_PLUGIN_PATH", plugin_dir())
@@ -205,8 +205,8 @@ fn commands_reach_segment_and_are_answered() {
     init();
     let tmp = tempfile::tempdir().unwrap();
     let broker = Broker::start(&tmp.path().join("broker"));
-    let frames_sub = Sub::start(broker.port, "segstream/camc/frames", "sub-camc", &[]);
-    let replies = Sub::start(broker.port, "segstream/camc/responses", "sub-camc-r", &[]);
+    let frames_sub = Sub::start(&broker, "segstream/camc/frames", "sub-camc", &[]);
+    let replies = Sub::start(&broker, "segstream/camc/responses", "sub-camc-r", &[]);
     // detect-interval=0: only targets given by commands are tracked.
     let desc = format!(
         "videotestsrc pattern=ball ! video/x-raw,width=96,height=72 ! videoconvert \

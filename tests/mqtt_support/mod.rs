@@ -73,6 +73,15 @@ impl Broker {
         }
     }
 
+    /// Waits (up to 10 s) until the broker log contains `needle`.
+    pub fn wait_log(&self, needle: &str) {
+        let t0 = Instant::now();
+        while !self.log().contains(needle) {
+            assert!(t0.elapsed() < Duration::from_secs(10), "broker log never showed {needle:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
     }
@@ -96,9 +105,9 @@ pub struct Sub {
 impl Sub {
     /// Persistent session (`-c -i id`) at QoS 1, so messages published while the
     /// subscriber is disconnected (e.g. across a broker restart) are queued for it.
-    pub fn start(port: u16, topic: &str, id: &str, extra: &[&str]) -> Sub {
+    pub fn start(broker: &Broker, topic: &str, id: &str, extra: &[&str]) -> Sub {
         let mut child = Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-q", "1", "-c", "-i", id])
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-t", topic, "-q", "1", "-c", "-i", id])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -112,8 +121,8 @@ impl Sub {
                 l.lock().unwrap().push(line);
             }
         });
-        // mosquitto_sub has no "subscribed" signal on stdout: give it time to subscribe.
-        std::thread::sleep(Duration::from_millis(300));
+        // mosquitto_sub says nothing when subscribed: wait for the broker's SUBACK log line.
+        broker.wait_log(&format!("Sending SUBACK to {id}\n"));
         Sub { child, lines }
     }
 
