@@ -63,15 +63,19 @@ fn metas_become_messages_and_counters_are_properties() {
     assert_eq!(el.property::<u64>("published"), 10 + events);
     assert_eq!(el.property::<u64>("acknowledged"), 10 + events, "EOS waits for the acks");
     assert_eq!(el.property::<u64>("dropped"), 0);
-    let stats = std::iter::from_fn(|| bus.pop()).find_map(|m| match m.view() {
-        gst::MessageView::Element(e) if e.structure().is_some_and(|s| s.name() == "segmqttsink-stats") => {
-            Some(e.structure().unwrap().to_owned())
-        }
-        _ => None,
-    });
-    let stats = stats.expect("no segmqttsink-stats message");
-    assert!(stats.get::<bool>("connected").unwrap());
-    assert!(stats.get::<u64>("published").unwrap() > 0);
+    let stats: Vec<gst::Structure> = std::iter::from_fn(|| bus.pop())
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Element(e) if e.structure().is_some_and(|s| s.name() == "segmqttsink-stats") => {
+                Some(e.structure().unwrap().to_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    // The last one is posted at EOS, after everything was acknowledged.
+    let last = stats.last().expect("no segmqttsink-stats message");
+    assert!(last.get::<bool>("connected").unwrap());
+    assert_eq!(last.get::<u64>("acknowledged").unwrap(), 10 + events);
+    assert_eq!(last.get::<u64>("spool-messages").unwrap(), 0);
 }
 
 #[test]
