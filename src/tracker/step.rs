@@ -97,9 +97,7 @@ impl Tracker {
             // A mask prompt is the target's mask on this frame (VOS: the first frame is
             // given); a box or points only locate it, so this frame's mask is decoded.
             if let Some(mask) = given {
-                let small = mask.resize_nearest(geo.w4, geo.h4);
-                t.logits.clear();
-                t.logits.extend(small.data.iter().map(|&v| if v != 0 { CERTAIN } else { -CERTAIN }));
+                coverage_logits(&mask, geo.w4, geo.h4, &mut t.logits);
                 t.source = Source::User;
                 t.quality = 1.0;
             }
@@ -374,6 +372,25 @@ impl Tracker {
 /// R tokens per frame and M FIFO frames; the similarity tracker keeps no tokens.
 fn token_layout(cfg: &super::TrackerConfig, prompt_mode: bool) -> (usize, usize) {
     if prompt_mode { (cfg.tokens_per_frame, cfg.memory_frames) } else { (0, 0) }
+}
+
+/// Logits of a given mask on a w x h grid: each cell covers a block of the mask and gets
+/// CERTAIN * (2 * covered fraction - 1), so the 0-level follows the mask's edge and
+/// bilinear upsampling gives back its shape (nearest sampling shifts small objects).
+fn coverage_logits(mask: &Mask, w: usize, h: usize, out: &mut Vec<f32>) {
+    out.clear();
+    for y in 0..h {
+        let (y0, y1) = (y * mask.height / h, ((y + 1) * mask.height / h).max(y * mask.height / h + 1).min(mask.height));
+        for x in 0..w {
+            let (x0, x1) = (x * mask.width / w, ((x + 1) * mask.width / w).max(x * mask.width / w + 1).min(mask.width));
+            let mut on = 0usize;
+            for yy in y0..y1 {
+                on += mask.data[yy * mask.width + x0..yy * mask.width + x1].iter().filter(|&&v| v != 0).count();
+            }
+            let n = ((y1 - y0) * (x1 - x0)).max(1);
+            out.push(CERTAIN * (2.0 * on as f32 / n as f32 - 1.0));
+        }
+    }
 }
 
 fn copy_into(dst: &mut Vec<f32>, src: &[f32]) {
