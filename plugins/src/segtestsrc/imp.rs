@@ -121,10 +121,11 @@ impl ElementImpl for SegTestSrc {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            // 4096 px at most: the world keeps float canvases of the frame size.
             let caps = gst_video::VideoCapsBuilder::new()
                 .format_list(FORMATS)
-                .width_range(8..=8192)
-                .height_range(8..=8192)
+                .width_range(8..=4096)
+                .height_range(8..=4096)
                 .framerate_range(gst::Fraction::new(1, 1)..=gst::Fraction::new(1000, 1))
                 .build();
             vec![gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap()]
