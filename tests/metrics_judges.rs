@@ -67,7 +67,7 @@ fn render(discs: &[Option<(f64, f64, f64)>]) -> Vec<Mask> {
 }
 
 fn pos(d: &Disc, f: usize) -> Option<(f64, f64, f64)> {
-    (f >= d.start && f < d.end).then(|| (d.x + d.vx * f as f64, d.y + d.vy * f as f64, d.r))
+    (d.start..d.end).contains(&f).then_some((d.x + d.vx * f as f64, d.y + d.vy * f as f64, d.r))
 }
 
 struct Data {

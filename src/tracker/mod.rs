@@ -12,7 +12,7 @@
 //! Module map: [`config`] thresholds, [`sampler`] visual sampler, [`memory`] ring
 //! buffers, [`detect`] detection filters, [`associate`] bi-softmax / cosine matching,
 //! [`hungarian`] assignment, [`overlap`] per-pixel resolution, [`target`] lifecycle,
-//! `step` the per-frame procedure.
+//! [`text`] text targets, `step` the per-frame procedure.
 pub mod associate;
 pub mod config;
 pub mod detect;
@@ -22,6 +22,7 @@ pub mod overlap;
 pub mod sampler;
 mod step;
 pub mod target;
+pub mod text;
 #[cfg(test)]
 mod tests;
 
@@ -84,6 +85,8 @@ pub struct Tracker {
     /// Whether the learnable queries ran on the last frame.
     detected: bool,
     timing: StepTiming,
+    /// Text targets waiting for a matching detection (see [`text`]).
+    text_queries: Vec<text::TextQuery>,
 }
 
 /// Wall time of the last `step`: total, and the part spent inside the decoder. The
@@ -109,6 +112,7 @@ impl Tracker {
             owner: Vec::new(),
             detected: false,
             timing: StepTiming::default(),
+            text_queries: Vec::new(),
         }
     }
 
@@ -153,13 +157,16 @@ impl Tracker {
         let before = self.targets.len();
         self.targets.retain(|t| t.id != id);
         self.tracks.retain(|t| t.id != id);
-        self.targets.len() != before
+        let waiting = self.text_queries.len();
+        self.text_queries.retain(|q| q.id != id);
+        self.targets.len() != before || self.text_queries.len() != waiting
     }
 
     /// Drops all state (flush, new stream) and reseeds the sampler. IDs keep increasing.
     pub fn reset(&mut self) {
         self.targets.clear();
         self.tracks.clear();
+        self.text_queries.clear();
         self.frame = 0;
         self.rng = SmallRng::seed_from_u64(self.config.seed);
     }

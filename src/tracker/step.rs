@@ -50,6 +50,7 @@ impl Tracker {
             let matches = self.associate(&out.detections, &dets, prompt_mode);
             self.apply_matches(&out.detections, &dets, &matches, &geo);
             self.births(&out.detections, &dets, &matches, &geo);
+            self.start_text_targets(f, &out.detections, &dets);
         }
         self.resolve_overlaps(vocab, geo.w4, geo.h4);
         self.update_memory(f, prompt_mode);
@@ -143,7 +144,7 @@ impl Tracker {
             return false;
         }
         let active = self.targets.iter().any(|t| matches!(t.state, TrackState::Tentative | TrackState::Confirmed));
-        !active || self.frame % interval == 0
+        !active || self.frame.is_multiple_of(interval)
     }
 
     /// Reads each target's prompt-query output and applies the consistency check.

@@ -1,5 +1,6 @@
 //! Tracker behaviour driven by the scripted fake decoder (see `fake`).
 mod fake;
+mod text;
 
 use super::*;
 use fake::{axis, features, obj, vocab, FakeDecoder, Obj, E, W4};
@@ -168,7 +169,7 @@ fn prompt_query_reidentifies_from_pinned_tokens_without_detection() {
 #[test]
 fn lost_target_is_forgotten_after_max_age_and_ids_are_not_reused() {
     let script: Vec<Vec<Obj>> = (0..20)
-        .map(|t| if t < 3 || t >= 10 { vec![obj(1, (4, 4, 12, 12), axis(0))] } else { vec![] })
+        .map(|t| if !(3..10).contains(&t) { vec![obj(1, (4, 4, 12, 12), axis(0))] } else { vec![] })
         .collect();
     let mut tr = Tracker::new(TrackerConfig { max_age: 4, ..Default::default() });
     let out = run(&mut tr, &mut FakeDecoder::new(script));
@@ -370,7 +371,7 @@ fn state_stays_bounded_over_10000_frames() {
                 .map(|k| {
                     let x = (k * 5) % 24;
                     let mut e = [0.0f32; E];
-                    e[k % E] = if (k / E) % 2 == 0 { 1.0 } else { -1.0 };
+                    e[k % E] = if (k / E).is_multiple_of(2) { 1.0 } else { -1.0 };
                     obj(k as u32 + 1, (x, (k * 3) % 24, x + 6, (k * 3) % 24 + 6), e)
                 })
                 .collect()
