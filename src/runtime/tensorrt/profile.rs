@@ -2,40 +2,24 @@
 //!
 //! A plan file is built on the target device (TensorRT plans are specific to the GPU and
 //! the TensorRT version), so the bundle ships ONNX and this module turns its declared
-//! shapes into `trtexec` arguments: fixed dims as they are, dynamic symbols as the
-//! manifest's [min, opt, max]. `segstream trt-profile` prints them for
-//! deploy/tensorrt/build-engines.sh.
+//! dynamic shapes into `trtexec` arguments: each dynamic symbol at the manifest's
+//! [min, opt, max]. `segstream trt-profile` prints them for deploy/tensorrt/build-engines.sh.
 use crate::bundle::manifest::{Io, Manifest};
+use crate::runtime::ort::session::trt_profile;
 
 /// `--minShapes=... --optShapes=... --maxShapes=...` for one model file of the bundle,
-/// or an empty list when every input is static (trtexec then needs no profile).
+/// or an empty list when every input is static (trtexec then needs no profile). The
+/// shape strings are the ones ONNX Runtime's TensorRT provider gets ([`trt_profile`]).
 pub fn trtexec_shape_args(manifest: &Manifest, file: &str) -> Result<Vec<String>, String> {
-    let inputs: Vec<_> = manifest.tensors_of(file, Io::Input).collect();
-    if inputs.is_empty() {
+    if manifest.tensors_of(file, Io::Input).next().is_none() {
         return Err(format!("the manifest declares no inputs for `{file}`"));
     }
-    let mut per_level: [Vec<String>; 3] = Default::default();
-    let mut dynamic = false;
-    for t in &inputs {
-        let mut dims: [Vec<String>; 3] = Default::default();
-        for d in &t.shape {
-            let range = manifest
-                .dim_range(d)
-                .ok_or_else(|| format!("`{}`: dimension `{d}` has no [min, opt, max] in [dynamic]", t.name))?;
-            dynamic |= range[0] != range[2];
-            for (level, v) in range.iter().enumerate() {
-                dims[level].push(v.to_string());
-            }
-        }
-        for level in 0..3 {
-            per_level[level].push(format!("{}:{}", t.name, dims[level].join("x")));
-        }
-    }
-    if !dynamic {
+    let levels = [0, 1, 2].map(|which| trt_profile(manifest, file, which));
+    if levels[0].is_empty() {
         return Ok(Vec::new());
     }
     let flags = ["--minShapes=", "--optShapes=", "--maxShapes="];
-    Ok(flags.iter().zip(per_level).map(|(f, v)| format!("{f}{}", v.join(","))).collect())
+    Ok(flags.iter().zip(levels).map(|(f, v)| format!("{f}{v}")).collect())
 }
 
 #[cfg(test)]
@@ -63,8 +47,8 @@ mod tests {
             let want = format!("prompt_tokens:{}x{}x{c}", p[level], t[level]);
             assert!(arg.contains(&want), "{arg} lacks {want}");
             assert!(arg.contains(&format!("prompt_valid:{}x{}", p[level], t[level])), "{arg}");
-            // Static inputs appear with their fixed shape at every level.
-            assert!(arg.contains(&format!("feat_s8:1x{c}x")), "{arg}");
+            // Static inputs need no profile entry.
+            assert!(!arg.contains("feat_s8"), "{arg}");
         }
         assert!(args[0].starts_with("--minShapes=") && args[2].starts_with("--maxShapes="));
     }
