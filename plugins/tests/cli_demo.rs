@@ -82,3 +82,20 @@ fn help_documents_every_subcommand_and_option() {
         assert!(demo.contains(word), "{word} missing from demo --help:\n{demo}");
     }
 }
+
+#[test]
+fn demo_target_option_adds_a_tracked_box_and_rejects_bad_boxes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t");
+    let o = segstream(
+        &["demo", "--out", out.to_str().unwrap(), "--frames", "2", "--target", "100,60,80,80", "--log-level", "info", "--quiet"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", both(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("segstream-target-added"), "{err}");
+
+    let o = segstream(&["demo", "--target", "1,2,3"], tmp.path());
+    assert!(!o.status.success());
+    assert!(both(&o).contains("expected x,y,w,h (4 numbers), got 3 numbers"), "{}", both(&o));
+}

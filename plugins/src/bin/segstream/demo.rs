@@ -29,6 +29,10 @@ pub struct DemoArgs {
     /// Source element: auto (segtestsrc if available), segtestsrc or videotestsrc
     #[arg(long, default_value = "auto")]
     pub source: String,
+    /// Track a user-given target from the first frame: a box x,y,w,h in frame pixels
+    /// (repeatable)
+    #[arg(long = "target", value_name = "X,Y,W,H", value_parser = pipeline::parse_box)]
+    pub targets: Vec<[f32; 4]>,
     /// No per-frame lines
     #[arg(short, long)]
     pub quiet: bool,
@@ -92,6 +96,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     pipe.add_many([&src, &filter, &convert, &seg, &overlay])?;
     gst::Element::link_many([&src, &filter, &convert, &seg, &overlay])?;
     crate::run::attach_outputs(&pipe, &overlay, &output, None, None)?;
+    pipeline::add_targets_at_start(&seg, args.targets.clone());
     let quiet = args.quiet;
     let stats = pipeline::observe(&overlay.static_pad("src").unwrap(), move |b| {
         if !quiet {

@@ -226,3 +226,41 @@ fn bus_error(pipeline: &gst::Pipeline) -> Option<anyhow::Error> {
     }
     None
 }
+
+/// Parses `x,y,w,h` (frame pixels) for `--target`.
+pub fn parse_box(s: &str) -> std::result::Result<[f32; 4], String> {
+    let v: Vec<f32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f32>().map_err(|_| format!("'{p}' is not a number")))
+        .collect::<std::result::Result<_, _>>()?;
+    match v.as_slice() {
+        [x, y, w, h] if *w > 0.0 && *h > 0.0 => Ok([*x, *y, *w, *h]),
+        [_, _, _, _] => Err("w and h must be positive".into()),
+        _ => Err(format!("expected x,y,w,h (4 numbers), got {} numbers", v.len())),
+    }
+}
+
+/// Gives `segment` user targets (boxes in frame pixels) before its first frame: on the
+/// first buffer a `segstream-command` event goes up from segment's src pad (pads only
+/// take events once the pipeline runs, so this cannot happen earlier).
+pub fn add_targets_at_start(seg: &gst::Element, boxes: Vec<[f32; 4]>) {
+    if boxes.is_empty() {
+        return;
+    }
+    let src = seg.static_pad("src").expect("segment has a src pad");
+    seg.static_pad("sink").expect("segment has a sink pad").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        for [x, y, w, h] in &boxes {
+            let s = gst::Structure::builder("segstream-command")
+                .field("action", "add-box")
+                .field("x", *x)
+                .field("y", *y)
+                .field("w", *w)
+                .field("h", *h)
+                .build();
+            if !src.send_event(gst::event::CustomUpstream::new(s)) {
+                tracing::warn!("segment refused target {x},{y},{w},{h}");
+            }
+        }
+        gst::PadProbeReturn::Remove
+    });
+}

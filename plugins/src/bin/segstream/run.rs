@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 /// Run the pipeline on a video.
 #[derive(clap::Args, Debug, Default)]
 #[command(after_help = "CONFIG FILE (TOML; every key optional except input; paths are relative to the file;\n\
-command-line options override it):\n  input = \"video.mp4\"            # path or URI\n  output = \"none\"                # display | none | out.mp4 | frames-dir\n  model = \"../engines/tiny\"\n  provider = \"cpu\"\n  detect_interval = 1\n  score_threshold = 0.25\n  vocabulary = [\"disc\", \"star\"]\n  mqtt = \"127.0.0.1:1883\"\n  topic = \"segstream/cam1\"\n  max_frames = 300\n\n\
-EXAMPLES:\n  segstream run video.mp4 --output out.mp4\n  segstream run rtsp://camera/stream --mqtt 127.0.0.1:1883 --output none\n  segstream run configs/cam1.toml")]
+command-line options override it):\n  input = \"video.mp4\"            # path or URI\n  output = \"none\"                # display | none | out.mp4 | frames-dir\n  model = \"../engines/tiny\"\n  provider = \"cpu\"\n  detect_interval = 1\n  score_threshold = 0.25\n  vocabulary = [\"disc\", \"star\"]\n  mqtt = \"127.0.0.1:1883\"\n  topic = \"segstream/cam1\"\n  max_frames = 300\n  targets = [[100, 60, 80, 80]]     # boxes x,y,w,h to track from the first frame\n\n\
+EXAMPLES:\n  segstream run video.mp4 --output out.mp4\n  segstream run rtsp://camera/stream --mqtt 127.0.0.1:1883 --output none\n  segstream run configs/cam1.toml\n  segstream run video.mp4 --detect-interval 0 --target 100,60,80,80   # follow one given object")]
 pub struct RunArgs {
     /// Input: a video file, a URI (file://, rtsp://, http://...) or a config file (.toml)
     pub input: String,
@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// Comma-separated class names (open-vocabulary bundles)
     #[arg(long)]
     pub vocabulary: Option<String>,
+    /// Track a user-given target from the first frame: a box x,y,w,h in frame pixels
+    /// (repeatable)
+    #[arg(long = "target", value_name = "X,Y,W,H", value_parser = pipeline::parse_box)]
+    pub targets: Vec<[f32; 4]>,
     /// Stop after this many frames
     #[arg(long)]
     pub max_frames: Option<u64>,
@@ -61,6 +65,7 @@ struct RunConfig {
     mqtt: Option<String>,
     topic: Option<String>,
     max_frames: Option<u64>,
+    targets: Option<Vec<[f32; 4]>>,
 }
 
 /// Merges a config file (when `input` is one) under the command-line options.
@@ -84,6 +89,9 @@ fn resolve(mut args: RunArgs) -> Result<RunArgs> {
     args.mqtt = args.mqtt.or(c.mqtt);
     args.topic = args.topic.or(c.topic);
     args.max_frames = args.max_frames.or(c.max_frames);
+    if args.targets.is_empty() {
+        args.targets = c.targets.unwrap_or_default();
+    }
     Ok(args)
 }
 
@@ -142,6 +150,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let Some(n) = args.max_frames {
         limit_frames(&seg, &pipe, n);
     }
+    pipeline::add_targets_at_start(&seg, args.targets.clone());
     let stats = pipeline::observe(&overlay.static_pad("src").unwrap(), |_| ());
     pipeline::play(&pipe, &stats, !args.quiet)?;
     let st = stats.lock().unwrap();
