@@ -63,11 +63,14 @@ fn centroid(mask: &Mask) -> Option<(f64, f64)> {
     (n > 0).then(|| (sx / n as f64, sy / n as f64))
 }
 
-/// Reusable buffers of the sampler (no allocation per call once warm).
+/// Reusable buffers of the sampler (no allocation per call once warm). The positional
+/// encoding of every cell is computed once per grid size: it is most of the sampling cost.
 #[derive(Debug, Default)]
 pub struct Sampler {
     cells: Vec<(usize, usize)>,
+    /// [h8 * w8, C] encodings of the grid `grid`.
     pe: Vec<f32>,
+    grid: (usize, usize, usize),
 }
 
 impl Sampler {
@@ -83,7 +86,16 @@ impl Sampler {
         if n == 0 || r == 0 {
             return false;
         }
-        self.pe.resize(c, 0.0);
+        if self.grid != (c, h8, w8) {
+            self.pe.resize(h8 * w8 * c, 0.0);
+            for i in 0..h8 {
+                for j in 0..w8 {
+                    let (xn, yn) = ((j as f32 + 0.5) / w8 as f32, (i as f32 + 0.5) / h8 as f32);
+                    positional_encoding(xn, yn, &mut self.pe[(i * w8 + j) * c..(i * w8 + j + 1) * c]);
+                }
+            }
+            self.grid = (c, h8, w8);
+        }
         for t in 0..r {
             let (i, j) = if n < r {
                 self.cells[rng.gen_range(0..n)]
@@ -92,12 +104,9 @@ impl Sampler {
                 self.cells.swap(t, k);
                 self.cells[t]
             };
-            let xn = (j as f32 + 0.5) / w8 as f32;
-            let yn = (i as f32 + 0.5) / h8 as f32;
-            positional_encoding(xn, yn, &mut self.pe);
-            let token = &mut out[t * c..(t + 1) * c];
-            for ch in 0..c {
-                token[ch] = s8.data[(ch * h8 + i) * w8 + j] + self.pe[ch];
+            let pe = &self.pe[(i * w8 + j) * c..(i * w8 + j + 1) * c];
+            for (ch, (tok, p)) in out[t * c..(t + 1) * c].iter_mut().zip(pe).enumerate() {
+                *tok = s8.data[(ch * h8 + i) * w8 + j] + p;
             }
         }
         true

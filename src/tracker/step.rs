@@ -6,7 +6,7 @@ use super::overlap::{resolve, Claim};
 use super::sampler::{box_mask, points_mask};
 use super::target::{Source, Target};
 use super::{TargetPrompt, Track, TrackState, Tracker, TrackerMode};
-use crate::mask::Mask;
+use crate::mask::{BBox, Mask};
 use crate::model::{DecoderOutput, Features, MaskDecoder, ModelError, QueryOutputs};
 use crate::vocab::Vocabulary;
 
@@ -207,7 +207,7 @@ impl Tracker {
         let window = self.config.mean_window;
         let claimed: Vec<bool> = {
             let present = self.present_masks(geo);
-            dets.iter().map(|d| present.iter().any(|m| m.iou(&d.mask) >= self.config.birth_max_iou)).collect()
+            dets.iter().map(|d| overlaps_any(&present, d, self.config.birth_max_iou)).collect()
         };
         for (t, m) in self.targets.iter_mut().zip(matches) {
             let Some(j) = *m else { continue };
@@ -238,7 +238,7 @@ impl Tracker {
             if taken[j] || d.score <= self.config.score_threshold {
                 continue;
             }
-            if present.iter().any(|m| m.iou(&d.mask) >= self.config.birth_max_iou) {
+            if overlaps_any(&present, d, self.config.birth_max_iou) {
                 continue;
             }
             if self.targets.len() >= self.config.max_targets && !self.evict(1) {
@@ -250,18 +250,19 @@ impl Tracker {
             copy_into(&mut t.class_emb, out.class_emb.row(d.index));
             t.quality = d.quality;
             t.source = Source::Detection;
-            present.push(d.mask.clone());
+            present.push((d.mask.clone(), Some(d.bbox)));
             self.targets.push(t);
         }
     }
 
     /// Binary masks (before overlap resolution) of the targets that have one this frame.
-    fn present_masks(&self, geo: &Geometry) -> Vec<Mask> {
+    fn present_masks(&self, geo: &Geometry) -> Vec<(Mask, Option<BBox>)> {
         let mut v = Vec::new();
         for t in self.targets.iter().filter(|t| t.source != Source::None) {
             let mut m = Mask::default();
             binarize(&t.logits, geo.w4, geo.h4, &mut m);
-            v.push(m);
+            let b = m.bbox();
+            v.push((m, b));
         }
         v
     }
@@ -368,6 +369,12 @@ impl Tracker {
         }
         self.tracks.truncate(n);
     }
+}
+
+/// Whether the detection's mask IoU with any of `masks` reaches `thr` (> 0); boxes that do
+/// not intersect are skipped without touching pixels.
+fn overlaps_any(masks: &[(Mask, Option<BBox>)], d: &Detection, thr: f32) -> bool {
+    masks.iter().any(|(m, b)| b.is_some_and(|b| b.iou(&d.bbox) > 0.0) && m.iou(&d.mask) >= thr)
 }
 
 /// R tokens per frame and M FIFO frames; the similarity tracker keeps no tokens.
