@@ -178,3 +178,25 @@ fn buffers_without_truth_read_as_none_and_bad_truth_names_the_field() {
     let err = read_ground_truth(&b).unwrap().unwrap_err();
     assert!(err.contains("width"), "{err}");
 }
+
+/// Downstream asks for another size mid-stream: the source renegotiates, the world is
+/// rebuilt at the new size, and frame numbers and timestamps carry on.
+#[test]
+fn renegotiation_keeps_frame_numbers_and_timestamps_running() {
+    let mut h = source(6, "normal", Some(RGB_64));
+    let before = pull(&mut h, 3);
+    h.set_sink_caps_str("video/x-raw,format=RGB,width=96,height=72,framerate=30/1");
+    assert!(h.push_upstream_event(gst::event::Reconfigure::new()));
+    let mut last = before.last().unwrap().1.frame;
+    let mut resized = false;
+    for (data, gt, b) in pull(&mut h, 5) {
+        assert_eq!(gt.frame, last + 1, "frame numbers must continue");
+        assert_eq!(b.pts(), Some(gst::ClockTime::from_nseconds(gt.frame * 1_000_000_000 / 30)));
+        if data.len() == 96 * 72 * 3 {
+            resized = true;
+            assert_eq!((gt.width, gt.height), (96, 72));
+        }
+        last = gt.frame;
+    }
+    assert!(resized, "the new size never arrived");
+}

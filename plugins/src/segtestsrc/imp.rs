@@ -179,12 +179,15 @@ impl BaseSrcImpl for SegTestSrc {
         let world = World::new(config).map_err(|e| gst::loggable_error!(CAT, "cannot build the world: {e}"))?;
         gst::debug!(CAT, imp = self, "negotiated {caps}");
         self.obj().set_blocksize(info.size() as u32);
-        *self.state.lock().unwrap() = Some(State {
+        let mut state = self.state.lock().unwrap();
+        // A renegotiation mid-stream keeps counting frames so timestamps stay monotonic.
+        let frame = state.as_ref().map_or(0, |s| s.frame);
+        *state = Some(State {
             info,
             world,
             rgb: vec![0; w * h * 3],
             truth: FrameTruth::default(),
-            frame: 0,
+            frame,
             seed: settings.seed,
         });
         Ok(())
