@@ -42,13 +42,18 @@ pub fn register() {
 pub fn attach(buffer: &mut gst::BufferRef, result: &FrameResult) {
     register();
     remove(buffer);
-    let structure = to_structure(result);
     let mut meta = gst::meta::CustomMeta::add(buffer, META_NAME)
         .expect("custom meta is registered just above");
-    let target = meta.mut_structure();
-    for (name, value) in structure.iter() {
-        target.set_value(name, value.clone());
-    }
+    fill(meta.mut_structure(), result);
+}
+
+/// Writes `result`'s fields into `s` (the meta's own structure: no intermediate copy).
+fn fill(s: &mut gst::StructureRef, result: &FrameResult) {
+    s.set("frame", result.frame);
+    s.set("width", result.width as u32);
+    s.set("height", result.height as u32);
+    s.set("model", result.model.as_str());
+    s.set("objects", gst::Array::new(result.objects.iter().map(object_structure)));
 }
 
 /// Removes the results meta if present; true when one was removed.
@@ -104,14 +109,9 @@ pub fn brief(buffer: &gst::BufferRef) -> Option<Result<Brief, String>> {
 
 /// The structure the meta carries (also handy for messages and logs).
 pub fn to_structure(result: &FrameResult) -> gst::Structure {
-    let objects = gst::Array::new(result.objects.iter().map(object_structure));
-    gst::Structure::builder(META_NAME)
-        .field("frame", result.frame)
-        .field("width", result.width as u32)
-        .field("height", result.height as u32)
-        .field("model", result.model.as_str())
-        .field("objects", objects)
-        .build()
+    let mut s = gst::Structure::new_empty(META_NAME);
+    fill(&mut s, result);
+    s
 }
 
 fn object_structure(o: &ObjectResult) -> gst::Structure {

@@ -47,6 +47,24 @@ fn run_file_to_png_frames_with_summary() {
 }
 
 #[test]
+fn run_prints_a_progress_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = test_video(tmp.path(), 40);
+    let o = segstream(&["run", video.to_str().unwrap(), "--output", "none"], tmp.path());
+    assert!(o.status.success(), "{}", both(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    // Not a terminal: one line per second, "frames N  fps X  objects M".
+    let progress: Vec<&str> = err.lines().filter(|l| l.starts_with("frames ")).collect();
+    assert!(!progress.is_empty(), "no progress line in:\n{err}");
+    for line in progress {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!((f[0], f[2], f[4]), ("frames", "fps", "objects"), "{line}");
+        assert!(f[1].parse::<u64>().unwrap() <= 40 && f[3].parse::<f64>().is_ok() && f[5].parse::<usize>().is_ok(), "{line}");
+    }
+    assert!(err.contains("done: 40 frames"), "{err}");
+}
+
+#[test]
 fn run_stops_after_max_frames() {
     let tmp = tempfile::tempdir().unwrap();
     let video = test_video(tmp.path(), 20);
