@@ -54,7 +54,6 @@ impl Tracker {
     /// target's id, keeps its memory, and is now a user target) rather than tracking the
     /// object twice; objects held by user targets are not candidates.
     pub(super) fn start_text_targets(&mut self, f: &Features, out: &QueryOutputs, dets: &[Detection]) {
-        eprintln!("DEBUG start q={} dets={}", self.text_queries.len(), dets.len());
         if self.text_queries.is_empty() || dets.is_empty() {
             return;
         }
@@ -78,7 +77,6 @@ impl Tracker {
                 continue;
             }
             let cos = super::associate::cosine(cls, &q.emb);
-            eprintln!("DEBUG det {j} class {} score {:.3} cos {cos:.3}", d.class_id, d.score);
             if cos >= q.min_cosine && best.is_none_or(|(_, c, s)| (cos, d.score) > (c, s)) {
                 best = Some((j, cos, d.score));
             }
