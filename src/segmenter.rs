@@ -16,6 +16,13 @@ use crate::tensor::Tensor;
 use crate::tracker::{Track, Tracker};
 use crate::vocab::Vocabulary;
 
+mod vocabulary;
+use vocabulary::OpenVocabulary;
+
+/// A text target also answers to vocabulary names this close to it (text-text cosine,
+/// all-MiniLM-L6-v2: "a red disc" ~ "disc" 0.79, unrelated shape names < 0.5).
+pub const TEXT_SYNONYM_COSINE: f32 = 0.7;
+
 /// A video frame in one of the supported raw formats, borrowed from the caller.
 pub struct FrameRef<'a> {
     pub format: PixelFormat,
@@ -102,6 +109,8 @@ pub struct Segmenter {
     input: (usize, usize),
     mask_size: Option<(usize, usize)>,
     vocab: Vocabulary,
+    /// The bundle's vocabulary + text encoder: embeds new names and text targets.
+    open_vocab: OpenVocabulary,
     pre: Preprocessor,
     image: Tensor,
     features: Features,
@@ -125,7 +134,8 @@ impl Segmenter {
         let provider: Provider = settings.provider.parse().map_err(|e| load(&e))?;
         let dir = resolve_bundle_dir(settings.model.as_deref()).map_err(|e| load(&e))?;
         let bundle = Bundle::load(&dir).map_err(|e| load(&e))?;
-        let vocab = select_vocabulary(&bundle, &settings.vocabulary)?;
+        let mut open_vocab = OpenVocabulary::new(&bundle);
+        let vocab = open_vocab.select(&settings.vocabulary).map_err(SegmenterError::Load)?;
         check_tracker_fits(&settings.tracker, &bundle)?;
         if let Some((w, h)) = settings.mask_size {
             if w == 0 || h == 0 {
@@ -141,6 +151,7 @@ impl Segmenter {
             input: (i.width, i.height),
             mask_size: settings.mask_size,
             vocab,
+            open_vocab,
             pre: Preprocessor::new(i.width, i.height, i.mean, i.std),
             image: Tensor::zeros(&[1, 3, i.height, i.width]),
             features: Features::default(),
@@ -232,6 +243,39 @@ impl Segmenter {
         &self.vocab
     }
 
+    /// Replaces the class vocabulary (empty: the bundle's). Names outside the bundle's
+    /// vocabulary are embedded with its text encoder; on error nothing changes.
+    pub fn set_vocabulary(&mut self, names: &[String]) -> Result<(), SegmenterError> {
+        self.vocab = self.open_vocab.select(names).map_err(SegmenterError::Run)?;
+        Ok(())
+    }
+
+    /// Adds a text target (see `tracker::text`: it starts on the next detection frame with
+    /// a detection of a class close to the text). Returns its reserved track id.
+    pub fn add_text_target(&mut self, text: &str) -> Result<u64, SegmenterError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(SegmenterError::Run("text target: the text is empty".into()));
+        }
+        let emb = self.open_vocab.embed(&[text]).map_err(SegmenterError::Run)?.remove(0);
+        self.tracker.add_text_target(emb, TEXT_SYNONYM_COSINE).map_err(SegmenterError::Run)
+    }
+
+    /// Text embeddings of `texts` from the bundle's text encoder (opened on first use).
+    pub fn embed_text(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, SegmenterError> {
+        self.open_vocab.embed(texts).map_err(SegmenterError::Run)
+    }
+
+    /// Whether the bundle has a text encoder (new names and text targets need it).
+    pub fn has_text_encoder(&self) -> bool {
+        self.open_vocab.has_text_encoder()
+    }
+
+    /// The bundle's own vocabulary (`vocabulary.json`), whatever the current one is.
+    pub fn bundle_vocabulary(&self) -> &Vocabulary {
+        self.open_vocab.bundle_vocabulary()
+    }
+
     /// Output mask size setting (`None`: each frame's size).
     pub fn set_mask_size(&mut self, size: Option<(usize, usize)>) {
         self.mask_size = size.filter(|&(w, h)| w > 0 && h > 0);
@@ -281,29 +325,6 @@ fn check_tracker_fits(cfg: &crate::tracker::TrackerConfig, bundle: &Bundle) -> R
         )));
     }
     Ok(())
-}
-
-/// The bundle vocabulary, or the subset the user named (in the user's order).
-/// New names need the text encoder, which is not wired in yet: they are an error.
-fn select_vocabulary(bundle: &Bundle, names: &[String]) -> Result<Vocabulary, SegmenterError> {
-    let full = &bundle.vocabulary;
-    if names.is_empty() {
-        return Ok(full.clone());
-    }
-    let d = full.dim;
-    let mut emb = Vec::with_capacity(names.len() * d);
-    for name in names {
-        let Some(k) = full.names.iter().position(|n| n == name.trim()) else {
-            return Err(SegmenterError::Load(format!(
-                "class `{name}` is not in the vocabulary of bundle `{}` ({}); embedding new names with the text encoder is not supported yet",
-                bundle.name(),
-                full.names.join(", ")
-            )));
-        };
-        emb.extend_from_slice(&full.embeddings[k * d..(k + 1) * d]);
-    }
-    let names = names.iter().map(|n| n.trim().to_string()).collect();
-    Ok(Vocabulary::new(names, emb, d, full.logit_scale))
 }
 
 // The GStreamer element keeps the segmenter in its streaming state: it must be Send.

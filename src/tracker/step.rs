@@ -50,7 +50,7 @@ impl Tracker {
             let matches = self.associate(&out.detections, &dets, prompt_mode);
             self.apply_matches(&out.detections, &dets, &matches, &geo);
             self.births(&out.detections, &dets, &matches, &geo);
-            self.start_text_targets(f, &out.detections, &dets);
+            self.start_text_targets(f, &out.detections, &dets, vocab);
         }
         self.resolve_overlaps(vocab, geo.w4, geo.h4);
         self.update_memory(f, prompt_mode);

@@ -2,18 +2,24 @@
 //!
 //! DEVIATION from UniVS: its text prompts (Lang2Img) feed the text embedding to the decoder
 //! as a prompt query. Our contract's decoder takes only visual prompt tokens, so a text
-//! target waits for the next detection frame, picks the detection whose class embedding
-//! has the highest cosine with the text embedding (at least `min_cosine`), and from then on
-//! is a prompt-specified (user) target like one given by a mask, tracked by the same
-//! memory and prompt queries. It can only find what the detector finds, and its notion of
-//! the text is the class-embedding space (attributes such as colour matter only as far as
-//! the text embedding of the phrase stays close to the right class).
+//! target waits for the next detection frame and starts from the best-scoring detection
+//! that the open-vocabulary classifier assigns to the text: over the current vocabulary
+//! plus the text itself, the class embedding's highest cosine is with the text or with a
+//! vocabulary name whose text embedding is within `synonym_cosine` of the text's ("a red
+//! disc" ~ "disc"). The test is relative (an argmax), not an absolute cosine, because
+//! class embeddings are trained for ranking: their absolute cosines depend on training.
+//! From then on it is a prompt-specified (user) target like one given by a mask, tracked
+//! by the same memory and prompt queries. It can only find what the detector finds, and it
+//! reads the text only through the class-embedding space (a colour in the phrase does not
+//! pick the red disc among discs).
 use super::detect::Detection;
 use super::memory::MemoryPool;
 use super::target::{Source, Target};
 use super::{Tracker, TrackerMode};
 use crate::mask::Mask;
+use super::associate::cosine;
 use crate::model::{Features, QueryOutputs};
+use crate::vocab::Vocabulary;
 
 /// Text targets waiting for a matching detection; more are refused (bounded state).
 pub const MAX_PENDING_TEXT: usize = 16;
@@ -24,14 +30,16 @@ pub struct TextQuery {
     pub id: u64,
     /// L2-normalised text embedding (class-embedding space).
     pub emb: Vec<f32>,
-    pub min_cosine: f32,
+    /// Vocabulary names at least this close to the text (text-text cosine) count as it.
+    pub synonym_cosine: f32,
 }
 
 impl Tracker {
     /// Reserves an id for a text target (see the module doc); it starts on the first
-    /// detection frame with a detection whose class embedding has cosine >= `min_cosine`
-    /// with `text_emb`, and waits until then (or until `remove_target(id)`).
-    pub fn add_text_target(&mut self, text_emb: Vec<f32>, min_cosine: f32) -> Result<u64, String> {
+    /// detection frame with a detection classified as the text (or as a vocabulary name
+    /// with text-text cosine >= `synonym_cosine`), and waits until then (or until
+    /// `remove_target(id)`).
+    pub fn add_text_target(&mut self, text_emb: Vec<f32>, synonym_cosine: f32) -> Result<u64, String> {
         if self.text_queries.len() >= MAX_PENDING_TEXT {
             return Err(format!("{MAX_PENDING_TEXT} text targets are already waiting for a matching detection"));
         }
@@ -39,7 +47,7 @@ impl Tracker {
             return Err("text target: the text embedding is empty or not finite".into());
         }
         let id = self.take_id();
-        self.text_queries.push(TextQuery { id, emb: text_emb, min_cosine });
+        self.text_queries.push(TextQuery { id, emb: text_emb, synonym_cosine });
         Ok(id)
     }
 
@@ -53,32 +61,39 @@ impl Tracker {
     /// (mask IoU >= `birth_max_iou`), it becomes the text target (it takes the text
     /// target's id, keeps its memory, and is now a user target) rather than tracking the
     /// object twice; objects held by user targets are not candidates.
-    pub(super) fn start_text_targets(&mut self, f: &Features, out: &QueryOutputs, dets: &[Detection]) {
+    pub(super) fn start_text_targets(&mut self, f: &Features, out: &QueryOutputs, dets: &[Detection], vocab: &Vocabulary) {
         if self.text_queries.is_empty() || dets.is_empty() {
             return;
         }
         let (w4, h4) = (dets[0].mask.width, dets[0].mask.height);
         let queries = std::mem::take(&mut self.text_queries);
         for q in queries {
-            let started = self.best_detection(&q, out, dets, w4, h4).is_some_and(|j| self.adopt(q.id, f, out, &dets[j], w4, h4));
+            let started = self.best_detection(&q, out, dets, vocab, w4, h4).is_some_and(|j| self.adopt(q.id, f, out, &dets[j], w4, h4));
             if !started {
                 self.text_queries.push(q);
             }
         }
     }
 
-    /// The free detection with the highest cosine to the text (ties: higher score).
-    fn best_detection(&self, q: &TextQuery, out: &QueryOutputs, dets: &[Detection], w4: usize, h4: usize) -> Option<usize> {
+    /// The best-scoring free detection classified as the text (see the module doc).
+    fn best_detection(&self, q: &TextQuery, out: &QueryOutputs, dets: &[Detection], vocab: &Vocabulary, w4: usize, h4: usize) -> Option<usize> {
         let user_masks = self.present_masks_where(w4, h4, |t| t.user);
-        let mut best: Option<(usize, f32, f32)> = None;
+        let rows: Vec<&[f32]> = vocab.embeddings.chunks(vocab.dim.max(1)).filter(|r| r.len() == q.emb.len()).collect();
+        let synonym: Vec<bool> = rows.iter().map(|r| cosine(r, &q.emb) >= q.synonym_cosine).collect();
+        let mut best: Option<(usize, f32)> = None;
         for (j, d) in dets.iter().enumerate() {
             let cls = out.class_emb.row(d.index);
             if cls.len() != q.emb.len() || user_masks.iter().any(|m| m.iou(&d.mask) >= self.config.birth_max_iou) {
                 continue;
             }
-            let cos = super::associate::cosine(cls, &q.emb);
-            if cos >= q.min_cosine && best.is_none_or(|(_, c, s)| (cos, d.score) > (c, s)) {
-                best = Some((j, cos, d.score));
+            // Best cosine among the text and its synonyms vs among the other names.
+            let (mut text, mut other) = (cosine(cls, &q.emb), f32::NEG_INFINITY);
+            for (r, &syn) in rows.iter().zip(&synonym) {
+                let c = cosine(cls, r);
+                if syn { text = text.max(c) } else { other = other.max(c) }
+            }
+            if text >= other && best.is_none_or(|(_, s)| d.score > s) {
+                best = Some((j, d.score));
             }
         }
         best.map(|b| b.0)

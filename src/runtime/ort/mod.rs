@@ -3,9 +3,11 @@ pub mod decoder;
 pub mod encoder;
 pub mod library;
 pub mod session;
+pub mod text;
 
 pub use decoder::OrtDecoder;
 pub use encoder::OrtEncoder;
+pub use text::TextEncoder;
 
 use crate::bundle::Bundle;
 use crate::runtime::{Backend, Engines, Provider, RuntimeError};
@@ -29,7 +31,7 @@ impl Backend for OrtBackend {
     fn open(&self, bundle: &Bundle) -> Result<Engines, RuntimeError> {
         let encoder = OrtEncoder::open(bundle, self.provider)?;
         let decoder = OrtDecoder::open(bundle, self.provider)?;
-        // Not run yet (new vocabulary names need it), but a broken file should fail at load.
+        // Opened only when a name needs embedding (segmenter), but a broken file fails at load.
         session::validate_only(bundle, "text_encoder")?;
         Ok(Engines { encoder: Box::new(encoder), decoder: Box::new(decoder) })
     }
