@@ -80,7 +80,7 @@ fn open_errors_name_the_cause() {
     assert_eq!(e, "model bundle not found: /no/such/model (from model) is not a directory");
     let bad = SegmenterSettings { provider: "gpu".into(), ..settings(&tiny()) };
     let e = Segmenter::open(&bad).err().unwrap().to_string();
-    assert_eq!(e, "unknown provider `gpu` (expected cpu, cuda or tensorrt)");
+    assert_eq!(e, "unknown provider `gpu` (expected cpu, cuda, tensorrt or tensorrt-native)");
     let mut too_many = settings(&tiny());
     too_many.tracker.max_targets = 33;
     let e = Segmenter::open(&too_many).err().unwrap().to_string();

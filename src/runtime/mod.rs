@@ -2,8 +2,9 @@
 //!
 //! The tracker and the segmenter only see [`crate::model::ImageEncoder`] and
 //! [`crate::model::MaskDecoder`]; a [`Backend`] opens both from a [`Bundle`], checking the
-//! bundle's manifest against the model files on the way. ONNX Runtime ([`ort`]) is the
-//! backend today; a TensorRT backend would implement the same trait.
+//! bundle's manifest against the model files on the way. Two backends: ONNX Runtime
+//! ([`ort`]; CPU, and CUDA / TensorRT as its execution providers) and native TensorRT 10
+//! ([`tensorrt`], plan files through our C shim; compiled, not run).
 pub mod ort;
 pub mod tensorrt;
 
@@ -16,7 +17,10 @@ pub enum Provider {
     #[default]
     Cpu,
     Cuda,
+    /// ONNX Runtime's TensorRT execution provider (needs an onnxruntime-gpu build with it).
     TensorRt,
+    /// TensorRT 10 directly: plans built on the device, run through the segtrt shim.
+    TensorRtNative,
 }
 
 impl std::str::FromStr for Provider {
@@ -26,8 +30,9 @@ impl std::str::FromStr for Provider {
             "" | "cpu" => Ok(Provider::Cpu),
             "cuda" => Ok(Provider::Cuda),
             "tensorrt" | "trt" => Ok(Provider::TensorRt),
+            "tensorrt-native" => Ok(Provider::TensorRtNative),
             other => Err(RuntimeError::Provider(format!(
-                "unknown provider `{other}` (expected cpu, cuda or tensorrt)"
+                "unknown provider `{other}` (expected cpu, cuda, tensorrt or tensorrt-native)"
             ))),
         }
     }
@@ -39,6 +44,7 @@ impl std::fmt::Display for Provider {
             Provider::Cpu => "cpu",
             Provider::Cuda => "cuda",
             Provider::TensorRt => "tensorrt",
+            Provider::TensorRtNative => "tensorrt-native",
         })
     }
 }
@@ -69,10 +75,13 @@ pub trait Backend {
     fn open(&self, bundle: &Bundle) -> Result<Engines, RuntimeError>;
 }
 
-/// The backend for a provider: every provider runs through ONNX Runtime today
-/// (CUDA and TensorRT as ONNX Runtime execution providers).
+/// The backend for a provider: `tensorrt-native` runs plans through the segtrt shim;
+/// everything else runs through ONNX Runtime.
 pub fn backend_for(provider: Provider) -> Box<dyn Backend> {
-    Box::new(ort::OrtBackend::new(provider))
+    match provider {
+        Provider::TensorRtNative => Box::new(tensorrt::TrtBackend),
+        other => Box::new(ort::OrtBackend::new(other)),
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +94,8 @@ mod tests {
         assert_eq!("CUDA".parse::<Provider>().unwrap(), Provider::Cuda);
         assert_eq!("tensorrt".parse::<Provider>().unwrap(), Provider::TensorRt);
         let e = "rocm".parse::<Provider>().unwrap_err().to_string();
-        assert_eq!(e, "unknown provider `rocm` (expected cpu, cuda or tensorrt)");
+        assert_eq!(e, "unknown provider `rocm` (expected cpu, cuda, tensorrt or tensorrt-native)");
+        assert_eq!("tensorrt-native".parse::<Provider>().unwrap().to_string(), "tensorrt-native");
+        assert_eq!(backend_for(Provider::TensorRtNative).name(), "tensorrt");
     }
 }

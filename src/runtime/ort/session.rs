@@ -57,7 +57,7 @@ fn providers(provider: Provider, manifest: &Manifest, key: &str) -> Vec<Executio
     match provider {
         Provider::Cpu => Vec::new(),
         Provider::Cuda => vec![CUDAExecutionProvider::default().build().error_on_failure()],
-        Provider::TensorRt => {
+        Provider::TensorRt | Provider::TensorRtNative => {
             let [min, opt, max] = [0, 1, 2].map(|i| trt_profile(manifest, key, i));
             let mut trt = TensorRTExecutionProvider::default().with_engine_cache(true);
             if !min.is_empty() {
