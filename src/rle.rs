@@ -18,19 +18,50 @@ pub struct Rle {
 
 /// Run lengths in column-major order, starting with zeros.
 pub fn runs(mask: &Mask) -> Vec<u32> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        transpose(mask, &mut scratch);
+        runs_of(&scratch)
+    })
+}
+
+thread_local! {
+    /// Column-major copy of the mask being encoded, reused across calls: masks are
+    /// frame-sized, and a fresh buffer per object per frame is what we avoid.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes `mask` column-major into `out`, in tiles so that both sides stay in cache
+/// (walking a 1080p mask column by column directly misses cache on every pixel).
+fn transpose(mask: &Mask, out: &mut Vec<u8>) {
+    const TILE: usize = 64;
+    let (w, h) = (mask.width, mask.height);
+    out.clear();
+    out.resize(w * h, 0);
+    for y0 in (0..h).step_by(TILE) {
+        for x0 in (0..w).step_by(TILE) {
+            for y in y0..(y0 + TILE).min(h) {
+                let row = &mask.data[y * w..(y + 1) * w];
+                for x in x0..(x0 + TILE).min(w) {
+                    out[x * h + y] = (row[x] != 0) as u8;
+                }
+            }
+        }
+    }
+}
+
+/// Run lengths of a 0/1 sequence, starting with a run of zeros.
+fn runs_of(values: &[u8]) -> Vec<u32> {
     let mut counts = Vec::new();
     let mut current = 0u8;
     let mut run = 0u32;
-    for x in 0..mask.width {
-        for y in 0..mask.height {
-            let v = (mask.data[y * mask.width + x] != 0) as u8;
-            if v != current {
-                counts.push(run);
-                run = 0;
-                current = v;
-            }
-            run += 1;
+    for &v in values {
+        if v != current {
+            counts.push(run);
+            run = 0;
+            current = v;
         }
+        run += 1;
     }
     counts.push(run);
     counts
