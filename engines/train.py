@@ -80,6 +80,8 @@ def parse():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ENGINES / "checkpoints" / "tiny.pt")
     ap.add_argument("--log", type=Path, default=None)
+    ap.add_argument("--resume", type=Path, default=None,
+                    help="continue a checkpoint (model, optimizer if saved) at its iteration")
     ap.add_argument("--time-limit", type=float, default=0,
                     help="minutes; stop early (and say so) if exceeded. 0 = no limit")
     return ap.parse_args()
@@ -106,11 +108,22 @@ def main():
     other = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "embed" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
                              {"params": other, "weight_decay": 0.0}], lr=args.lr)
+    start = 0
+    if args.resume:
+        state = torch.load(args.resume, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        if "optim" in state:
+            opt.load_state_dict(state["optim"])
+        start = int(state["iters"])
+        # Fresh but seeded streams, distinct from the first run's.
+        rng = np.random.default_rng([args.seed, start])
+        gen = torch.Generator().manual_seed(args.seed * 1_000_003 + start)
+        print(f"resumed {args.resume} at iteration {start}", flush=True)
     log_path = args.log or args.out.with_suffix(".log.jsonl")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    logf = open(log_path, "w")
+    logf = open(log_path, "a" if args.resume else "w")
     t_train, acc, stopped = time.time(), {}, None
-    for it in range(args.iters):
+    for it in range(start, args.iters):
         for g in opt.param_groups:
             g["lr"] = lr_at(it, args.iters, args.lr)
         batch = make_batch(videos, args.clips, DEFAULT, rng, gen)
@@ -124,7 +137,7 @@ def main():
         for k, v in logs.items():
             acc[k] = acc.get(k, 0.0) + v
         if (it + 1) % 50 == 0 or it == args.iters - 1:
-            n = 50 if (it + 1) % 50 == 0 else (it + 1) % 50
+            n = min(50 if (it + 1) % 50 == 0 else (it + 1) % 50, it + 1 - start)
             rec = {"iter": it + 1, "min": round((time.time() - t_train) / 60, 2),
                    **{k: round(v / n, 4) for k, v in acc.items()}}
             print(json.dumps(rec), flush=True)
@@ -132,18 +145,19 @@ def main():
             logf.flush()
             acc = {}
         if (it + 1) % 500 == 0:
-            save(model, args, it + 1)
+            save(model, args, it + 1, opt)
         if args.time_limit and time.time() - t_train > args.time_limit * 60:
             stopped = it + 1
             print(f"time limit reached after {stopped} iterations", flush=True)
             break
-    save(model, args, stopped or args.iters)
+    save(model, args, stopped or args.iters, opt)
     print(f"trained in {(time.time() - t_train) / 60:.1f} min; total {(time.time() - t0) / 60:.1f}"
           f" min; checkpoint {args.out}", flush=True)
 
 
-def save(model, args, iters):
-    torch.save({"model": model.state_dict(), "iters": iters, "args": vars(args) | {
+def save(model, args, iters, opt):
+    torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "iters": iters,
+                "args": vars(args) | {
         k: str(v) for k, v in vars(args).items() if isinstance(v, Path)}}, args.out)
 
 
