@@ -10,6 +10,8 @@ use segstream::tracker::TargetPrompt;
 
 /// Name of the custom event structure.
 pub const COMMAND_EVENT: &str = "segstream-command";
+/// Actions of the gst-launch form of the event (`action=...`).
+const ACTIONS: &str = "add-box, remove, set-vocabulary, add-text";
 /// Commands waiting for the next frame; more are refused (bounded state).
 pub const MAX_PENDING: usize = 64;
 
@@ -21,6 +23,10 @@ pub enum SegCommand {
     AddMask(Mask),
     Remove(u64),
     SetDetectInterval(u32),
+    /// Replace the class vocabulary (new names are embedded with the text encoder).
+    SetVocabulary(Vec<String>),
+    /// A text target (see `segstream::tracker::text`: matched against detections).
+    AddText(String),
 }
 
 /// Parses the event structure; `Ok(None)` when it is not a segstream command.
@@ -33,7 +39,7 @@ pub fn parse(s: &gst::StructureRef) -> Result<Option<SegCommand>, String> {
     }
     let action = s
         .get::<&str>("action")
-        .map_err(|_| format!("{COMMAND_EVENT}: needs a string field 'action' (add-box, remove) or 'json'"))?;
+        .map_err(|_| format!("{COMMAND_EVENT}: needs a string field 'action' ({ACTIONS}) or 'json'"))?;
     match action {
         "add-box" => {
             let f = |k: &str| number(s, k);
@@ -51,7 +57,15 @@ pub fn parse(s: &gst::StructureRef) -> Result<Option<SegCommand>, String> {
                 .map_err(|e| format!("{COMMAND_EVENT}: remove needs a non-negative integer 'id': {e}"))?;
             Ok(Some(SegCommand::Remove(id)))
         }
-        other => Err(format!("{COMMAND_EVENT}: unknown action '{other}' (known: add-box, remove)")),
+        "set-vocabulary" => {
+            let names = s.get::<&str>("names").map_err(|_| format!("{COMMAND_EVENT}: set-vocabulary needs a string field 'names' (comma-separated)"))?;
+            Ok(Some(SegCommand::SetVocabulary(names.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect())))
+        }
+        "add-text" => match s.get::<&str>("text") {
+            Ok(t) if !t.trim().is_empty() => Ok(Some(SegCommand::AddText(t.trim().to_string()))),
+            _ => Err(format!("{COMMAND_EVENT}: add-text needs a non-empty string field 'text'")),
+        },
+        other => Err(format!("{COMMAND_EVENT}: unknown action '{other}' (known: {ACTIONS})")),
     }
 }
 
@@ -82,7 +96,8 @@ fn from_request(r: &Request) -> Result<SegCommand, String> {
         }
         Command::RemoveTarget { track_id } => SegCommand::Remove(*track_id),
         Command::SetDetectInterval { interval } => SegCommand::SetDetectInterval(*interval),
-        other => return Err(format!("{COMMAND_EVENT}: command '{}' is not supported by segment yet", other.name())),
+        Command::SetVocabulary { names } => SegCommand::SetVocabulary(names.clone()),
+        Command::AddTextTarget { text } => SegCommand::AddText(text.clone()),
     })
 }
 
@@ -139,8 +154,23 @@ mod tests {
     }
 
     #[test]
+    fn parses_vocabulary_and_text_commands() {
+        let c = parse_str("segstream-command, action=set-vocabulary, names=\"disc, red square\"").unwrap();
+        assert_eq!(c, Some(SegCommand::SetVocabulary(vec!["disc".into(), "red square".into()])));
+        let c = parse_str("segstream-command, action=add-text, text=\"a red disc\"").unwrap();
+        assert_eq!(c, Some(SegCommand::AddText("a red disc".into())));
+        let json = r#"{"command":"set_vocabulary","names":["disc","ring"]}"#;
+        let s = gst::Structure::builder(COMMAND_EVENT).field("json", json).build();
+        assert_eq!(parse(&s).unwrap(), Some(SegCommand::SetVocabulary(vec!["disc".into(), "ring".into()])));
+        let json = r#"{"command":"add_text_target","text":"red disc"}"#;
+        let s = gst::Structure::builder(COMMAND_EVENT).field("json", json).build();
+        assert_eq!(parse(&s).unwrap(), Some(SegCommand::AddText("red disc".into())));
+    }
+
+    #[test]
     fn bad_commands_name_the_cause() {
         assert!(parse_str("segstream-command, action=fly").unwrap_err().contains("unknown action 'fly'"));
+        assert!(parse_str("segstream-command, action=add-text, text=\" \"").unwrap_err().contains("non-empty string field 'text'"));
         assert!(parse_str("segstream-command, action=add-box, x=1, y=1, w=0, h=3").unwrap_err().contains("w > 0"));
         assert!(parse_str("segstream-command, action=add-box, x=1, y=1, w=2").unwrap_err().contains("'h'"));
         assert_eq!(parse_str("something-else, a=1").unwrap(), None);

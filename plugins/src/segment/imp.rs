@@ -94,6 +94,29 @@ pub struct Segment {
     commands: Mutex<VecDeque<SegCommand>>,
     /// A live-changeable property changed: copy it into the tracker before the next frame.
     tracker_dirty: AtomicBool,
+    /// What the loaded bundle can embed (set in `start`): read when a command arrives, so
+    /// impossible vocabulary / text commands are refused at once (the MQTT reply says so)
+    /// without waiting for the state lock that inference holds.
+    text: Mutex<Option<TextSupport>>,
+}
+
+struct TextSupport {
+    has_encoder: bool,
+    bundle_names: Vec<String>,
+}
+
+impl TextSupport {
+    /// Why the bundle cannot apply `cmd`, if it cannot.
+    fn refusal(&self, cmd: &SegCommand) -> Option<String> {
+        let new_name = match cmd {
+            SegCommand::SetVocabulary(names) => names.iter().find(|n| !self.bundle_names.contains(n)),
+            SegCommand::AddText(_) => return (!self.has_encoder).then(|| "segment: add_text_target needs a text encoder, and the model bundle has none".into()),
+            _ => None,
+        };
+        new_name.filter(|_| !self.has_encoder).map(|n| {
+            format!("segment: set_vocabulary: class `{n}` is not in the bundle's vocabulary and the bundle has no text encoder")
+        })
+    }
 }
 
 impl Segment {
@@ -115,6 +138,10 @@ impl Segment {
     fn queue_command(&self, s: &gst::StructureRef) -> bool {
         match command::parse(s) {
             Ok(Some(cmd)) => {
+                if let Some(why) = self.text.lock().unwrap().as_ref().and_then(|t| t.refusal(&cmd)) {
+                    gst::element_imp_warning!(self, gst::StreamError::Failed, ("{}", why));
+                    return false;
+                }
                 let mut q = self.commands.lock().unwrap();
                 if q.len() >= MAX_PENDING {
                     gst::element_imp_warning!(self, gst::StreamError::Failed, ("segment: {} commands already pending, dropping {:?}", MAX_PENDING, cmd));
@@ -156,14 +183,31 @@ impl Segment {
                 self.settings.lock().unwrap().detect_interval = n;
                 state.segmenter.tracker_mut().config_mut().detect_interval = n;
             }
+            SegCommand::SetVocabulary(names) => match state.segmenter.set_vocabulary(&names) {
+                Ok(()) => {
+                    gst::info!(CAT, imp = self, "vocabulary set to {:?}", names);
+                    self.settings.lock().unwrap().vocabulary = names.join(",");
+                }
+                Err(e) => gst::element_imp_warning!(self, gst::StreamError::Failed, ("segment: set_vocabulary: {}", e)),
+            },
+            SegCommand::AddText(text) => match state.segmenter.add_text_target(&text) {
+                Ok(id) => self.post_target_added(id, state.frame, Some(&text)),
+                Err(e) => gst::element_imp_warning!(self, gst::StreamError::Failed, ("segment: add_text_target: {}", e)),
+            },
             add => {
                 let prompt = command::prompt(&add, &scale).expect("add commands have a prompt");
                 let id = state.segmenter.tracker_mut().add_target(prompt);
                 gst::info!(CAT, imp = self, "added target {} from {:?}", id, add);
-                let s = gst::Structure::builder("segstream-target-added").field("track-id", id).field("frame", state.frame).build();
-                let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+                self.post_target_added(id, state.frame, None);
             }
         }
+    }
+
+    /// Element message `segstream-target-added` (track-id, frame; text for text targets,
+    /// whose id is reserved now and appears on the first detection frame that matches).
+    fn post_target_added(&self, id: u64, frame: u64, text: Option<&str>) {
+        let s = gst::Structure::builder("segstream-target-added").field("track-id", id).field("frame", frame).field_if_some("text", text).build();
+        let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 
     fn reset_stream(&self, why: &str) {
@@ -259,12 +303,15 @@ impl BaseTransformImpl for Segment {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let segmenter = self.open()?;
         self.tracker_dirty.store(false, Ordering::Release);
+        let bundle_names = segmenter.bundle_vocabulary().names.clone();
+        *self.text.lock().unwrap() = Some(TextSupport { has_encoder: segmenter.has_text_encoder(), bundle_names });
         *self.state.lock().unwrap() = Some(State { segmenter, info: None, frame: 0 });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock().unwrap() = None;
+        *self.text.lock().unwrap() = None;
         self.commands.lock().unwrap().clear();
         gst::info!(CAT, imp = self, "stopped");
         Ok(())

@@ -45,8 +45,8 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecString::builder("vocabulary")
             .nick("Vocabulary")
-            .blurb("Comma-separated class names for open-vocabulary models (needs the bundle's \
-                    text encoder); empty: the bundle's vocabulary")
+            .blurb("Comma-separated class names; names outside the bundle's vocabulary are \
+                    embedded at start with the bundle's text encoder; empty: the bundle's vocabulary")
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt::builder("mask-width")
