@@ -8,6 +8,7 @@ mod eval;
 mod pipeline;
 mod run;
 mod synth;
+mod trt_profile;
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +35,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Run tracker variants over an annotated dataset; write VIS/MOTS/VOS results and a score table
     Eval(eval::EvalArgs),
+    /// Print the TensorRT (trtexec) optimisation-profile flags of a bundle's model
+    TrtProfile(trt_profile::TrtProfileArgs),
 }
 
 fn init_logging(level: &str) {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::TrtProfile(args) => trt_profile::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
