@@ -49,7 +49,9 @@ fn without_text_sections(toml: &str) -> String {
 #[test]
 fn rust_embeddings_of_the_class_names_match_the_python_vocabulary() {
     let bundle = Bundle::load(&tiny()).unwrap();
+    let t0 = std::time::Instant::now();
     let mut enc = TextEncoder::open(&bundle).unwrap();
+    let open_ms = t0.elapsed().as_secs_f64() * 1e3;
     let v = &bundle.vocabulary;
     let names: Vec<&str> = v.names.iter().map(String::as_str).collect();
     let t0 = std::time::Instant::now();
@@ -58,10 +60,12 @@ fn rust_embeddings_of_the_class_names_match_the_python_vocabulary() {
     assert_eq!(emb.len(), 8);
     let cos: Vec<f32> = (0..8).map(|k| cosine(&emb[k], &v.embeddings[k * v.dim..(k + 1) * v.dim])).collect();
     let min = cos.iter().cloned().fold(f32::INFINITY, f32::min);
-    println!("cosine Rust vs vocabulary.json per class: {cos:?}; minimum {min:.6}; batch of 8 in {ms:.1} ms");
+    println!("cosine Rust vs vocabulary.json per class: {cos:?}; minimum {min:.7}; batch of 8 in {ms:.1} ms");
     assert!(min >= 0.999, "{cos:?}");
     // One at a time (no padding) gives the same embedding as in a padded batch.
+    let t1 = std::time::Instant::now();
     let single = enc.embed(&["crescent"]).unwrap();
+    println!("open {open_ms:.0} ms; one name after warm-up {:.1} ms (timing is informative, not asserted)", t1.elapsed().as_secs_f64() * 1e3);
     assert!(cosine(&single[0], &emb[7]) > 0.9999);
     for e in &emb {
         assert!((e.iter().map(|x| x * x).sum::<f32>().sqrt() - 1.0).abs() < 1e-4, "not normalised");
