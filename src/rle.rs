@@ -95,18 +95,19 @@ pub fn encode(mask: &Mask) -> Rle {
 /// Errors decoding an RLE from untrusted input.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RleError {
-    #[error("RLE counts contain a character outside 48..=111")]
+    #[error("invalid RLE counts: a character outside 48..=111, or the string ends inside a count")]
     BadChar,
+    #[error("RLE run {0} is negative")]
+    NegativeRun(usize),
     #[error("RLE runs add up to {got} pixels, the size says {want}")]
     Length { got: u64, want: u64 },
 }
 
-/// Decodes a compressed COCO RLE into a mask (validates the total length).
-pub fn decode(rle: &Rle) -> Result<Mask, RleError> {
-    let [h, w] = rle.size;
-    let mut cnts: Vec<i64> = Vec::new();
-    let bytes = rle.counts.as_bytes();
-    let mut p = 0;
+/// Calls `f` with every run length of a compressed counts string, in order, without
+/// allocating (the overlay paints runs straight into its label map).
+pub fn for_each_run(counts: &str, mut f: impl FnMut(u64)) -> Result<(), RleError> {
+    let bytes = counts.as_bytes();
+    let (mut prev2, mut prev1, mut n, mut p) = (0i64, 0i64, 0usize, 0usize);
     while p < bytes.len() {
         let (mut x, mut k) = (0i64, 0u32);
         loop {
@@ -125,22 +126,34 @@ pub fn decode(rle: &Rle) -> Result<Mask, RleError> {
                 break;
             }
         }
-        if cnts.len() > 2 {
-            x += cnts[cnts.len() - 2];
+        if n > 2 {
+            x += prev2;
         }
-        cnts.push(x);
+        if x < 0 {
+            return Err(RleError::NegativeRun(n));
+        }
+        f(x as u64);
+        (prev2, prev1) = (prev1, x);
+        n += 1;
     }
-    let total: i64 = cnts.iter().sum();
-    if cnts.iter().any(|&c| c < 0) || total != (h * w) as i64 {
-        return Err(RleError::Length { got: total.max(0) as u64, want: (h * w) as u64 });
+    Ok(())
+}
+
+/// Decodes a compressed COCO RLE into a mask (validates the total length).
+pub fn decode(rle: &Rle) -> Result<Mask, RleError> {
+    let [h, w] = rle.size;
+    let mut cnts: Vec<u64> = Vec::new();
+    for_each_run(&rle.counts, |c| cnts.push(c))?;
+    let total: u64 = cnts.iter().sum();
+    if total != (h * w) as u64 {
+        return Err(RleError::Length { got: total, want: (h * w) as u64 });
     }
     let mut mask = Mask::new(w, h);
     let mut idx = 0usize;
     for (i, &c) in cnts.iter().enumerate() {
-        for j in idx..idx + c as usize {
-            if i % 2 == 1 {
-                let (x, y) = (j / h, j % h);
-                mask.data[y * w + x] = 1;
+        if i % 2 == 1 {
+            for j in idx..idx + c as usize {
+                mask.data[(j % h) * w + j / h] = 1;
             }
         }
         idx += c as usize;

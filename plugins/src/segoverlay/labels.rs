@@ -3,6 +3,7 @@
 //! `segstream::rle::decode` returns a new `Mask` per object; the overlay instead walks the
 //! runs and writes into one label buffer it keeps across frames, so drawing allocates
 //! nothing per frame. Later objects overwrite earlier ones where masks overlap.
+use segstream::rle::for_each_run;
 
 /// Object index + 1 per frame pixel (0 = background).
 #[derive(Default)]
@@ -31,18 +32,19 @@ impl LabelMap {
     pub fn paint_rle(&mut self, counts: &str, mw: usize, mh: usize, label: u16) -> Result<(), String> {
         let total = (mw as u64) * (mh as u64);
         let mut sum = 0u64;
-        decode_runs(counts.as_bytes(), |n| sum += n)?;
+        for_each_run(counts, |n| sum += n).map_err(|e| e.to_string())?;
         if sum != total {
             return Err(format!("RLE runs add up to {sum} pixels, the mask is {mw}x{mh}"));
         }
         let (mut idx, mut on) = (0u64, false);
-        decode_runs(counts.as_bytes(), |n| {
+        for_each_run(counts, |n| {
             if on {
                 self.fill_run(idx as usize, n as usize, mw, mh, label);
             }
             idx += n;
             on = !on;
         })
+        .map_err(|e| e.to_string())
     }
 
     /// Fills a column-major run of `len` mask pixels starting at mask index `start`.
@@ -63,42 +65,6 @@ impl LabelMap {
             idx += seg;
         }
     }
-}
-
-/// Calls `f` with every run length of a compressed COCO RLE string, in order.
-fn decode_runs(bytes: &[u8], mut f: impl FnMut(u64)) -> Result<(), String> {
-    let (mut prev2, mut prev1, mut n) = (0i64, 0i64, 0usize);
-    let mut p = 0;
-    while p < bytes.len() {
-        let (mut x, mut k) = (0i64, 0u32);
-        loop {
-            let b = *bytes.get(p).ok_or("RLE string ends inside a count")?;
-            if !(48..=111).contains(&b) || k > 12 {
-                return Err(format!("RLE character {:?} at {p} is invalid", b as char));
-            }
-            let c = (b - 48) as i64;
-            x |= (c & 0x1f) << (5 * k);
-            p += 1;
-            k += 1;
-            if c & 0x20 == 0 {
-                if c & 0x10 != 0 {
-                    x |= -1i64 << (5 * k);
-                }
-                break;
-            }
-        }
-        if n > 2 {
-            x += prev2;
-        }
-        if x < 0 {
-            return Err(format!("RLE run {n} is negative"));
-        }
-        f(x as u64);
-        (prev2, prev1) = (prev1, x);
-        n += 1;
-    }
-    let _ = prev1;
-    Ok(())
 }
 
 #[cfg(test)]
