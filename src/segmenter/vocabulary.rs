@@ -15,7 +15,7 @@ enum TextSlot {
     Absent,
     /// Not opened yet: the bundle to open it from.
     Closed(Box<Bundle>),
-    Open(TextEncoder),
+    Open(Box<TextEncoder>),
 }
 
 pub(super) struct OpenVocabulary {
@@ -84,7 +84,7 @@ impl OpenVocabulary {
             let t0 = std::time::Instant::now();
             let enc = TextEncoder::open(bundle).map_err(|e| e.to_string())?;
             tracing::info!(bundle = %self.bundle_name, ms = t0.elapsed().as_millis() as u64, "text encoder opened");
-            self.text = TextSlot::Open(enc);
+            self.text = TextSlot::Open(Box::new(enc));
         }
         match &mut self.text {
             TextSlot::Open(enc) => Ok(enc),
