@@ -157,11 +157,8 @@ fn detecting_model() -> PathBuf {
 
 /// A text target names a class present on the first frame; it starts on the next
 /// detection frame on an object of that class (checked against the ground truth) and keeps
-/// its id while tracked. Needs a trained detector: the committed `engines/tiny` has random
-/// weights until issue 3's training lands (then drop the `ignore`); meanwhile run with
-/// `SEGSTREAM_TEST_MODEL=<trained bundle with the text files> cargo test --test text_encoder -- --ignored`.
+/// its id while tracked. Needs a trained detector (the default bundle is trained).
 #[test]
-#[ignore = "needs trained weights in engines/tiny (random today); see the doc comment"]
 fn text_target_starts_on_a_detection_of_the_named_class() {
     let frames = world_frames(9001, 8);
     let label = frames[0].1.objects.iter().max_by_key(|o| o.visible_area).unwrap().label;

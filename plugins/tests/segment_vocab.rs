@@ -2,10 +2,8 @@
 //! the `vocabulary` property with names the bundle does not hold, the `set_vocabulary` and
 //! `add_text_target` commands, and bundles without a text encoder.
 //!
-//! Tests marked `ignore` check labels and text targets against the world's ground truth,
-//! which needs a trained detector: the committed `engines/tiny` has random weights until
-//! issue 3's training lands (then drop the `ignore`s). Meanwhile:
-//! `SEGSTREAM_TEST_MODEL=<trained bundle with the text files> cargo test -p gst-plugin-segstream --test segment_vocab -- --include-ignored`.
+//! The ground-truth tests need a trained detector: the default bundle, or another one
+//! given as `SEGSTREAM_TEST_MODEL` (with the text files). The others hold for any weights.
 mod segment_support;
 
 use gst::prelude::*;
@@ -132,7 +130,6 @@ fn vocabulary_property_with_a_new_name_labels_objects_from_it() {
 }
 
 #[test]
-#[ignore = "needs trained weights in engines/tiny (random today); see the module doc"]
 fn new_vocabulary_labels_match_the_ground_truth() {
     // The first world seed whose first frame shows a disc and a square, both large.
     let seed = (9000..9200)
@@ -193,7 +190,6 @@ fn add_text_target_command_reserves_an_id_and_answers() {
 }
 
 #[test]
-#[ignore = "needs trained weights in engines/tiny (random today); see the module doc"]
 fn add_text_target_command_tracks_an_object_of_that_class() {
     let frames = world(9003, 8);
     let mut h = harness(&detecting_model(), &[("detect-interval", "3")]);
