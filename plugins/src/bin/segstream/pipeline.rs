@@ -189,8 +189,12 @@ pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool)
             print_progress(&stats.lock().unwrap().line(), tty);
         }
     };
-    if progress && tty {
-        eprintln!();
+    if progress {
+        // The final state always gets a line: a run shorter than a second would log none.
+        print_progress(&stats.lock().unwrap().line(), tty);
+        if tty {
+            eprintln!();
+        }
     }
     let _ = pipeline.set_state(gst::State::Null);
     result
