@@ -8,6 +8,9 @@ use segstream::tracker::TrackerConfig;
 use segstream::world::{Difficulty, FrameTruth, World, WorldConfig};
 use std::path::{Path, PathBuf};
 
+#[path = "support/text_bundle.rs"]
+mod text_bundle;
+
 fn tiny() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("engines/tiny")
 }
@@ -18,32 +21,9 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     dot / (n(a) * n(b))
 }
 
-/// The tiny bundle without `text_encoder.onnx` / `tokenizer.json` (files linked, manifest edited).
+/// The tiny bundle without its text encoder.
 fn bundle_without_text(dir: &Path) -> PathBuf {
-    let src = tiny();
-    for f in ["image_encoder.onnx", "mask_decoder.onnx", "vocabulary.json"] {
-        std::os::unix::fs::symlink(src.join(f), dir.join(f)).unwrap();
-    }
-    let toml = std::fs::read_to_string(src.join("bundle.toml")).unwrap();
-    std::fs::write(dir.join("bundle.toml"), without_text_sections(&toml)).unwrap();
-    dir.to_path_buf()
-}
-
-/// Drops the text encoder's `[[tensors]]` sections and `[files]` entries of a manifest.
-fn without_text_sections(toml: &str) -> String {
-    let mut sections: Vec<String> = vec![String::new()];
-    for line in toml.lines() {
-        if line.starts_with('[') {
-            sections.push(String::new());
-        }
-        if !line.starts_with("text_encoder =") && !line.starts_with("tokenizer =") {
-            let s = sections.last_mut().unwrap();
-            s.push_str(line);
-            s.push('\n');
-        }
-    }
-    sections.retain(|s| !(s.starts_with("[[tensors]]") && s.contains("file = \"text_encoder\"")));
-    sections.concat()
+    text_bundle::bundle_without_text(&tiny(), dir)
 }
 
 #[test]

@@ -14,6 +14,9 @@ use segstream::segmenter::FrameResult;
 use segstream::world::{Difficulty, FrameTruth, World, WorldConfig};
 use std::path::{Path, PathBuf};
 
+#[path = "../../tests/support/text_bundle.rs"]
+mod text_bundle;
+
 const SIDE: u32 = 128;
 
 /// World frames as RGB buffers with their ground truth.
@@ -52,32 +55,9 @@ fn labelled(results: &[FrameResult], frames: &[(gst::Buffer, FrameTruth)]) -> Ve
     out
 }
 
-/// The tiny bundle without `text_encoder.onnx` / `tokenizer.json` (files linked, manifest edited).
+/// The tiny bundle without its text encoder.
 fn bundle_without_text(dir: &Path) -> PathBuf {
-    let src = bundle();
-    for f in ["image_encoder.onnx", "mask_decoder.onnx", "vocabulary.json"] {
-        std::os::unix::fs::symlink(src.join(f), dir.join(f)).unwrap();
-    }
-    let toml = std::fs::read_to_string(src.join("bundle.toml")).unwrap();
-    std::fs::write(dir.join("bundle.toml"), without_text_sections(&toml)).unwrap();
-    dir.to_path_buf()
-}
-
-/// Drops the text encoder's `[[tensors]]` sections and `[files]` entries of a manifest.
-fn without_text_sections(toml: &str) -> String {
-    let mut sections: Vec<String> = vec![String::new()];
-    for line in toml.lines() {
-        if line.starts_with('[') {
-            sections.push(String::new());
-        }
-        if !line.starts_with("text_encoder =") && !line.starts_with("tokenizer =") {
-            let s = sections.last_mut().unwrap();
-            s.push_str(line);
-            s.push('\n');
-        }
-    }
-    sections.retain(|s| !(s.starts_with("[[tensors]]") && s.contains("file = \"text_encoder\"")));
-    sections.concat()
+    text_bundle::bundle_without_text(&bundle(), dir)
 }
 
 fn json_command(json: &str) -> gst::Event {
