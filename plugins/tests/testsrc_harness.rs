@@ -23,6 +23,9 @@ fn source(seed: u64, difficulty: &str, caps: Option<&str>) -> gst_check::Harness
     if let Some(caps) = caps {
         h.set_sink_caps_str(caps);
     }
+    // One buffer in flight at a time: a free-running source would otherwise queue an
+    // unbounded, scheduling-dependent number of buffers ahead of the test's pulls.
+    h.set_blocking_push_mode();
     h.play();
     h
 }
@@ -189,14 +192,18 @@ fn renegotiation_keeps_frame_numbers_and_timestamps_running() {
     assert!(h.push_upstream_event(gst::event::Reconfigure::new()));
     let mut last = before.last().unwrap().1.frame;
     let mut resized = false;
-    for (data, gt, b) in pull(&mut h, 5) {
+    // A buffer or two of the old size may already be on their way (blocking push mode
+    // bounds that): read until the new size arrives, checking continuity on every buffer.
+    for _ in 0..8 {
+        let (data, gt, b) = pull(&mut h, 1).pop().unwrap();
         assert_eq!(gt.frame, last + 1, "frame numbers must continue");
         assert_eq!(b.pts(), Some(gst::ClockTime::from_nseconds(gt.frame * 1_000_000_000 / 30)));
+        last = gt.frame;
         if data.len() == 96 * 72 * 3 {
             resized = true;
             assert_eq!((gt.width, gt.height), (96, 72));
+            break;
         }
-        last = gt.frame;
     }
     assert!(resized, "the new size never arrived");
 }
