@@ -174,7 +174,15 @@ fn missing_model_dir_fails_the_state_change_naming_it() {
 #[test]
 fn unknown_provider_is_an_error_not_a_fallback() {
     let err = first_error("videotestsrc num-buffers=1 ! segment provider=quantum ! fakesink");
-    assert!(err.contains("unknown provider 'quantum'"), "{err}");
+    assert!(err.contains("unknown provider `quantum` (expected cpu, cuda, tensorrt or tensorrt-native)"), "{err}");
+}
+
+/// The native TensorRT backend is a real choice: without the shim (no GPU machine here)
+/// the error says what to build instead of "unknown provider".
+#[test]
+fn tensorrt_native_without_the_shim_names_what_to_build() {
+    let err = first_error("videotestsrc num-buffers=1 ! segment provider=tensorrt-native ! fakesink");
+    assert!(err.contains("segtrt shim") && err.contains("build-shim.sh"), "{err}");
 }
 
 #[test]

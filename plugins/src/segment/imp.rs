@@ -17,8 +17,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("segment", gst::DebugColorFlags::empty(), Some("segstream segmentation"))
 });
 
-const PROVIDERS: [&str; 3] = ["cpu", "cuda", "tensorrt"];
-
 #[derive(Debug, Clone)]
 struct Settings {
     model: Option<String>,
@@ -122,11 +120,9 @@ impl TextSupport {
 impl Segment {
     fn open(&self) -> Result<Segmenter, gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        if !PROVIDERS.contains(&settings.provider.as_str()) {
-            return Err(gst::error_msg!(
-                gst::ResourceError::Settings,
-                ("segment: unknown provider '{}' (use cpu, cuda or tensorrt)", settings.provider)
-            ));
+        // The core parses provider names, so the element accepts exactly what it runs.
+        if let Err(e) = settings.provider.parse::<segstream::runtime::Provider>() {
+            return Err(gst::error_msg!(gst::ResourceError::Settings, ("segment: {}", e)));
         }
         gst::info!(CAT, imp = self, "opening model {:?} on {}", settings.model, settings.provider);
         Segmenter::open(&settings.segmenter_settings()).map_err(|e| {

@@ -14,7 +14,7 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecString::builder("provider")
             .nick("Execution provider")
-            .blurb("Inference backend: cpu, cuda or tensorrt; an unavailable provider is an error")
+            .blurb("Inference backend: cpu, cuda, tensorrt (ONNX Runtime providers) or tensorrt-native; an unavailable provider is an error")
             .default_value(Some("cpu"))
             .mutable_ready()
             .build(),
