@@ -48,7 +48,7 @@ pub enum PixelFormat {
 pub struct SegmenterSettings {
     /// Bundle directory; `None`: `SEGSTREAM_MODEL`, then the bundled default.
     pub model: Option<std::path::PathBuf>,
-    /// `cpu` (default), `cuda`, `tensorrt`.
+    /// `cpu` (default), `cuda`, `tensorrt` (ONNX Runtime providers) or `tensorrt-native`.
     pub provider: String,
     pub tracker: crate::tracker::TrackerConfig,
     /// Output mask size; `None`: the frame's size.

@@ -20,7 +20,7 @@ pub struct EvalArgs {
     /// Model bundle directory (default: SEGSTREAM_MODEL, then the bundled model).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Execution provider: cpu, cuda, tensorrt.
+    /// Execution provider: cpu, cuda, tensorrt or tensorrt-native
     #[arg(long, default_value = "cpu")]
     pub provider: String,
     /// Variants, comma-separated: prompt-query/iN (detect interval N) or similarity.

@@ -27,7 +27,7 @@ pub struct RunArgs {
     /// Model bundle directory [default: $SEGSTREAM_MODEL, then the bundled engines/tiny]
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Execution provider: cpu, cuda or tensorrt
+    /// Execution provider: cpu, cuda, tensorrt (ONNX Runtime providers) or tensorrt-native
     #[arg(long)]
     pub provider: Option<String>,
     /// Run detection every N frames (0: only user-given targets)
