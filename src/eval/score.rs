@@ -39,11 +39,7 @@ pub fn vis_map(gt: &Dataset, results: &[VisResult]) -> Result<ApSummary, String>
     let mut images = Vec::new();
     for v in sorted_videos(gt) {
         let gts = gt_tubes(gt, v.id, v.length)?;
-        let dts: Vec<(&VisResult, Tube)> = results
-            .iter()
-            .filter(|r| r.video_id == v.id)
-            .map(|r| Ok((r, tube(&r.segmentations, v.length, &format!("result for video {}", v.id))?)))
-            .collect::<Result<_, String>>()?;
+        let dts = result_tubes(results, v)?;
         let mut im = ApImage { gt: gts.iter().map(|g| g.0.category_id).collect(), ..Default::default() };
         for (r, t) in &dts {
             im.dt.push((r.category_id, r.score));
@@ -52,6 +48,15 @@ pub fn vis_map(gt: &Dataset, results: &[VisResult]) -> Result<ApSummary, String>
         images.push(im);
     }
     Ok(coco_ap(&images, MAX_DETS))
+}
+
+/// The decoded mask tubes of every result for video `v`.
+fn result_tubes<'r>(results: &'r [VisResult], v: &crate::world::ytvis::Video) -> Result<Vec<(&'r VisResult, Tube)>, String> {
+    results
+        .iter()
+        .filter(|r| r.video_id == v.id)
+        .map(|r| Ok((r, tube(&r.segmentations, v.length, &format!("result for video {}", v.id))?)))
+        .collect()
 }
 
 fn sorted_videos(gt: &Dataset) -> Vec<&crate::world::ytvis::Video> {
@@ -66,11 +71,7 @@ pub fn frame_map(gt: &Dataset, results: &[VisResult]) -> Result<ApSummary, Strin
     let mut images = Vec::new();
     for v in sorted_videos(gt) {
         let gts = gt_tubes(gt, v.id, v.length)?;
-        let dts: Vec<(&VisResult, Tube)> = results
-            .iter()
-            .filter(|r| r.video_id == v.id)
-            .map(|r| Ok((r, tube(&r.segmentations, v.length, "result")?)))
-            .collect::<Result<_, String>>()?;
+        let dts = result_tubes(results, v)?;
         for f in 0..v.length {
             let g: Vec<(u64, &Mask)> = gts.iter().filter_map(|(a, t)| t[f].as_ref().map(|m| (a.category_id, m))).collect();
             let mut im = ApImage { gt: g.iter().map(|x| x.0).collect(), ..Default::default() };
