@@ -107,19 +107,22 @@ impl Mask {
     }
 }
 
+/// A `w` x `h` mask with the rectangle [x0, x1) x [y0, y1) set (test fixture).
+#[cfg(test)]
+pub(crate) fn rect(w: usize, h: usize, x0: usize, y0: usize, x1: usize, y1: usize) -> Mask {
+    let mut m = Mask::new(w, h);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            m.set(x, y, true);
+        }
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rect(w: usize, h: usize, x0: usize, y0: usize, x1: usize, y1: usize) -> Mask {
-        let mut m = Mask::new(w, h);
-        for y in y0..y1 {
-            for x in x0..x1 {
-                m.set(x, y, true);
-            }
-        }
-        m
-    }
 
     #[test]
     fn bbox_is_tight() {

@@ -124,16 +124,8 @@ impl JfAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mask::rect;
 
-    fn rect(w: usize, h: usize, x0: usize, y0: usize, x1: usize, y1: usize) -> Mask {
-        let mut m = Mask::new(w, h);
-        for y in y0..y1 {
-            for x in x0..x1 {
-                m.set(x, y, true);
-            }
-        }
-        m
-    }
 
     #[test]
     fn tolerance_is_ceil_of_diagonal_fraction() {
