@@ -58,6 +58,16 @@ pub struct QueryOutputs {
 }
 
 impl QueryOutputs {
+    /// Zero rows, keeping every allocation for the next frame.
+    pub fn clear(&mut self) {
+        for t in [&mut self.mask_logits, &mut self.class_emb, &mut self.assoc_emb, &mut self.quality] {
+            if let Some(rows) = t.shape.first_mut() {
+                *rows = 0;
+            }
+            t.data.clear();
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.quality.shape.first().copied().unwrap_or(0)
     }
@@ -82,11 +92,22 @@ pub trait ImageEncoder {
 
 /// Runs the unified mask decoder.
 pub trait MaskDecoder {
-    /// Decode every prompt of `prompts`, and the learnable queries when `detect` is set.
-    fn decode(
+    /// Decode every prompt of `prompts`, and the learnable queries when `detect` is set,
+    /// into `out`, reusing its buffers: the streaming path keeps one `DecoderOutput` and
+    /// allocates nothing per frame once it is warm. Without `detect`, `out.detections`
+    /// has zero rows.
+    fn decode_into(
         &mut self,
         features: &Features,
         prompts: &PromptBatch,
         detect: bool,
-    ) -> Result<DecoderOutput, ModelError>;
+        out: &mut DecoderOutput,
+    ) -> Result<(), ModelError>;
+
+    /// [`decode_into`](Self::decode_into) a fresh output (tests, benches, tools).
+    fn decode(&mut self, features: &Features, prompts: &PromptBatch, detect: bool) -> Result<DecoderOutput, ModelError> {
+        let mut out = DecoderOutput::default();
+        self.decode_into(features, prompts, detect, &mut out)?;
+        Ok(out)
+    }
 }

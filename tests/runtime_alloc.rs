@@ -1,8 +1,8 @@
 //! Steady-state streaming must not allocate large buffers: after warm-up, preprocessing,
-//! the encoder (IoBinding with preallocated tensors) and mask postprocessing allocate
-//! nothing of 16 KiB or more per frame. Counted with a wrapping global allocator, so this
-//! sees Rust-side buffers; ONNX Runtime's internal memory comes from its own arena.
-//! (The decoder is not covered: `MaskDecoder::decode` returns owned outputs by design.)
+//! the encoder (IoBinding with preallocated tensors), the decoder (`decode_into` a reused
+//! output, with and without detection) and mask postprocessing allocate nothing of 16 KiB
+//! or more per frame. Counted with a wrapping global allocator, so this sees Rust-side
+//! buffers; ONNX Runtime's internal memory comes from its own arena.
 mod runtime_common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -12,7 +12,7 @@ use runtime_common::{picture, tiny};
 use segstream::bundle::Bundle;
 use segstream::kernels::{MaskUpsampler, Preprocessor};
 use segstream::mask::Mask;
-use segstream::model::Features;
+use segstream::model::{DecoderOutput, Features, PromptBatch};
 use segstream::runtime::{backend_for, Provider};
 use segstream::segmenter::PixelFormat;
 use segstream::tensor::Tensor;
@@ -45,7 +45,7 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 #[test]
-fn warm_preprocess_encoder_and_postprocess_allocate_no_large_buffers() {
+fn warm_preprocess_encoder_decoder_and_postprocess_allocate_no_large_buffers() {
     let bundle = Bundle::load(&tiny()).unwrap();
     let i = &bundle.manifest.input;
     let mut pre = Preprocessor::new(i.width, i.height, i.mean, i.std);
@@ -53,11 +53,20 @@ fn warm_preprocess_encoder_and_postprocess_allocate_no_large_buffers() {
     let (mut image, mut feats) = (Tensor::default(), Features::default());
     let mut up = MaskUpsampler::new();
     let mut mask = Mask::default();
+    let (p, t, c) = (4, bundle.manifest.model.max_prompt_tokens, bundle.manifest.model.hidden_dim);
+    let mut prompts = PromptBatch { tokens: Tensor::zeros(&[p, t, c]), valid: Tensor::zeros(&[p, t]) };
+    prompts.valid.data.fill(1.0);
+    let mut decoded = DecoderOutput::default();
     let frames: Vec<_> = (0..4).map(|k| picture(PixelFormat::I420, 640, 360, 20 * k)).collect();
     let mut step = |k: usize| {
         pre.run(&frames[k % frames.len()].frame(), &mut image).unwrap();
         engines.encoder.encode(&image, &mut feats).unwrap();
-        let logits = &feats.mask_feat.data[..(i.width / 4) * (i.height / 4)];
+        for (d, s) in prompts.tokens.data.iter_mut().zip(feats.s8.data.iter().cycle()) {
+            *d = *s;
+        }
+        // Detection on every other frame: rows go 0 -> 24 -> 0 in the reused buffers.
+        engines.decoder.decode_into(&feats, &prompts, k % 2 == 0, &mut decoded).unwrap();
+        let logits = &decoded.prompts.mask_logits.data[..(i.width / 4) * (i.height / 4)];
         up.run(logits, (i.width / 4, i.height / 4), (640, 360), &mut mask);
     };
     for k in 0..3 {
@@ -67,10 +76,12 @@ fn warm_preprocess_encoder_and_postprocess_allocate_no_large_buffers() {
     ARMED.store(true, Ordering::SeqCst);
     drop(std::hint::black_box(vec![0u8; 65536]));
     assert_eq!(LARGE_ALLOCS.swap(0, Ordering::SeqCst), 1);
-    for k in 3..13 {
+    for k in 3..14 {
         step(k);
     }
     ARMED.store(false, Ordering::SeqCst);
-    assert_eq!(LARGE_ALLOCS.load(Ordering::SeqCst), 0, "large allocations in 10 warm frames");
+    assert_eq!(LARGE_ALLOCS.load(Ordering::SeqCst), 0, "large allocations in 11 warm frames");
     assert!(mask.width == 640 && feats.mask_feat.data.iter().all(|v| v.is_finite()));
+    assert_eq!(decoded.prompts.len(), p);
+    assert_eq!(decoded.detections.len(), 0, "frame 13 decoded without detection");
 }

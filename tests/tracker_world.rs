@@ -153,7 +153,7 @@ impl Oracle<'_> {
 }
 
 impl MaskDecoder for Oracle<'_> {
-    fn decode(&mut self, f: &Features, prompts: &PromptBatch, detect: bool) -> Result<DecoderOutput, ModelError> {
+    fn decode_into(&mut self, f: &Features, prompts: &PromptBatch, detect: bool, dst: &mut DecoderOutput) -> Result<(), ModelError> {
         let objs = &self.video.frames[f.s32.data[0] as usize];
         let np = prompts.num_prompts();
         let mut out = DecoderOutput { prompts: group(np), detections: QueryOutputs::default() };
@@ -167,7 +167,8 @@ impl MaskDecoder for Oracle<'_> {
                 self.write(&mut out.detections, row, Some(o));
             }
         }
-        Ok(out)
+        *dst = out;
+        Ok(())
     }
 }
 

@@ -81,6 +81,8 @@ pub struct Tracker {
     rng: SmallRng,
     sampler: sampler::Sampler,
     batch: PromptBatch,
+    /// Decoder outputs of the last frame; their buffers are reused (no per-frame alloc).
+    decoded: crate::model::DecoderOutput,
     owner: Vec<u16>,
     /// Whether the learnable queries ran on the last frame.
     detected: bool,
@@ -109,6 +111,7 @@ impl Tracker {
             rng,
             sampler: Default::default(),
             batch: Default::default(),
+            decoded: Default::default(),
             owner: Vec::new(),
             detected: false,
             timing: StepTiming::default(),

@@ -36,7 +36,10 @@ impl Tracker {
         let detect = self.should_detect();
         self.detected = detect;
         let t_dec = std::time::Instant::now();
-        let out = dec.decode(f, &self.batch, detect)?;
+        // Taken out of `self` for the frame (the methods below borrow `self` mutably) and
+        // put back at the end, so its buffers are reused by the next frame.
+        let mut out = std::mem::take(&mut self.decoded);
+        dec.decode_into(f, &self.batch, detect, &mut out)?;
         self.timing.decode = t_dec.elapsed();
         (geo.e, geo.d) = check_outputs(&out, self.batch.num_prompts(), detect, &geo)?;
         for t in &mut self.targets {
@@ -55,6 +58,7 @@ impl Tracker {
         self.resolve_overlaps(vocab, geo.w4, geo.h4);
         self.update_memory(f, prompt_mode);
         self.write_tracks(vocab);
+        self.decoded = out;
         self.frame += 1;
         self.timing.total = t_step.elapsed();
         Ok(())

@@ -3,8 +3,8 @@
 //! Inputs are zero-copy views of the caller's buffers (features and prompt batch).
 //! The decoder is always run with P >= 1 prompt rows: with no targets it gets one empty
 //! prompt (T = 1, no valid token) whose outputs are dropped, as the contract allows.
-//! Outputs come from ONNX Runtime's CPU arena and are copied into the returned
-//! [`DecoderOutput`] (the `MaskDecoder` trait returns owned outputs).
+//! Outputs come from ONNX Runtime's CPU arena and are copied into the caller's
+//! [`DecoderOutput`], whose buffers are reused from frame to frame.
 use ort::session::Session;
 use ort::value::TensorRef;
 
@@ -19,8 +19,6 @@ pub struct OrtDecoder {
     /// [1, C, h, w] of mask_feat, s8, s16, s32 (the decoder's feature inputs).
     feature_shapes: [[usize; 4]; 4],
     hidden: usize,
-    class_dim: usize,
-    assoc_dim: usize,
     max_prompts: usize,
     max_tokens: usize,
     /// One empty prompt row [1, 1, C] / [1, 1], used when there are no targets.
@@ -42,8 +40,6 @@ impl OrtDecoder {
             session,
             feature_shapes,
             hidden: c,
-            class_dim: m.model.class_dim,
-            assoc_dim: m.model.assoc_dim,
             max_prompts: m.model.max_prompts,
             max_tokens: m.model.max_prompt_tokens,
             empty_tokens: vec![0.0; c],
@@ -83,19 +79,6 @@ impl OrtDecoder {
     }
 }
 
-impl OrtDecoder {
-    /// Zero-row outputs with the right trailing dimensions (used when there were no prompts).
-    fn empty_outputs(&self) -> QueryOutputs {
-        let [_, _, h4, w4] = self.feature_shapes[0];
-        QueryOutputs {
-            mask_logits: Tensor::zeros(&[0, h4, w4]),
-            class_emb: Tensor::zeros(&[0, self.class_dim]),
-            assoc_emb: Tensor::zeros(&[0, self.assoc_dim]),
-            quality: Tensor::zeros(&[0]),
-        }
-    }
-}
-
 fn view<'a>(shape: &[usize], data: &'a [f32]) -> Result<TensorRef<'a, f32>, ModelError> {
     TensorRef::from_array_view((shape.to_vec(), data)).map_err(|e| backend("input view", e))
 }
@@ -105,7 +88,7 @@ fn feature_list(f: &Features) -> [&Tensor; 4] {
 }
 
 impl MaskDecoder for OrtDecoder {
-    fn decode(&mut self, features: &Features, prompts: &PromptBatch, detect: bool) -> Result<DecoderOutput, ModelError> {
+    fn decode_into(&mut self, features: &Features, prompts: &PromptBatch, detect: bool, out: &mut DecoderOutput) -> Result<(), ModelError> {
         self.check_features(features)?;
         let (p, t) = self.prompt_dims(prompts)?;
         let c = self.hidden;
@@ -121,9 +104,9 @@ impl MaskDecoder for OrtDecoder {
             "prompt_tokens" => view(&[rows, cols, c], tokens)?,
             "prompt_valid" => view(&[rows, cols], valid)?,
         };
-        let empty = if p == 0 { Some(self.empty_outputs()) } else { None };
+        // ORT allocates its outputs from its own arena (reused across runs); we copy them
+        // into `out`'s buffers, which keep their capacity from frame to frame.
         let outputs = self.session.run(inputs).map_err(|e| backend("run", e))?;
-        let mut out = DecoderOutput::default();
         let read = |prefix: &str, q: &mut QueryOutputs| -> Result<(), ModelError> {
             for (head, dst) in [
                 ("masks", &mut q.mask_logits),
@@ -134,19 +117,25 @@ impl MaskDecoder for OrtDecoder {
                 let name = format!("{prefix}_{head}");
                 let value = outputs.get(&name).ok_or_else(|| ModelError::Backend(format!("mask decoder: no output {name}")))?;
                 let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| backend(&name, e))?;
-                dst.shape = shape.iter().map(|&d| d as usize).collect();
-                dst.data = data.to_vec();
+                dst.shape.clear();
+                dst.shape.extend(shape.iter().map(|&d| d as usize));
+                dst.data.clear();
+                dst.data.extend_from_slice(data);
             }
             Ok(())
         };
         if detect {
             read("det", &mut out.detections)?;
+        } else {
+            out.detections.clear();
         }
         if p > 0 {
             read("prompt", &mut out.prompts)?;
         } else {
-            out.prompts = empty.unwrap_or_default();
+            // The padding prompt's row is not a target's: zero rows, head shapes kept.
+            read("prompt", &mut out.prompts)?;
+            out.prompts.clear();
         }
-        Ok(out)
+        Ok(())
     }
 }

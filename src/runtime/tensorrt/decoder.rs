@@ -2,7 +2,7 @@
 use super::engine::TrtEngine;
 use crate::bundle::manifest::FEATURES;
 use crate::bundle::Bundle;
-use crate::model::{DecoderOutput, Features, ImageEncoder, MaskDecoder, ModelError, PromptBatch, QueryOutputs};
+use crate::model::{DecoderOutput, Features, ImageEncoder, MaskDecoder, ModelError, PromptBatch};
 use crate::tensor::Tensor;
 
 fn backend(what: &str, e: String) -> ModelError {
@@ -52,7 +52,7 @@ impl TrtDecoder {
 }
 
 impl MaskDecoder for TrtDecoder {
-    fn decode(&mut self, f: &Features, prompts: &PromptBatch, detect: bool) -> Result<DecoderOutput, ModelError> {
+    fn decode_into(&mut self, f: &Features, prompts: &PromptBatch, detect: bool, out: &mut DecoderOutput) -> Result<(), ModelError> {
         let p = prompts.num_prompts();
         let (rows, cols) = if p == 0 { (1, 1) } else { (p, prompts.tokens.shape[1]) };
         let (tokens, valid): (&[f32], &[f32]) =
@@ -65,7 +65,6 @@ impl MaskDecoder for TrtDecoder {
             FEATURES.iter().zip(&shapes).zip(feats).map(|(((n, _), s), t)| (*n, &s[..], &t.data[..])).collect();
         inputs.push(("prompt_tokens", &tok_shape, tokens));
         inputs.push(("prompt_valid", &val_shape, valid));
-        let mut out = DecoderOutput::default();
         {
             let (d, q) = (&mut out.detections, &mut out.prompts);
             let mut outputs = [
@@ -83,15 +82,11 @@ impl MaskDecoder for TrtDecoder {
         // Same meaning as the ONNX Runtime decoder: no detections unless asked, and the
         // padding prompt's output is not a target's.
         if !detect {
-            out.detections = QueryOutputs::default();
+            out.detections.clear();
         }
         if p == 0 {
-            for t in [&mut out.prompts.mask_logits, &mut out.prompts.class_emb, &mut out.prompts.assoc_emb, &mut out.prompts.quality] {
-                let mut dims = t.shape.clone();
-                dims[0] = 0;
-                t.resize(&dims);
-            }
+            out.prompts.clear();
         }
-        Ok(out)
+        Ok(())
     }
 }

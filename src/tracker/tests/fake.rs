@@ -135,7 +135,7 @@ fn prompt_key(prompts: &PromptBatch, p: usize) -> (u32, usize) {
 }
 
 impl MaskDecoder for FakeDecoder {
-    fn decode(&mut self, f: &Features, prompts: &PromptBatch, detect: bool) -> Result<DecoderOutput, ModelError> {
+    fn decode_into(&mut self, f: &Features, prompts: &PromptBatch, detect: bool, dst: &mut DecoderOutput) -> Result<(), ModelError> {
         let t = f.s32.data[0] as usize;
         let objs = &self.script[t];
         let p = prompts.num_prompts();
@@ -157,6 +157,7 @@ impl MaskDecoder for FakeDecoder {
             self.calls.clear();
         }
         self.calls.push((p, valid, detect));
-        Ok(out)
+        *dst = out;
+        Ok(())
     }
 }

@@ -346,8 +346,9 @@ fn identical_inputs_give_identical_outputs() {
 fn malformed_decoder_output_is_an_error() {
     struct Broken;
     impl crate::model::MaskDecoder for Broken {
-        fn decode(&mut self, _: &crate::model::Features, _: &crate::model::PromptBatch, _: bool) -> Result<crate::model::DecoderOutput, ModelError> {
-            Ok(Default::default()) // zero prompt rows for a batch of 1
+        fn decode_into(&mut self, _: &crate::model::Features, _: &crate::model::PromptBatch, _: bool, out: &mut crate::model::DecoderOutput) -> Result<(), ModelError> {
+            *out = Default::default(); // zero prompt rows for a batch of 1
+            Ok(())
         }
     }
     let mut tr = Tracker::new(TrackerConfig::default());
