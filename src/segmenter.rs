@@ -5,6 +5,7 @@
 //! the tracker; [`Segmenter::process`] runs one frame and returns a [`FrameResult`] that
 //! lives in the segmenter (its masks' allocations are reused on the next frame).
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use crate::bundle::{resolve_bundle_dir, Bundle};
 use crate::kernels::cuda::GpuKernels;
@@ -102,6 +103,25 @@ pub struct FrameResult {
     pub objects: Vec<ObjectResult>,
 }
 
+/// Wall time of the stages of the last [`Segmenter::process`] call. `track` includes
+/// `decode` (the decoder runs inside the tracker step); the tracker's own work is
+/// `track - decode`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTiming {
+    pub preprocess: Duration,
+    pub encode: Duration,
+    pub track: Duration,
+    pub decode: Duration,
+    /// Mask upsampling to the output size, boxes, result objects.
+    pub postprocess: Duration,
+}
+
+impl StageTiming {
+    pub fn total(&self) -> Duration {
+        self.preprocess + self.encode + self.track + self.postprocess
+    }
+}
+
 /// The streaming segmenter: owns the engines, the tracker and every per-frame buffer.
 pub struct Segmenter {
     bundle_name: String,
@@ -124,6 +144,7 @@ pub struct Segmenter {
     result: FrameResult,
     /// Masks of the previous frame's objects, reused for the next frame's objects.
     spare_masks: Vec<Mask>,
+    timing: StageTiming,
 }
 
 impl Segmenter {
@@ -162,6 +183,7 @@ impl Segmenter {
             gpu: gpu_kernels(provider),
             result: FrameResult { model: bundle.name().to_string(), ..Default::default() },
             spare_masks: Vec::new(),
+            timing: StageTiming::default(),
         })
     }
 
@@ -169,11 +191,14 @@ impl Segmenter {
     /// output size. `frame_index` is the 0-based frame number reported in the result.
     pub fn process(&mut self, frame: &FrameRef, frame_index: u64) -> Result<&FrameResult, SegmenterError> {
         let run = |e: &dyn std::fmt::Display| SegmenterError::Run(e.to_string());
+        let t0 = Instant::now();
         match self.gpu.as_mut() {
             Some(gpu) => gpu.preprocess(&self.pre, frame, &mut self.image).map_err(|e| run(&e))?,
             None => self.pre.run(frame, &mut self.image).map_err(|e| run(&e))?,
         }
+        let t1 = Instant::now();
         self.encoder.encode(&self.image, &mut self.features).map_err(|e| run(&e))?;
+        let t2 = Instant::now();
         let (mw, mh) = self.mask_size.unwrap_or((frame.width, frame.height));
         let (w4, h4) = (self.input.0 / 4, self.input.1 / 4);
         self.recycle_objects();
@@ -181,6 +206,7 @@ impl Segmenter {
         self.result.width = frame.width;
         self.result.height = frame.height;
         let tracks = self.tracker.step(&self.features, self.decoder.as_mut(), &self.vocab).map_err(|e| run(&e))?;
+        let t3 = Instant::now();
         for t in tracks {
             if t.mask_logits.len() != w4 * h4 {
                 return Err(SegmenterError::Run(format!(
@@ -203,7 +229,19 @@ impl Segmenter {
             };
             self.result.objects.push(object_of(t, &self.vocab, bbox, mask));
         }
+        self.timing = StageTiming {
+            preprocess: t1 - t0,
+            encode: t2 - t1,
+            track: t3 - t2,
+            decode: self.tracker.last_timing().decode,
+            postprocess: t3.elapsed(),
+        };
         Ok(&self.result)
+    }
+
+    /// Stage times of the last `process` call.
+    pub fn last_timing(&self) -> StageTiming {
+        self.timing
     }
 
     /// Moves last frame's masks to the spare pool so their allocations are reused.

@@ -24,11 +24,11 @@ fn judge(dir: &Path, args: &[&str]) {
 }
 
 #[test]
-fn normal_dataset_passes_pycocotools_judge() {
+fn normal_dataset_at_the_default_size_passes_pycocotools_judge() {
     let dir = tempfile::tempdir().unwrap();
     let out = synth(dir.path(), &["--seed", "42"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    judge(dir.path(), &["--expect-videos", "3", "--expect-frames", "12", "--width", "128", "--height", "128"]);
+    judge(dir.path(), &["--expect-videos", "3", "--expect-frames", "12", "--width", "256", "--height", "256"]);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! Layout of the output directory, per variant `<name>` (slashes become `-`):
 //! `<name>/vis_results.json` (YouTube-VIS), `<name>/mots/<video id>.txt` (MOTS),
 //! `<name>/vos.json` (per-object RLE); plus `summary.json` and `table.md`.
+pub mod bench;
 pub mod formats;
 pub mod run;
 pub mod score;

@@ -3,7 +3,6 @@
 //! bounded (peak RSS at frame 1 000 and at frame 10 000 should agree within a few %).
 use crate::segmenter::{FrameRef, PixelFormat, Segmenter};
 use crate::world::World;
-use std::time::Instant;
 
 /// Memory at one checkpoint, from /proc/self/status (kB).
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -30,26 +29,39 @@ pub fn memory_kb() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// Runs `frames` frames of `world` through `seg`, sampling memory at `checkpoints` (1-based
-/// frame counts).
-pub fn soak(seg: &mut Segmenter, world: &mut World, frames: usize, checkpoints: &[usize]) -> Result<SoakReport, String> {
+/// Streams `frames` frames of `world` through `seg` (after a reset), calling `after(i, seg)`
+/// once frame `i` (0-based) is processed. The RGB buffer is allocated once.
+pub fn stream_world(
+    seg: &mut Segmenter,
+    world: &mut World,
+    frames: usize,
+    mut after: impl FnMut(usize, &mut Segmenter),
+) -> Result<(), String> {
     let (w, h) = (world.config().width, world.config().height);
     let mut rgb = vec![0u8; w * h * 3];
     let mut truth = Default::default();
-    let mut samples = Vec::new();
-    let mut busy = 0.0;
     seg.reset();
     for f in 0..frames {
         world.render_into(f as u64, &mut rgb, &mut truth).map_err(|e| e.to_string())?;
         let frame = FrameRef { format: PixelFormat::Rgb, width: w, height: h, planes: [&rgb, &[], &[]], strides: [w * 3, 0, 0] };
-        let t0 = Instant::now();
         seg.process(&frame, f as u64).map_err(|e| format!("frame {f}: {e}"))?;
-        busy += t0.elapsed().as_secs_f64();
+        after(f, seg);
+    }
+    Ok(())
+}
+
+/// Runs `frames` frames of `world` through `seg`, sampling memory at `checkpoints` (1-based
+/// frame counts).
+pub fn soak(seg: &mut Segmenter, world: &mut World, frames: usize, checkpoints: &[usize]) -> Result<SoakReport, String> {
+    let mut samples = Vec::new();
+    let mut busy = 0.0;
+    stream_world(seg, world, frames, |f, seg| {
+        busy += seg.last_timing().total().as_secs_f64();
         if checkpoints.contains(&(f + 1)) {
             let (rss_kb, peak_rss_kb) = memory_kb().unwrap_or((0, 0));
             let tr = seg.tracker_mut();
             samples.push(MemSample { frame: f + 1, rss_kb, peak_rss_kb, targets: tr.targets().len(), pool_floats: tr.memory_footprint() });
         }
-    }
+    })?;
     Ok(SoakReport { frames, mean_frame_ms: busy * 1e3 / frames.max(1) as f64, samples })
 }

@@ -44,6 +44,9 @@ pub struct TrackerConfig {
     /// Prompt-query output kept only when its weighted cosine to the memory embeddings
     /// exceeds this (ref 0.25 VIS, 0.05 VPS, 0.5 VOS).
     pub consistency_threshold: f32,
+    /// The same check for user-given (prompt-specified, VOS) targets: the reference's VOS
+    /// value 0.5, stricter because a user target has no detector to recover it if it drifts.
+    pub prompt_consistency_threshold: f32,
     /// After per-pixel overlap resolution a target keeps its mask only if it retains more
     /// than this fraction of its area (ref 0.5).
     pub keep_area_fraction: f32,
@@ -89,6 +92,7 @@ impl Default for TrackerConfig {
             score_threshold: 0.25,
             birth_max_iou: 0.5,
             consistency_threshold: 0.25,
+            prompt_consistency_threshold: 0.5,
             keep_area_fraction: 0.5,
             tokens_per_frame: 32,
             memory_frames: 5,

@@ -153,9 +153,10 @@ impl Tracker {
 
     /// Reads each target's prompt-query output and applies the consistency check.
     fn read_prompts(&mut self, out: &QueryOutputs, rows: &[Option<usize>]) {
-        let thr = self.config.consistency_threshold;
+        let (thr_det, thr_user) = (self.config.consistency_threshold, self.config.prompt_consistency_threshold);
         for (t, row) in self.targets.iter_mut().zip(rows) {
             let Some(r) = *row else { continue };
+            let thr = if t.user { thr_user } else { thr_det };
             copy_into(&mut t.emb, out.assoc_emb.row(r));
             copy_into(&mut t.class_emb, out.class_emb.row(r));
             if t.source == Source::User {

@@ -208,6 +208,30 @@ fn consistency_check_drops_a_drifting_prompt_output() {
 }
 
 #[test]
+fn user_targets_use_the_stricter_vos_consistency_threshold() {
+    // From frame 3 the user target's prompt output has cosine 0.4 to its memory: above the
+    // category threshold (0.25) but below the VOS one (ref 0.5) that user targets use.
+    let script: Vec<Vec<Obj>> = (0..6)
+        .map(|t| {
+            let mut o = obj(1, (0, 2, 8, 10), axis(0));
+            if t >= 3 {
+                o.prompt_emb = Some([0.4, (1.0f32 - 0.16).sqrt(), 0.0, 0.0]);
+            }
+            vec![o]
+        })
+        .collect();
+    let user_run = |cfg: TrackerConfig| {
+        let mut tr = Tracker::new(TrackerConfig { detect_interval: 0, ..cfg });
+        tr.add_target(TargetPrompt::Box { x: 0.0, y: 8.0, w: 32.0, h: 32.0 });
+        run(&mut tr, &mut FakeDecoder::new(script.clone()))
+    };
+    let out = user_run(TrackerConfig::default());
+    assert!(out[..3].iter().all(|f| f.len() == 1) && out[3..].iter().all(|f| f.is_empty()), "{out:?}");
+    let lax = user_run(TrackerConfig { prompt_consistency_threshold: 0.25, ..Default::default() });
+    assert!(lax.iter().all(|f| f.len() == 1), "the user threshold is what dropped it");
+}
+
+#[test]
 fn overlapping_targets_share_pixels_by_score() {
     // Object 2 slides over object 1: shared pixels go to one target only, and a target
     // keeps its mask only while it retains > 50 % of it.

@@ -33,13 +33,14 @@ pub struct EvalArgs {
     /// tracker and print resident memory at frame 1000 and N (bounded-state check).
     #[arg(long)]
     pub soak: Option<usize>,
-    /// World for --soak: seed (held-out), difficulty, frame size.
+    /// World for --soak: seed (held-out), difficulty, frame size (default: the model's
+    /// input width, square).
     #[arg(long, default_value_t = 1_000_000)]
     pub soak_seed: u64,
     #[arg(long, default_value = "normal")]
     pub soak_difficulty: String,
-    #[arg(long, default_value_t = 128)]
-    pub soak_size: usize,
+    #[arg(long)]
+    pub soak_size: Option<usize>,
 }
 
 fn soak(args: &EvalArgs, frames: usize) -> Result<()> {
@@ -47,7 +48,8 @@ fn soak(args: &EvalArgs, frames: usize) -> Result<()> {
     let settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), ..Default::default() };
     let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     let difficulty = args.soak_difficulty.parse()?;
-    let mut world = World::new(WorldConfig::new(args.soak_seed, difficulty, args.soak_size, args.soak_size))?;
+    let size = args.soak_size.unwrap_or(seg.input_size().0);
+    let mut world = World::new(WorldConfig::new(args.soak_seed, difficulty, size, size))?;
     let marks = [1000.min(frames), frames];
     let r = eval::soak::soak(&mut seg, &mut world, frames, &marks).map_err(|e| anyhow::anyhow!(e))?;
     println!("segstream eval --soak: {} frames, {:.2} ms/frame (model `{}`)", r.frames, r.mean_frame_ms, seg.bundle_name());

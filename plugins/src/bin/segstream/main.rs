@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod bench;
 mod demo;
 mod eval;
 mod pipeline;
@@ -35,6 +36,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Run tracker variants over an annotated dataset; write VIS/MOTS/VOS results and a score table
     Eval(eval::EvalArgs),
+    /// Per-stage latency (preprocess, encoder, decoder, tracker, postprocess), fps and memory on a world video
+    Bench(bench::BenchArgs),
     /// Print the TensorRT (trtexec) optimisation-profile flags of a bundle's model
     TrtProfile(trt_profile::TrtProfileArgs),
 }
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::TrtProfile(args) => trt_profile::run(args),
     };
     match result {

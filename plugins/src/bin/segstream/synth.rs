@@ -21,9 +21,11 @@ pub struct SynthArgs {
     /// Output directory (created; existing files are overwritten).
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, default_value_t = 128)]
+    /// Frame size; the default is the bundled model's input size (the world scales with
+    /// the frame, so a dataset at the input size is seen without resampling).
+    #[arg(long, default_value_t = 256)]
     pub width: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 256)]
     pub height: usize,
     /// normal | hard (heavier occlusion, look-alike objects).
     #[arg(long, default_value = "normal")]

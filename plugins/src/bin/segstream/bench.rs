@@ -1,0 +1,74 @@
+//! `segstream bench`: per-stage latency of the streaming path (core: `segstream::eval::bench`).
+use anyhow::{bail, Context, Result};
+use segstream::eval::bench;
+use segstream::segmenter::{Segmenter, SegmenterSettings};
+use segstream::world::{World, WorldConfig};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Model bundle directory (default: SEGSTREAM_MODEL, then the bundled model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Execution provider: cpu, cuda, tensorrt or tensorrt-native
+    #[arg(long, default_value = "cpu")]
+    pub provider: String,
+    /// Measured frames.
+    #[arg(long, default_value_t = 300)]
+    pub frames: usize,
+    /// Unmeasured frames first (engine warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub warmup: usize,
+    /// Detect every N frames (the tracker's detect interval).
+    #[arg(long, default_value_t = 1)]
+    pub detect_interval: u32,
+    /// World video: seed (held-out by default), difficulty (normal | hard).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub seed: u64,
+    #[arg(long, default_value = "normal")]
+    pub difficulty: String,
+    /// Frame size WxH (default: the model's input size).
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize)> {
+    let (w, h) = s.split_once('x').with_context(|| format!("--size `{s}`: expected WxH, e.g. 640x360"))?;
+    let (w, h): (usize, usize) = (w.parse().context("--size width")?, h.parse().context("--size height")?);
+    if w < 16 || h < 16 {
+        bail!("--size {w}x{h}: at least 16x16");
+    }
+    Ok((w, h))
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    if args.detect_interval == 0 {
+        bail!("--detect-interval must be >= 1");
+    }
+    let mut settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), ..Default::default() };
+    settings.tracker.detect_interval = args.detect_interval;
+    let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (w, h) = match &args.size {
+        Some(s) => parse_size(s)?,
+        None => seg.input_size(),
+    };
+    let mut world = World::new(WorldConfig::new(args.seed, args.difficulty.parse()?, w, h))?;
+    let report = bench::bench(&mut seg, &mut world, args.frames, args.warmup).map_err(|e| anyhow::anyhow!(e))?;
+    println!(
+        "segstream bench: model `{}`, provider {}, {w}x{h} world video (seed {}, {}), detect interval {}\n",
+        seg.bundle_name(),
+        args.provider,
+        args.seed,
+        args.difficulty,
+        args.detect_interval
+    );
+    print!("{}", bench::table(&report));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

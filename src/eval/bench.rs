@@ -1,0 +1,121 @@
+//! `segstream bench`: where a frame's time goes. Streams a synthetic world video (rendered
+//! in process, so disk and PNG decoding are not measured) through the segmenter and reports
+//! each stage's mean / median / 95th percentile, throughput, the tracker's share of the
+//! frame and resident memory.
+use super::soak::{memory_kb, stream_world};
+use crate::segmenter::{Segmenter, StageTiming};
+use crate::world::World;
+use std::time::Duration;
+
+/// Latency of one stage over the measured frames (milliseconds).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageStats {
+    pub stage: &'static str,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchReport {
+    /// Frames measured (after `warmup` unmeasured ones).
+    pub frames: usize,
+    pub warmup: usize,
+    /// 1000 / mean total ms: what one stream gets from one core set.
+    pub fps: f64,
+    pub stages: Vec<StageStats>,
+    /// Tracker's own work (step minus decoder) / total, from the means.
+    pub tracker_share: f64,
+    /// Targets the tracker held per measured frame (the decoder's prompt rows).
+    pub mean_targets: f64,
+    pub rss_kb: u64,
+    pub peak_rss_kb: u64,
+}
+
+/// The stages reported, in pipeline order; "tracker" excludes the decoder inside it.
+const STAGES: [(&str, fn(&StageTiming) -> Duration); 6] = [
+    ("preprocess", |t| t.preprocess),
+    ("encoder", |t| t.encode),
+    ("decoder", |t| t.decode),
+    ("tracker", |t| t.track.saturating_sub(t.decode)),
+    ("postprocess", |t| t.postprocess),
+    ("total", |t| t.total()),
+];
+
+/// Runs `warmup + frames` frames; the first `warmup` (engine warm-up, first detections)
+/// are not measured.
+pub fn bench(seg: &mut Segmenter, world: &mut World, frames: usize, warmup: usize) -> Result<BenchReport, String> {
+    if frames == 0 {
+        return Err("bench needs at least 1 measured frame".into());
+    }
+    let mut samples: Vec<StageTiming> = Vec::with_capacity(frames);
+    let mut targets = 0usize;
+    stream_world(seg, world, warmup + frames, |f, seg| {
+        if f >= warmup {
+            samples.push(seg.last_timing());
+            targets += seg.tracker_mut().targets().len();
+        }
+    })?;
+    let stages: Vec<StageStats> = STAGES.iter().map(|(name, get)| stats(name, &samples, *get)).collect();
+    let mean = |name: &str| stages.iter().find(|s| s.stage == name).map_or(0.0, |s| s.mean_ms);
+    let (rss_kb, peak_rss_kb) = memory_kb().unwrap_or((0, 0));
+    Ok(BenchReport {
+        frames,
+        warmup,
+        fps: 1e3 / mean("total").max(1e-9),
+        tracker_share: mean("tracker") / mean("total").max(1e-9),
+        mean_targets: targets as f64 / frames as f64,
+        stages,
+        rss_kb,
+        peak_rss_kb,
+    })
+}
+
+fn stats(stage: &'static str, samples: &[StageTiming], get: fn(&StageTiming) -> Duration) -> StageStats {
+    let mut ms: Vec<f64> = samples.iter().map(|t| get(t).as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    StageStats { stage, mean_ms: ms.iter().sum::<f64>() / ms.len() as f64, p50_ms: pick(0.5), p95_ms: pick(0.95), max_ms: pick(1.0) }
+}
+
+/// Markdown table of a report (what the CLI prints).
+pub fn table(r: &BenchReport) -> String {
+    let mut s = String::from("| stage | mean ms | p50 ms | p95 ms | max ms |\n|---|---|---|---|---|\n");
+    for st in &r.stages {
+        s += &format!("| {} | {:.2} | {:.2} | {:.2} | {:.2} |\n", st.stage, st.mean_ms, st.p50_ms, st.p95_ms, st.max_ms);
+    }
+    s += &format!(
+        "\n{} frames (+{} warm-up): {:.1} fps, tracker {:.1} % of a frame, {:.1} targets/frame, RSS {} kB (peak {} kB)\n",
+        r.frames,
+        r.warmup,
+        r.fps,
+        100.0 * r.tracker_share,
+        r.mean_targets,
+        r.rss_kb,
+        r.peak_rss_kb
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(ms: u64) -> StageTiming {
+        let d = Duration::from_millis(ms);
+        StageTiming { preprocess: d, encode: 2 * d, track: 3 * d, decode: 2 * d, postprocess: d }
+    }
+
+    #[test]
+    fn stats_are_percentiles_of_the_samples() {
+        let samples: Vec<_> = (1..=20).map(timing).collect();
+        let total = stats("total", &samples, |t| t.total());
+        // total = 7 * ms for ms = 1..=20
+        assert!((total.mean_ms - 7.0 * 10.5).abs() < 1e-9);
+        assert_eq!(total.max_ms, 140.0);
+        assert_eq!(total.p95_ms, 7.0 * 19.0);
+        let tracker = stats("tracker", &samples, |t| t.track.saturating_sub(t.decode));
+        assert!((tracker.mean_ms - 10.5).abs() < 1e-9, "{}", tracker.mean_ms);
+    }
+}
