@@ -65,6 +65,36 @@ fn run_prints_a_progress_line() {
 }
 
 #[test]
+fn ctrl_c_finishes_the_mp4_instead_of_killing_it() {
+    // 3000 frames take minutes: the run is interrupted long before the end. Without an
+    // EOS, mp4mux never writes its `moov` index and the file is unplayable.
+    let tmp = tempfile::tempdir().unwrap();
+    let video = test_video(tmp.path(), 3000);
+    let out = tmp.path().join("out.mp4");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_segstream"))
+        .args(["run", video.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .env_remove("GST_PLUGIN_PATH")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the progress line shows processed frames.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = lines.by_ref().map_while(Result::ok).any(|l| l.starts_with("frames ") && !l.starts_with("frames 0 "));
+    assert!(started, "no progress before the end of stderr");
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {rest:?}");
+    assert!(rest.iter().any(|l| l.starts_with("interrupted: finishing")), "{rest:?}");
+    let done = rest.iter().find_map(|l| l.strip_prefix("done: ")).unwrap_or_else(|| panic!("{rest:?}"));
+    let frames: u64 = done.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(frames > 0 && frames < 3000, "{done}");
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(bytes.windows(4).any(|w| w == b"moov"), "mp4 has no index: not finalised");
+}
+
+#[test]
 fn run_stops_after_max_frames() {
     let tmp = tempfile::tempdir().unwrap();
     let video = test_video(tmp.path(), 20);

@@ -4,6 +4,7 @@ use anyhow::{anyhow, Context, Result};
 use gst::prelude::*;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -163,14 +164,35 @@ pub fn observe(
     stats
 }
 
+/// Ctrl-C (SIGINT) and SIGTERM set the returned flag; a second one while the flag is set
+/// exits at once (status 130), for a pipeline that does not drain.
+fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // Order matters: the shutdown check must see the flag before this signal sets it.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone()).context("installing the signal handler")?;
+        signal_hook::flag::register(sig, flag.clone()).context("installing the signal handler")?;
+    }
+    Ok(flag)
+}
+
 /// Plays `pipeline` to EOS; prints the progress line every second when `progress`.
-/// Errors carry the element's message and debug info.
+/// Ctrl-C sends EOS instead of killing the process, so an MP4 gets its index and the
+/// MQTT sink its last messages. Errors carry the element's message and debug info.
 pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool) -> Result<()> {
+    let interrupted = interrupt_flag()?;
+    let mut eos_sent = false;
     pipeline.set_state(gst::State::Playing).map_err(|_| bus_error(pipeline).unwrap_or_else(|| anyhow!("pipeline failed to start")))?;
     let bus = pipeline.bus().expect("pipelines have a bus");
     let tty = std::io::stderr().is_terminal();
     let mut last = Instant::now();
     let result = loop {
+        if interrupted.load(Ordering::Relaxed) && !eos_sent {
+            eos_sent = true;
+            eprintln!("interrupted: finishing the output (press Ctrl-C again to quit at once)");
+            pipeline.send_event(gst::event::Eos::new());
+        }
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
             match msg.view() {
                 gst::MessageView::Eos(_) => break Ok(()),
