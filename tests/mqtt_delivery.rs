@@ -203,7 +203,7 @@ fn python_consumer_decodes_masks_pixel_for_pixel() {
     let mut out = String::new();
     for n in 0..n_frames {
         for o in disc_frame(n, 160, 120).objects {
-            let data = base64(&o.mask.data);
+            let data = consumer::base64(&o.mask.data);
             out += &format!(
                 "{{\"frame\":{n},\"track_id\":{},\"height\":{},\"width\":{},\"data\":\"{data}\"}}\n",
                 o.track_id, o.mask.height, o.mask.width
@@ -211,48 +211,17 @@ fn python_consumer_decodes_masks_pixel_for_pixel() {
         }
     }
     std::fs::write(&expect, out).unwrap();
-    let mut child = std::process::Command::new("python3")
-        .arg(repo_root().join("tests/consumers/consume.py"))
-        .args(["--port", &broker.port.to_string(), "--topic", "segstream/cam5/frames", "--count", &n_frames.to_string()])
-        .arg("--expect")
-        .arg(&expect)
-        .args(["--timeout", "30"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    assert_eq!(line.trim(), "subscribed");
+    let consumer = consumer::Consumer::start(&repo_root(), broker.port, "segstream/cam5/frames", n_frames, &expect, 30);
     let p = Publisher::start(&config(broker.port, "cam5", &tmp.path().join("spool"))).unwrap();
     let b = FrameBuilder::new(OutputConfig { stream: "cam5".into(), ..Default::default() });
     for n in 0..n_frames {
         p.publish_frame(b.build(&disc_frame(n, 160, 120), FrameInfo::default()).0);
     }
     assert!(p.flush(Duration::from_secs(10)));
-    let status = child.wait().unwrap();
-    let mut summary = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut summary).unwrap();
+    let (ok, summary) = consumer.finish();
     println!("consumer: {summary}");
-    assert!(status.success(), "consumer failed: {summary}");
+    assert!(ok, "consumer failed: {summary}");
     assert!(summary.contains("\"mismatched\": []"));
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len() * 4 / 3 + 4);
-    for c in data.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                s.push(T[(v >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
 }
 
 /// Every QoS level delivers and counts acknowledgements (QoS 0: written, 1: PUBACK, 2: PUBCOMP).

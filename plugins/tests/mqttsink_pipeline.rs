@@ -112,21 +112,9 @@ fn python_consumer_decodes_the_pipeline_masks_pixel_for_pixel() {
     let broker = Broker::start(&tmp.path().join("broker"));
     let n = 12;
     let expect = tmp.path().join("masks.jsonl");
-    let mut consumer = std::process::Command::new("python3")
-        .arg(repo_root().join("tests/consumers/consume.py"))
-        .args(["--port", &broker.port.to_string(), "--topic", "segstream/camd/frames", "--count", &n.to_string()])
-        .arg("--expect")
-        .arg(&expect)
-        .args(["--timeout", "120"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(consumer.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    assert_eq!(line.trim(), "subscribed");
+    let consumer = consumer::Consumer::start(&repo_root(), broker.port, "segstream/camd/frames", n as u64, &expect, 120);
     // detect-interval=0 + a box target sent to `segment` on every other frame: the
-    // random-weight bundle then reports those targets on the following frames.
+    // bundle then reports those targets on the following frames.
     let desc = format!(
         "videotestsrc num-buffers={n} pattern=ball ! video/x-raw,width=96,height=72 ! videoconvert \
          ! segment name=seg model={} detect-interval=0 ! segmqttsink name=sink port={} stream-id=camd spool-dir={}",
@@ -139,12 +127,10 @@ fn python_consumer_decodes_the_pipeline_masks_pixel_for_pixel() {
     add_box_targets_every_other_frame(&p.by_name("seg").unwrap());
     let msgs = run_to_eos(&p, Duration::from_secs(180));
     assert!(msgs.iter().any(|m| matches!(m.view(), gst::MessageView::Eos(_))));
-    let status = consumer.wait().unwrap();
-    let mut summary = String::new();
-    std::io::Read::read_to_string(&mut out, &mut summary).unwrap();
+    let (ok, summary) = consumer.finish();
     println!("consumer: {summary}; masks dumped: {}", dumped.lock().unwrap());
     assert!(*dumped.lock().unwrap() > 0, "the pipeline produced no masks to compare");
-    assert!(status.success(), "{summary}");
+    assert!(ok, "{summary}");
 }
 
 fn add_box_targets_every_other_frame(seg: &gst::Element) {
@@ -171,7 +157,7 @@ fn dump_masks_before(sink: &gst::Element, path: &Path) -> std::sync::Arc<std::sy
             if let Some(Ok(r)) = gstsegstream::meta::read(buf) {
                 let mut f = file.lock().unwrap();
                 for o in &r.objects {
-                    let data = b64(&o.mask.data);
+                    let data = consumer::base64(&o.mask.data);
                     let line = format!(
                         "{{\"frame\":{},\"track_id\":{},\"height\":{},\"width\":{},\"data\":\"{data}\"}}\n",
                         r.frame, o.track_id, o.mask.height, o.mask.width
@@ -184,19 +170,6 @@ fn dump_masks_before(sink: &gst::Element, path: &Path) -> std::sync::Arc<std::sy
         gst::PadProbeReturn::Ok
     });
     count
-}
-
-fn b64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len() * 4 / 3 + 4);
-    for c in data.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            s.push(if i <= c.len() { T[(v >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
-        }
-    }
-    s
 }
 
 /// Commands over MQTT reach `segment` as `segstream-command` upstream events: a box

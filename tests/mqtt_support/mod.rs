@@ -195,4 +195,5 @@ pub fn validate_with_schema(schema: &str, lines: &[String], scratch: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+pub mod consumer;
 pub mod frames;
