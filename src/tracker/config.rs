@@ -5,7 +5,8 @@
 //! reference lacks and were chosen here (the reason is in each comment).
 
 /// How targets are followed from frame to frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum TrackerMode {
     /// UniVS: every target is decoded as a prompt query from its memory pool; periodic
     /// detection only adds targets and refreshes embeddings.
@@ -17,7 +18,9 @@ pub enum TrackerMode {
 }
 
 /// Tracker configuration (all fields public; `Default` gives the reference values).
-#[derive(Debug, Clone)]
+/// Deserialisable with every field optional (`TrackerConfig::from_overrides`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrackerConfig {
     /// Which tracker runs.
     pub mode: TrackerMode,
@@ -110,6 +113,16 @@ impl Default for TrackerConfig {
 }
 
 impl TrackerConfig {
+    /// The defaults with `key=value` overrides (field names as in this struct, values in
+    /// TOML syntax, e.g. `consistency_threshold=0.3`, `mode="similarity"`); unknown keys
+    /// and wrong types are errors that name them.
+    pub fn from_overrides(pairs: &[String]) -> Result<TrackerConfig, String> {
+        let text: String = pairs.iter().map(|p| format!("{p}\n")).collect();
+        let cfg: TrackerConfig = toml::from_str(&text).map_err(|e| format!("tracker settings: {}", e.message()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// Checks values that would make the procedure meaningless; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         if self.tokens_per_frame == 0 {
@@ -130,5 +143,24 @@ impl TrackerConfig {
     /// Prompt tokens per target row: pinned frame + FIFO window.
     pub fn tokens_per_target(&self) -> usize {
         (self.memory_frames + 1) * self.tokens_per_frame
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_set_fields_and_reject_unknown_keys_and_bad_values() {
+        let cfg = TrackerConfig::from_overrides(&["consistency_threshold=0.3".into(), "mode=\"similarity\"".into()]).unwrap();
+        assert_eq!(cfg.consistency_threshold, 0.3);
+        assert_eq!(cfg.mode, TrackerMode::Similarity);
+        assert_eq!(cfg.score_threshold, TrackerConfig::default().score_threshold, "untouched fields keep the default");
+        let e = TrackerConfig::from_overrides(&["consistency=0.3".into()]).unwrap_err();
+        assert!(e.contains("consistency"), "{e}");
+        let e = TrackerConfig::from_overrides(&["top_k=\"many\"".into()]).unwrap_err();
+        assert!(e.contains("tracker settings"), "{e}");
+        let e = TrackerConfig::from_overrides(&["tokens_per_frame=0".into()]).unwrap_err();
+        assert!(e.contains("tokens_per_frame"), "{e}");
     }
 }

@@ -2,6 +2,7 @@
 use anyhow::{bail, Context, Result};
 use segstream::eval::bench;
 use segstream::segmenter::{Segmenter, SegmenterSettings};
+use segstream::tracker::TrackerConfig;
 use segstream::world::{World, WorldConfig};
 use std::path::PathBuf;
 
@@ -22,6 +23,9 @@ pub struct BenchArgs {
     /// Detect every N frames (the tracker's detect interval).
     #[arg(long, default_value_t = 1)]
     pub detect_interval: u32,
+    /// Tracker setting KEY=VALUE (a `TrackerConfig` field, TOML value), repeatable.
+    #[arg(long = "tracker", value_name = "KEY=VALUE")]
+    pub tracker: Vec<String>,
     /// World video: seed (held-out by default), difficulty (normal | hard).
     #[arg(long, default_value_t = 1_000_000)]
     pub seed: u64,
@@ -48,7 +52,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.detect_interval == 0 {
         bail!("--detect-interval must be >= 1");
     }
-    let mut settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), ..Default::default() };
+    let tracker = TrackerConfig::from_overrides(&args.tracker).map_err(|e| anyhow::anyhow!(e))?;
+    let mut settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), tracker, ..Default::default() };
     settings.tracker.detect_interval = args.detect_interval;
     let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (w, h) = match &args.size {

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use segstream::eval::{self, variants};
 use segstream::segmenter::{Segmenter, SegmenterSettings};
-use segstream::tracker::TrackerMode;
+use segstream::tracker::{TrackerConfig, TrackerMode};
 use segstream::world::ytvis::{Dataset, Video};
 use std::path::{Path, PathBuf};
 
@@ -26,6 +26,10 @@ pub struct EvalArgs {
     /// Variants, comma-separated: prompt-query/iN (detect interval N) or similarity.
     #[arg(long, default_value = "prompt-query/i1,prompt-query/i3,prompt-query/i5,similarity")]
     pub variants: String,
+    /// Tracker setting KEY=VALUE (a `TrackerConfig` field, TOML value), repeatable; applies
+    /// to every variant (which then sets its own mode and detect interval).
+    #[arg(long = "tracker", value_name = "KEY=VALUE")]
+    pub tracker: Vec<String>,
     /// Evaluate only the first N videos.
     #[arg(long)]
     pub max_videos: Option<usize>,
@@ -45,7 +49,8 @@ pub struct EvalArgs {
 
 fn soak(args: &EvalArgs, frames: usize) -> Result<()> {
     use segstream::world::{World, WorldConfig};
-    let settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), ..Default::default() };
+    let tracker = TrackerConfig::from_overrides(&args.tracker).map_err(|e| anyhow::anyhow!(e))?;
+    let settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), tracker, ..Default::default() };
     let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     let difficulty = args.soak_difficulty.parse()?;
     let size = args.soak_size.unwrap_or(seg.input_size().0);
@@ -116,7 +121,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if gt.videos.iter().any(|v| !segstream::world::is_eval_seed(v.seed)) {
         eprintln!("eval: warning: some videos are not from the held-out seeds {:?}", segstream::world::EVAL_SEEDS);
     }
-    let settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), ..Default::default() };
+    let tracker = TrackerConfig::from_overrides(&args.tracker).map_err(|e| anyhow::anyhow!(e))?;
+    let settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), tracker, ..Default::default() };
     let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let base = settings.tracker.clone();
