@@ -191,7 +191,8 @@ def semantic(conf):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=ENGINES / "tiny")
-    ap.add_argument("--data", type=Path, default=ENGINES / "data" / "eval")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="default: engines/data/eval-<input size> (rendered at the input size)")
     ap.add_argument("--videos", type=int, default=20)
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--synth-bin", type=Path, default=default_synth_bin())
@@ -199,9 +200,11 @@ def main():
     args = ap.parse_args()
     runner = Runner(args.bundle)
     results = {}
+    data = args.data or ENGINES / "data" / f"eval-{runner.size[1]}"
     for diff, seed in (("normal", EVAL_SEED), ("hard", EVAL_SEED + 50000)):
-        d = args.data / diff
-        synth(args.synth_bin, d, seed, args.videos, args.frames, ["--difficulty", diff])
+        d = data / diff
+        synth(args.synth_bin, d, seed, args.videos, args.frames, ["--difficulty", diff],
+              size=runner.size[1])
         t = time.time()
         inst, sem, piou = evaluate(runner, d)
         results[diff] = {"instance": inst, "semantic_mIoU": sem["mIoU"],

@@ -25,7 +25,8 @@ fn check_result(r: &FrameResult, frame: u64, (w, h): (usize, usize), (mw, mh): (
 fn tiny_bundle_processes_every_format_at_odd_sizes() {
     let mut seg = Segmenter::open(&settings(&tiny())).unwrap();
     assert_eq!(seg.bundle_name(), "tiny");
-    assert_eq!(seg.input_size(), (128, 128));
+    let manifest = segstream::bundle::Bundle::load(&tiny()).unwrap().manifest;
+    assert_eq!(seg.input_size(), (manifest.input.width, manifest.input.height));
     let classes = seg.vocabulary().names.clone();
     assert!(classes.iter().any(|c| c == "disc"), "{classes:?}");
     let mut frame_no = 0;

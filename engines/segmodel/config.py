@@ -10,8 +10,11 @@ CLASS_NAMES = ["disc", "square", "triangle", "star", "ring", "cross", "hexagon",
 
 @dataclass(frozen=True)
 class ModelConfig:
-    width: int = 128
-    height: int = 128
+    # 256 px input: the world is rendered at 256x256 for training/eval. At 128 px even a
+    # perfect 1/4-res mask (32x32) caps mean IoU at 0.80 on this world's small objects
+    # (only 26 % of them above IoU 0.9); at 256 the same 1/4 stride reaches 0.92 / 87 %.
+    width: int = 256
+    height: int = 256
     mean: tuple = (0.485, 0.456, 0.406)
     std: tuple = (0.229, 0.224, 0.225)
     hidden_dim: int = 64          # C

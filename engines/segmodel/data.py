@@ -1,6 +1,6 @@
 """Loader for `segstream synth --out DIR` datasets (YouTube-VIS JSON + PNG frames + RLE).
 
-Everything is loaded into memory at the model's input size (128x128): frames as uint8,
+Everything is loaded into memory at the model's input size (256x256 for the default bundle): frames as uint8,
 instance masks as bool. Original RLEs stay available for evaluation at frame size.
 """
 import json
@@ -56,7 +56,7 @@ def check_categories(cats):
         raise ValueError(f"dataset classes {names} differ from the model's {CLASS_NAMES}")
 
 
-def load_dataset(root: Path, size: int = 128, max_videos: int | None = None) -> list[Video]:
+def load_dataset(root: Path, size: int = 256, max_videos: int | None = None) -> list[Video]:
     root = Path(root)
     ann = json.loads((root / "annotations.json").read_text())
     check_categories(ann["categories"])

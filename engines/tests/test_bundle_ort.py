@@ -27,6 +27,12 @@ def sess():
     return sessions(BUNDLE)
 
 
+def _image(manifest, rng):
+    """A random normalised input at the bundle's own input size."""
+    i = manifest["input"]
+    return rng.standard_normal((1, 3, i["height"], i["width"])).astype(np.float32)
+
+
 def _dims(shape, sym):
     return [sym.get(d, d) if isinstance(d, str) else d for d in shape]
 
@@ -50,7 +56,7 @@ def test_manifest_lists_every_onnx_tensor(manifest, sess):
 def test_decoder_dynamic_prompts_and_empty_rows(manifest, sess, p, t):
     m = manifest["model"]
     rng = np.random.default_rng(p * 1000 + t)
-    image = rng.standard_normal((1, 3, 128, 128)).astype(np.float32)
+    image = _image(manifest, rng)
     tokens, valid = random_prompts(rng, p, t, m["hidden_dim"], empty_rows=[p - 1])
     out = run_bundle(*sess, image, tokens, valid)
     sym = {"P": p, "T": t}
@@ -64,10 +70,10 @@ def test_decoder_dynamic_prompts_and_empty_rows(manifest, sess, p, t):
         assert ((out[q] >= 0) & (out[q] <= 1)).all()
 
 
-def test_padding_tokens_do_not_change_a_prompt(sess):
+def test_padding_tokens_do_not_change_a_prompt(manifest, sess):
     """Padding (valid = 0) must be invisible: same prompt with extra padded tokens."""
     rng = np.random.default_rng(7)
-    image = rng.standard_normal((1, 3, 128, 128)).astype(np.float32)
+    image = _image(manifest, rng)
     tokens = rng.standard_normal((1, 10, 64)).astype(np.float32)
     valid = np.ones((1, 10), np.float32)
     a = run_bundle(*sess, image, tokens, valid)
@@ -78,10 +84,10 @@ def test_padding_tokens_do_not_change_a_prompt(sess):
     np.testing.assert_allclose(a["det_masks"], b["det_masks"], atol=1e-4)
 
 
-def test_detection_ignores_prompts(sess):
+def test_detection_ignores_prompts(manifest, sess):
     """Separated self-attention: learnable queries never see prompt queries."""
     rng = np.random.default_rng(8)
-    image = rng.standard_normal((1, 3, 128, 128)).astype(np.float32)
+    image = _image(manifest, rng)
     t1, v1 = random_prompts(rng, 1, 32, 64)
     t2, v2 = random_prompts(rng, 5, 64, 64)
     a = run_bundle(*sess, image, t1, v1)
