@@ -123,7 +123,6 @@ pub(crate) fn rect(w: usize, h: usize, x0: usize, y0: usize, x1: usize, y1: usiz
 mod tests {
     use super::*;
 
-
     #[test]
     fn bbox_is_tight() {
         let m = rect(10, 8, 2, 3, 6, 5);

@@ -126,7 +126,6 @@ mod tests {
     use super::*;
     use crate::mask::rect;
 
-
     #[test]
     fn tolerance_is_ceil_of_diagonal_fraction() {
         assert_eq!(boundary_tolerance(128, 128), 2); // 181.02 * .008 = 1.448

@@ -46,8 +46,9 @@ impl OpenVocabulary {
         }
         let names = check_names(names)?;
         let d = full.dim;
-        let known = |n: &str| full.names.iter().position(|k| k == n);
-        let new: Vec<&str> = names.iter().map(String::as_str).filter(|n| known(n).is_none()).collect();
+        // Index into the bundle vocabulary, per name (None: to be embedded).
+        let known: Vec<Option<usize>> = names.iter().map(|n| full.names.iter().position(|k| k == n)).collect();
+        let new: Vec<&str> = names.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(n, _)| n.as_str()).collect();
         if !new.is_empty() && !self.has_text_encoder() {
             return Err(format!(
                 "class `{}` is not in the vocabulary of bundle `{}` ({}), and the bundle has no text encoder to embed new names",
@@ -59,8 +60,8 @@ impl OpenVocabulary {
         let mut embedded = if new.is_empty() { Vec::new() } else { self.embed(&new)? }.into_iter();
         let full = &self.bundle_vocab;
         let mut emb = Vec::with_capacity(names.len() * d);
-        for name in &names {
-            match full.names.iter().position(|k| k == name) {
+        for k in known {
+            match k {
                 Some(k) => emb.extend_from_slice(&full.embeddings[k * d..(k + 1) * d]),
                 None => emb.extend(embedded.next().expect("one embedding per new name")),
             }

@@ -44,8 +44,8 @@ pub struct TrackerConfig {
     pub score_threshold: f32,
     /// ... and only when its mask IoU with every present target is below this (ref 0.5).
     pub birth_max_iou: f32,
-    /// Prompt-query output kept only when its weighted cosine to the memory embeddings
-    /// exceeds this (ref 0.25 VIS, 0.05 VPS, 0.5 VOS).
+    /// Prompt-query output of a detection-born target kept only when its weighted cosine to
+    /// the memory embeddings exceeds this (ref 0.25 VIS, 0.05 VPS; user targets: below).
     pub consistency_threshold: f32,
     /// The same check for user-given (prompt-specified, VOS) targets: the reference's VOS
     /// value 0.5, stricter because a user target has no detector to recover it if it drifts.

@@ -129,11 +129,9 @@ impl MaskDecoder for OrtDecoder {
         } else {
             out.detections.clear();
         }
-        if p > 0 {
-            read("prompt", &mut out.prompts)?;
-        } else {
+        read("prompt", &mut out.prompts)?;
+        if p == 0 {
             // The padding prompt's row is not a target's: zero rows, head shapes kept.
-            read("prompt", &mut out.prompts)?;
             out.prompts.clear();
         }
         Ok(())

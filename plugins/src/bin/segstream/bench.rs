@@ -1,8 +1,7 @@
 //! `segstream bench`: per-stage latency of the streaming path (core: `segstream::eval::bench`).
 use anyhow::{bail, Context, Result};
 use segstream::eval::bench;
-use segstream::segmenter::{Segmenter, SegmenterSettings};
-use segstream::tracker::TrackerConfig;
+use segstream::segmenter::Segmenter;
 use segstream::world::{World, WorldConfig};
 use std::path::PathBuf;
 
@@ -52,8 +51,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.detect_interval == 0 {
         bail!("--detect-interval must be >= 1");
     }
-    let tracker = TrackerConfig::from_overrides(&args.tracker).map_err(|e| anyhow::anyhow!(e))?;
-    let mut settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), tracker, ..Default::default() };
+    let mut settings = crate::eval::segmenter_settings(&args.model, &args.provider, &args.tracker)?;
     settings.tracker.detect_interval = args.detect_interval;
     let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (w, h) = match &args.size {

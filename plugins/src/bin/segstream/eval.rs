@@ -47,10 +47,16 @@ pub struct EvalArgs {
     pub soak_size: Option<usize>,
 }
 
+/// Segmenter settings from the CLI's model, provider and `--tracker KEY=VALUE` overrides
+/// (shared by `eval`, `eval --soak` and `bench`).
+pub fn segmenter_settings(model: &Option<PathBuf>, provider: &str, tracker: &[String]) -> Result<SegmenterSettings> {
+    let tracker = TrackerConfig::from_overrides(tracker).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(SegmenterSettings { model: model.clone(), provider: provider.to_string(), tracker, ..Default::default() })
+}
+
 fn soak(args: &EvalArgs, frames: usize) -> Result<()> {
     use segstream::world::{World, WorldConfig};
-    let tracker = TrackerConfig::from_overrides(&args.tracker).map_err(|e| anyhow::anyhow!(e))?;
-    let settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), tracker, ..Default::default() };
+    let settings = segmenter_settings(&args.model, &args.provider, &args.tracker)?;
     let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     let difficulty = args.soak_difficulty.parse()?;
     let size = args.soak_size.unwrap_or(seg.input_size().0);
@@ -121,8 +127,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if gt.videos.iter().any(|v| !segstream::world::is_eval_seed(v.seed)) {
         eprintln!("eval: warning: some videos are not from the held-out seeds {:?}", segstream::world::EVAL_SEEDS);
     }
-    let tracker = TrackerConfig::from_overrides(&args.tracker).map_err(|e| anyhow::anyhow!(e))?;
-    let settings = SegmenterSettings { model: args.model.clone(), provider: args.provider.clone(), tracker, ..Default::default() };
+    let settings = segmenter_settings(&args.model, &args.provider, &args.tracker)?;
     let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let base = settings.tracker.clone();
