@@ -12,21 +12,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-/// splitmix64: the test's own deterministic randomness.
-struct Rng(u64);
+/// The world's SplitMix64, in f64 / u64 as this file's geometry wants.
+struct Rng(segstream::world::rng::Rng);
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.below(n as u32) as u64
     }
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -85,7 +78,7 @@ fn some_mask(m: Mask) -> Option<Mask> {
 /// frames, switch identities, confuse classes and add false-positive tracks. `clean`:
 /// still discs on a grid, no false positive -- no two pairs compete for a match.
 fn make(seed: u64, videos: u64, clean: bool) -> Data {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(segstream::world::rng::Rng::new(seed));
     let mut d = Data { gt: Dataset { videos: vec![], categories: categories(), annotations: vec![] }, vis: vec![], mots: BTreeMap::new(), vos: BTreeMap::new() };
     let mut next_ann = 1;
     for vid in 1..=videos {

@@ -5,9 +5,11 @@ use segstream::bundle::Bundle;
 use segstream::runtime::ort::TextEncoder;
 use segstream::segmenter::{FrameRef, PixelFormat, Segmenter, SegmenterSettings};
 use segstream::tracker::TrackerConfig;
-use segstream::world::{Difficulty, FrameTruth, World, WorldConfig};
+use segstream::world::{Difficulty, World, WorldConfig};
 use std::path::{Path, PathBuf};
 
+#[path = "support/world_frames.rs"]
+mod world_frames;
 #[path = "support/text_bundle.rs"]
 mod text_bundle;
 
@@ -114,18 +116,6 @@ fn without_a_text_encoder_new_names_and_text_targets_fail_clearly() {
     assert!(e.contains("has no text encoder"), "{e}");
 }
 
-/// World frames (128x128 RGB) with their ground truth.
-fn world_frames(seed: u64, n: u64) -> Vec<(Vec<u8>, FrameTruth)> {
-    let mut w = World::new(WorldConfig::new(seed, Difficulty::Normal, 128, 128)).unwrap();
-    (0..n)
-        .map(|t| {
-            let mut rgb = vec![0u8; 128 * 128 * 3];
-            let truth = w.render(t, &mut rgb).unwrap();
-            (rgb, truth)
-        })
-        .collect()
-}
-
 fn frame(rgb: &[u8]) -> FrameRef<'_> {
     FrameRef { format: PixelFormat::Rgb, width: 128, height: 128, planes: [rgb, &[], &[]], strides: [128 * 3, 0, 0] }
 }
@@ -140,7 +130,7 @@ fn detecting_model() -> PathBuf {
 /// its id while tracked. Needs a trained detector (the default bundle is trained).
 #[test]
 fn text_target_starts_on_a_detection_of_the_named_class() {
-    let frames = world_frames(9001, 8);
+    let frames = world_frames::frames(&mut World::new(WorldConfig::new(9001, Difficulty::Normal, 128, 128)).unwrap(), 8);
     let label = frames[0].1.objects.iter().max_by_key(|o| o.visible_area).unwrap().label;
     let tracker = TrackerConfig { detect_interval: 2, ..Default::default() };
     let mut seg = Segmenter::open(&SegmenterSettings { model: Some(detecting_model()), tracker, ..Default::default() }).unwrap();

@@ -12,6 +12,7 @@ use segstream::model::{DecoderOutput, Features, MaskDecoder, ModelError, PromptB
 use segstream::tensor::Tensor;
 use segstream::tracker::{Tracker, TrackerConfig, TrackerMode};
 use segstream::vocab::Vocabulary;
+use segstream::world::rng::Rng;
 use segstream::world::{Difficulty, World, WorldConfig};
 use std::collections::HashMap;
 
@@ -22,21 +23,10 @@ const C: usize = 16;
 const E: usize = 16;
 const D: usize = 8;
 
-/// splitmix64 noise source.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Roughly normal (sum of 4 uniforms, unit variance).
-    fn normal(&mut self) -> f32 {
-        let s: f64 = (0..4).map(|_| (self.next() >> 11) as f64 / (1u64 << 53) as f64).sum();
-        ((s - 2.0) * 3f64.sqrt()) as f32
-    }
+/// Roughly normal noise (sum of 4 uniforms, unit variance) from the world's SplitMix64.
+fn normal(rng: &mut Rng) -> f32 {
+    let s: f32 = (0..4).map(|_| rng.unit()).sum();
+    (s - 2.0) * 3f32.sqrt()
 }
 
 /// A visible object on one frame, at mask-feature resolution.
@@ -55,7 +45,7 @@ struct Video {
 
 fn unit(rng: &mut Rng) -> [f32; E] {
     let mut e = [0.0; E];
-    e.iter_mut().for_each(|v| *v = rng.normal());
+    e.iter_mut().for_each(|v| *v = normal(rng));
     let n = e.iter().map(|v| v * v).sum::<f32>().sqrt();
     e.map(|v| v / n)
 }
@@ -64,7 +54,7 @@ fn render(seed: u64, difficulty: Difficulty, len: usize) -> Video {
     let mut world = World::new(WorldConfig::new(seed, difficulty, S, S)).unwrap();
     let mut rgb = vec![0u8; S * S * 3];
     let mut keys: HashMap<(usize, [u8; 3]), u32> = HashMap::new();
-    let mut rng = Rng(seed ^ 0xABCD);
+    let mut rng = Rng::new(seed ^ 0xABCD);
     let mut emb = HashMap::new();
     let mut frames = Vec::new();
     for f in 0..len {
@@ -118,7 +108,7 @@ impl Oracle<'_> {
         if let Some(o) = o {
             let e = self.video.emb[&o.key];
             for k in 0..E {
-                q.assoc_emb.data[row * E + k] = e[k] + self.noise * self.rng.normal();
+                q.assoc_emb.data[row * E + k] = e[k] + self.noise * normal(&mut self.rng);
             }
             q.class_emb.data[row * D + o.class] = 1.0;
             q.quality.data[row] = 1.0;
@@ -190,7 +180,7 @@ struct Scores {
 
 fn track(video: &Video, cfg: TrackerConfig, seed: u64) -> Scores {
     let mut tr = Tracker::new(cfg);
-    let mut dec = Oracle { video, rng: Rng(seed), noise: 0.05 };
+    let mut dec = Oracle { video, rng: Rng::new(seed), noise: 0.05 };
     let v = vocab();
     let mut frames = Vec::new();
     let mut own = std::time::Duration::ZERO;

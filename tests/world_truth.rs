@@ -1,18 +1,11 @@
 //! The world's ground truth: determinism, and masks/areas/boxes that match what was drawn.
-use segstream::world::{Difficulty, FrameTruth, World, WorldConfig, WorldError};
+#[path = "support/world_frames.rs"]
+mod world_frames;
+use segstream::world::{Difficulty, World, WorldConfig, WorldError};
+use world_frames::frames;
 
 fn world(seed: u64, difficulty: Difficulty) -> World {
     World::new(WorldConfig::new(seed, difficulty, 128, 96)).expect("valid config")
-}
-
-fn frames(world: &mut World, n: u64) -> Vec<(Vec<u8>, FrameTruth)> {
-    (0..n)
-        .map(|f| {
-            let mut rgb = vec![0u8; 128 * 96 * 3];
-            let t = world.render(f, &mut rgb).unwrap();
-            (rgb, t)
-        })
-        .collect()
 }
 
 #[test]

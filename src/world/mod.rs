@@ -17,7 +17,8 @@ mod appearance;
 mod backdrop;
 mod objects;
 mod raster;
-mod rng;
+/// The world's portable PRNG, public so tests draw their own data from the same source.
+pub mod rng;
 mod shapes;
 mod truth;
 pub mod ytvis;
