@@ -82,6 +82,9 @@ def parse():
     ap.add_argument("--clips", type=int, default=8, help="clips per batch (2 frames each)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
+                    help="encoder autocast precision while training (bf16 needs a CPU with "
+                         "AVX512-BF16/AMX to be fast; fp32 everywhere else)")
     ap.add_argument("--out", type=Path, default=ENGINES / "checkpoints" / "tiny.pt")
     ap.add_argument("--log", type=Path, default=None)
     ap.add_argument("--resume", type=Path, default=None,
@@ -132,7 +135,7 @@ def main():
             g["lr"] = lr_at(it, args.iters, args.lr)
         batch = make_batch(videos, args.clips, DEFAULT, rng, gen)
         logs = {}
-        loss = compute_loss(model, batch, text, logs)
+        loss = compute_loss(model, batch, text, logs, bf16=args.precision == "bf16")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

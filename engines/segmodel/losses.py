@@ -52,15 +52,16 @@ def mask_losses(logits_lr, targets_hr, full_res=True):
 
 
 @torch.no_grad()
-def hungarian(mask_lr, cls_logit, gt_masks, gt_cls):
-    """Match N queries to G instances; costs at 1/4 res with area-pooled soft targets."""
-    if gt_masks.shape[0] == 0:
+def hungarian(mask_lr, cls_logit, gt_lr, gt_cls):
+    """Match N queries to G instances; costs at 1/4 res against area-pooled soft targets
+    (`gt_lr`, already at the logits' resolution: pooling once per step, not per layer)."""
+    if gt_lr.shape[0] == 0:
         return torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long)
-    tgt = F.adaptive_avg_pool2d(gt_masks.unsqueeze(1), mask_lr.shape[-2:]).squeeze(1).flatten(1)
+    tgt = gt_lr.flatten(1)
     pred = mask_lr.flatten(1)
     hw = pred.shape[1]
-    pos = F.binary_cross_entropy_with_logits(pred, torch.ones_like(pred), reduction="none")
-    neg = F.binary_cross_entropy_with_logits(pred, torch.zeros_like(pred), reduction="none")
+    # BCE(x, 1) = softplus(-x), BCE(x, 0) = softplus(x): one pass each, no target tensors.
+    pos, neg = F.softplus(-pred), F.softplus(pred)
     c_bce = (pos @ tgt.t() + neg @ (1 - tgt).t()) / hw
     p = pred.sigmoid()
     c_dice = 1 - (2 * p @ tgt.t() + 1) / (p.sum(1, keepdim=True) + tgt.sum(1)[None] + 1)

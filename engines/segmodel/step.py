@@ -112,8 +112,13 @@ def masks_pairs(num_images):
     return [(j, j + 1) for j in range(0, num_images, 2)]
 
 
-def compute_loss(model, batch: Batch, text, logs: dict):
-    feats = model.encoder(batch.images)
+def compute_loss(model, batch: Batch, text, logs: dict, bf16: bool = False):
+    """bf16: run the image encoder under CPU autocast (bfloat16 convolutions; weights,
+    decoder and losses stay float32). Measured on this AMX-capable Xeon: the encoder's
+    forward + backward ~1.6x faster; the exported graph is float32 either way."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        feats = model.encoder(batch.images)
+    feats = tuple(f.float() for f in feats)
     tokens, valid = gather_tokens(feats[1], batch)
     outs = model.decoder(*feats, tokens, valid, aux=True)
     tg = Targets(batch, feats[0].shape[-2:])
