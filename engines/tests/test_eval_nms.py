@@ -1,0 +1,39 @@
+"""eval.py's detection post-processing: class-aware greedy mask NMS.
+
+Needs torch (eval.py runs the contract sampler); skipped without it like the parity test.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="torch not installed: eval.py needs it")
+mask_utils = pytest.importorskip("pycocotools.mask")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eval import mask_nms  # noqa: E402
+
+
+def det(x0, x1, cat, score):
+    m = np.zeros((16, 16), np.uint8)
+    m[2:12, x0:x1] = 1
+    return {"image_id": 1, "category_id": cat, "score": score,
+            "segmentation": mask_utils.encode(np.asfortranarray(m))}
+
+
+def test_a_same_class_duplicate_is_dropped_and_the_better_one_kept():
+    kept = mask_nms([det(0, 8, 1, 0.4), det(0, 8, 1, 0.9), det(1, 8, 1, 0.5)], 0.7)
+    assert [d["score"] for d in kept] == [0.9]
+
+
+def test_other_classes_and_small_overlaps_survive():
+    # IoU of columns 0..8 and 4..12 is 4/12 = 0.33 <= 0.7.
+    dets = [det(0, 8, 1, 0.9), det(0, 8, 2, 0.8), det(4, 12, 1, 0.7)]
+    assert [d["score"] for d in mask_nms(dets, 0.7)] == [0.9, 0.8, 0.7]
+    assert [d["score"] for d in mask_nms(dets, 0.3)] == [0.9, 0.8]
+
+
+def test_threshold_one_keeps_everything():
+    dets = [det(0, 8, 1, 0.4), det(0, 8, 1, 0.9)]
+    assert mask_nms(dets, 1.0) == dets
