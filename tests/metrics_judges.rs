@@ -174,7 +174,7 @@ fn ours(dir: &Path, d: &Data) -> BTreeMap<&'static str, f64> {
         gt.videos.iter().map(|v| (v.id, formats::read_mots(&dir.join(format!("mots/{}.txt", v.id))).unwrap())).collect();
     let m = score::mot_scores(&gt, &mots).unwrap();
     let h = m.hota.summary();
-    let jf = score::vos_jf(&gt, &vos).unwrap();
+    let jf = score::vos_jf(&gt, &vos, 0.0).unwrap(); // the judge gives objects on their first visible frame
     BTreeMap::from([
         ("vis_map", score::vis_map(&gt, &vis).unwrap().map),
         ("frame_map", score::frame_map(&gt, &vis).unwrap().map),

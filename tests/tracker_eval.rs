@@ -57,14 +57,20 @@ fn eval_writes_rescorable_standard_files() {
     assert_eq!(score::vis_map(&gt, &vis).unwrap().map, r.vis_map);
     let m = score::mot_scores(&gt, &mots).unwrap();
     assert_eq!((m.id.idf1(), m.clear.num_switches), (r.idf1, r.idsw));
-    assert_eq!(Some(score::vos_jf(&gt, &vos).unwrap().jf), r.jf);
+    assert_eq!(Some(score::vos_jf(&gt, &vos, score::VOS_MIN_AREA).unwrap().jf), r.jf);
+    let vos1: VosResults = read_json(&dir.join("vos_first_pixel.json")).unwrap();
+    assert_eq!(Some(score::vos_jf(&gt, &vos1, 0.0).unwrap().jf), r.jf_first_pixel);
     assert!(r.frame_ms > 0.0 && r.tracker_ms >= 0.0 && r.tracker_share < 1.0, "{r:?}");
 
-    // VOS plumbing: each object's given mask comes back on its first visible frame (the
-    // tracker outputs a mask prompt as the target's mask on that frame).
+    // VOS plumbing: each object's given mask comes back on its prompt frame (the tracker
+    // outputs a mask prompt as the target's mask on that frame), which is its first frame
+    // of at least VOS_MIN_AREA of the picture.
     let mut ious = Vec::new();
     for a in &gt.annotations {
-        let f = a.segmentations.iter().position(|s| s.is_some()).unwrap();
+        let v = gt.videos.iter().find(|v| v.id == a.video_id).unwrap();
+        let Some(f) = score::prompt_frame(a, v.width, v.height, score::VOS_MIN_AREA) else { continue };
+        let min = (score::VOS_MIN_AREA * (v.width * v.height) as f64).ceil() as u64;
+        assert!(a.areas[f].unwrap() >= min && a.areas[..f].iter().all(|x| x.is_none_or(|x| x < min)));
         let want = segstream::rle::decode(a.segmentations[f].as_ref().unwrap()).unwrap();
         // An object too small for the 1/4-resolution grid has no mask, so no entry.
         let got = vos.get(&a.video_id).and_then(|o| o.get(&a.id)).and_then(|t| t[f].as_ref()).map(|r| segstream::rle::decode(r).unwrap());

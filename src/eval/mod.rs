@@ -4,7 +4,8 @@
 //!
 //! Layout of the output directory, per variant `<name>` (slashes become `-`):
 //! `<name>/vis_results.json` (YouTube-VIS), `<name>/mots/<video id>.txt` (MOTS),
-//! `<name>/vos.json` (per-object RLE); plus `summary.json` and `table.md`.
+//! `<name>/vos.json` (per-object RLE; `vos_first_pixel.json` for the strict protocol, see
+//! `score::VOS_MIN_AREA`); plus `summary.json` and `table.md`.
 pub mod bench;
 pub mod formats;
 pub mod run;
@@ -46,10 +47,8 @@ pub fn evaluate(
         let all_vis: Vec<_> = vis.into_iter().flat_map(|o| o.vis).collect();
         let mut row = score_row(&v.name, gt, &all_vis, &mots, &timing)?;
         if v.mode == TrackerMode::PromptQuery {
-            let (vos_out, _, _) = run_all(seg, gt, Protocol::Prompt, frames)?;
-            let vos: VosResults = vos_out.into_iter().zip(sorted(gt)).map(|(o, video)| (video.id, o.vos)).collect();
-            write_json(&dir.join("vos.json"), &vos).map_err(|e| e.to_string())?;
-            row.jf = Some(score::vos_jf(gt, &vos)?.jf);
+            row.jf = Some(run_vos(seg, gt, score::VOS_MIN_AREA, &dir.join("vos.json"), frames)?);
+            row.jf_first_pixel = Some(run_vos(seg, gt, 0.0, &dir.join("vos_first_pixel.json"), frames)?);
         }
         tracing::info!(variant = %v.name, "evaluated");
         rows.push(row);
@@ -57,6 +56,15 @@ pub fn evaluate(
     write_json(&out.join("summary.json"), &rows).map_err(|e| e.to_string())?;
     std::fs::write(out.join("table.md"), variants::table(&rows)).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(rows)
+}
+
+/// The VOS protocol with objects given at `min_area` (fraction of the frame); writes the
+/// per-object results to `path` and returns J&F.
+fn run_vos(seg: &mut Segmenter, gt: &Dataset, min_area: f64, path: &Path, frames: &mut Frames) -> Result<f64, String> {
+    let (vos_out, _, _) = run_all(seg, gt, Protocol::Prompt(min_area), frames)?;
+    let vos: VosResults = vos_out.into_iter().zip(sorted(gt)).map(|(o, video)| (video.id, o.vos)).collect();
+    write_json(path, &vos).map_err(|e| e.to_string())?;
+    Ok(score::vos_jf(gt, &vos, min_area)?.jf)
 }
 
 fn sorted(gt: &Dataset) -> Vec<&Video> {
@@ -101,6 +109,7 @@ fn score_row(
         idsw: m.clear.num_switches,
         mota: m.clear.mota(),
         jf: None,
+        jf_first_pixel: None,
         frame_ms: timing.frame_ms(),
         tracker_ms: timing.tracker_ms(),
         tracker_share: timing.tracker_share(),

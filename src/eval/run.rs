@@ -6,6 +6,7 @@
 //!   prompt on its first visible frame; the variant's detect interval still applies (other
 //!   objects found by detection take part in overlap resolution).
 use super::formats::{MotsRow, VisResult};
+use super::score::prompt_frame;
 use crate::rle::{self, Rle};
 use crate::segmenter::{FrameRef, PixelFormat, Segmenter};
 use crate::tracker::TargetPrompt;
@@ -16,10 +17,13 @@ use std::time::{Duration, Instant};
 /// Supplies frame `i` of the current video as packed RGB8 (width * height * 3 bytes).
 pub type FrameSource<'a> = dyn FnMut(usize) -> Result<Vec<u8>, String> + 'a;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Protocol {
+    /// The tracker finds everything itself.
     Category,
-    Prompt,
+    /// VOS: each object is given as a mask on its prompt frame (`score::prompt_frame` with
+    /// this minimum area fraction).
+    Prompt(f64),
 }
 
 /// Wall-clock split over the frames of a run.
@@ -92,8 +96,8 @@ pub fn run_video(
         if rgb.len() != video.width * video.height * 3 {
             return Err(format!("video {} frame {f}: {} bytes, expected {}x{}x3", video.id, rgb.len(), video.width, video.height));
         }
-        if protocol == Protocol::Prompt {
-            add_prompts(seg, anns, f, &mut prompted)?;
+        if let Protocol::Prompt(min_area) = protocol {
+            add_prompts(seg, anns, video, min_area, f, &mut prompted)?;
         }
         let frame = FrameRef { format: PixelFormat::Rgb, width: video.width, height: video.height, planes: [&rgb, &[], &[]], strides: [video.width * 3, 0, 0] };
         let t0 = Instant::now();
@@ -124,11 +128,10 @@ pub fn run_video(
     Ok(out)
 }
 
-/// Gives the tracker every object whose first visible frame is `f`.
-fn add_prompts(seg: &mut Segmenter, anns: &[&Annotation], f: usize, prompted: &mut BTreeMap<u64, u64>) -> Result<(), String> {
+/// Gives the tracker every object whose prompt frame is `f`.
+fn add_prompts(seg: &mut Segmenter, anns: &[&Annotation], video: &Video, min_area: f64, f: usize, prompted: &mut BTreeMap<u64, u64>) -> Result<(), String> {
     for a in anns {
-        let first = a.segmentations.iter().position(|s| s.is_some());
-        if first != Some(f) {
+        if prompt_frame(a, video.width, video.height, min_area) != Some(f) {
             continue;
         }
         let Some(r) = &a.segmentations[f] else { continue };

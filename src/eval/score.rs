@@ -125,15 +125,29 @@ pub fn mot_scores(gt: &Dataset, tracks: &BTreeMap<u64, Vec<MotsRow>>) -> Result<
     Ok(s)
 }
 
-/// Semi-supervised VOS J&F: each ground-truth object is given on its first visible frame;
-/// scored on the following frames, the video's last frame excluded (DAVIS excludes the
-/// first and last). A missing prediction counts as an empty mask.
-pub fn vos_jf(gt: &Dataset, pred: &VosResults) -> Result<JfSummary, String> {
+/// VOS protocol: an object is given on the first frame where its visible area reaches this
+/// fraction of the frame (0.1 %: 66 px at 256x256, an 8x8 patch). The world's objects enter
+/// through the frame edge, so their first visible frame often shows 1-4 pixels: no user
+/// would annotate that, and a prompt of one pixel carries neither shape nor appearance.
+/// `segstream eval` also reports the strict protocol (first visible pixel, fraction 0).
+pub const VOS_MIN_AREA: f64 = 0.001;
+
+/// The frame an object is given on under the VOS protocol with `min_area_fraction`.
+pub fn prompt_frame(a: &Annotation, width: usize, height: usize, min_area_fraction: f64) -> Option<usize> {
+    let min = ((min_area_fraction * (width * height) as f64).ceil() as u64).max(1);
+    // A dataset without areas (written by hand) falls back to the first visible frame.
+    (0..a.segmentations.len()).find(|&f| a.segmentations[f].is_some() && a.areas.get(f).copied().flatten().is_none_or(|x| x >= min))
+}
+
+/// Semi-supervised VOS J&F: each ground-truth object is given on its prompt frame
+/// ([`prompt_frame`]); scored on the following frames, the video's last frame excluded
+/// (DAVIS excludes the first and last). A missing prediction counts as an empty mask.
+pub fn vos_jf(gt: &Dataset, pred: &VosResults, min_area_fraction: f64) -> Result<JfSummary, String> {
     let mut acc = JfAccumulator::default();
     for v in sorted_videos(gt) {
         let empty = Mask::new(v.width, v.height);
         for (a, t) in gt_tubes(gt, v.id, v.length)? {
-            let Some(first) = t.iter().position(|m| m.is_some()) else { continue };
+            let Some(first) = prompt_frame(a, v.width, v.height, min_area_fraction) else { continue };
             let p = match pred.get(&v.id).and_then(|o| o.get(&a.id)) {
                 Some(segs) => tube(segs, v.length, &format!("VOS object {}", a.id))?,
                 None => vec![None; v.length],

@@ -36,6 +36,8 @@ pub struct Row {
     pub mota: f64,
     /// `None` where the variant cannot follow user prompts (similarity baseline).
     pub jf: Option<f64>,
+    /// J&F with each object given on its first visible pixel (strict protocol).
+    pub jf_first_pixel: Option<f64>,
     pub frame_ms: f64,
     pub tracker_ms: f64,
     pub tracker_share: f64,
@@ -44,14 +46,15 @@ pub struct Row {
 /// Markdown table of the rows.
 pub fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| tracker | VIS mAP | frame AP | HOTA | DetA | AssA | IDF1 | IDSW | MOTA | VOS J&F | frame ms | tracker ms | tracker % |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| tracker | VIS mAP | frame AP | HOTA | DetA | AssA | IDF1 | IDSW | MOTA | VOS J&F | J&F first px | frame ms | tracker ms | tracker % |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
-        let jf = r.jf.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        let (jf, jf1) = (fmt(r.jf), fmt(r.jf_first_pixel));
         s.push_str(&format!(
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {:.3} | {} | {:.2} | {:.3} | {:.1} |\n",
-            r.variant, r.vis_map, r.frame_map, r.hota, r.deta, r.assa, r.idf1, r.idsw, r.mota, jf, r.frame_ms, r.tracker_ms, 100.0 * r.tracker_share
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {:.3} | {} | {} | {:.2} | {:.3} | {:.1} |\n",
+            r.variant, r.vis_map, r.frame_map, r.hota, r.deta, r.assa, r.idf1, r.idsw, r.mota, jf, jf1, r.frame_ms, r.tracker_ms, 100.0 * r.tracker_share
         ));
     }
     s

@@ -164,7 +164,9 @@ impl Tracker {
             }
             let logits = out.mask_logits.row(r);
             let sim = weighted_cosine(&t.memory.embeddings, &t.emb).unwrap_or(1.0);
-            if logits.iter().any(|&v| v > 0.0) && sim > thr {
+            let area = logits.iter().filter(|&&v| v > 0.0).count();
+            tracing::trace!(id = t.id, user = t.user, area, sim, thr, "prompt query");
+            if area > 0 && sim > thr {
                 copy_into(&mut t.logits, logits);
                 t.quality = mask_quality(logits);
                 t.similarity = sim;
@@ -224,6 +226,7 @@ impl Tracker {
             t.memory.mean_emb.update(emb, window);
             t.memory.class_emb.update(cls, window);
             t.matched = true;
+            tracing::trace!(id = t.id, det = d.index, source = ?t.source, "matched a detection");
             if t.source == Source::None {
                 copy_into(&mut t.logits, out.mask_logits.row(d.index));
                 copy_into(&mut t.emb, emb);
@@ -250,6 +253,7 @@ impl Tracker {
                 continue; // cap reached and no lost target to forget
             }
             let mut t = Target::new(self.take_id(), false, self.new_pool(geo));
+            tracing::trace!(id = t.id, det = d.index, score = d.score, "birth");
             copy_into(&mut t.logits, out.mask_logits.row(d.index));
             copy_into(&mut t.emb, out.assoc_emb.row(d.index));
             copy_into(&mut t.class_emb, out.class_emb.row(d.index));
@@ -298,6 +302,7 @@ impl Tracker {
         for (k, &i) in idx.iter().enumerate() {
             let t = &mut self.targets[i];
             if keep[k].is_none() {
+                tracing::trace!(id = t.id, "overlap: mask taken by stronger targets");
                 t.source = Source::None;
                 continue;
             }
