@@ -130,17 +130,20 @@ fn add_box_command_creates_a_target_and_bad_commands_warn() {
 #[test]
 fn mask_size_property_sets_the_mask_resolution() {
     let mut h = segment_harness(&caps(VideoFormat::Rgb, 160, 120), &[("detect-interval", "0"), ("mask-width", "40"), ("mask-height", "30")]);
+    // A box around a real world object, so the trained model has something to segment.
+    let frames = world_frames(1_000_003, 160, 120, 3);
+    let b = frames[0].1;
     let cmd = gst::Structure::builder("segstream-command")
         .field("action", "add-box")
-        .field("x", 20.0f32)
-        .field("y", 20.0f32)
-        .field("w", 120.0f32)
-        .field("h", 80.0f32)
+        .field("x", b.x - 2.0)
+        .field("y", b.y - 2.0)
+        .field("w", b.w + 4.0)
+        .field("h", b.h + 4.0)
         .build();
     assert!(h.push_upstream_event(gst::event::CustomUpstream::new(cmd)));
     let mut masks = Vec::new();
-    for i in 0..3 {
-        h.push(frame(VideoFormat::Rgb, 160, 120, i)).unwrap();
+    for (buf, _) in frames {
+        h.push(buf).unwrap();
         masks.extend(pull_meta(&mut h).objects.into_iter().map(|o| (o.mask.width, o.mask.height)));
     }
     assert!(!masks.is_empty(), "the user's target has a mask");

@@ -43,6 +43,23 @@ pub fn frame(format: gst_video::VideoFormat, width: u32, height: u32, seed: u8) 
     buffer
 }
 
+/// Frames 0..n of a synthetic world video (RGB, `width` a multiple of 4 so rows are
+/// unpadded) with the box of its largest visible object on each frame: in-distribution
+/// input for a box prompt, unlike a texture.
+pub fn world_frames(seed: u64, width: u32, height: u32, n: u64) -> Vec<(gst::Buffer, segstream::mask::BBox)> {
+    use segstream::world::{Difficulty, World, WorldConfig};
+    init();
+    let mut world = World::new(WorldConfig::new(seed, Difficulty::Normal, width as usize, height as usize)).unwrap();
+    (0..n)
+        .map(|f| {
+            let mut rgb = vec![0u8; (width * height * 3) as usize];
+            let truth = world.render(f, &mut rgb).unwrap();
+            let largest = truth.objects.iter().max_by_key(|o| o.visible_area).and_then(|o| o.bbox).expect("a visible object");
+            (gst::Buffer::from_mut_slice(rgb), largest)
+        })
+        .collect()
+}
+
 /// A frame filled with one byte value.
 pub fn flat(format: gst_video::VideoFormat, width: u32, height: u32, value: u8) -> gst::Buffer {
     let info = gst_video::VideoInfo::builder(format, width, height).build().unwrap();
