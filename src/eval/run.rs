@@ -3,8 +3,8 @@
 //!
 //! - Category-specified (VIS / MOT): the tracker finds and follows every object itself.
 //! - Prompt-specified (VOS, semi-supervised): each ground-truth object is given as a mask
-//!   prompt on its first visible frame; the variant's detect interval still applies (other
-//!   objects found by detection take part in overlap resolution).
+//!   prompt on its prompt frame (`score::prompt_frame`); the variant's detect interval
+//!   still applies (other objects found by detection take part in overlap resolution).
 use super::formats::{MotsRow, VisResult};
 use super::score::prompt_frame;
 use crate::rle::{self, Rle};
@@ -91,14 +91,17 @@ pub fn run_video(
     let mut out = VideoOutput::default();
     let mut tracks: BTreeMap<u64, TrackAcc> = BTreeMap::new();
     let mut prompted: BTreeMap<u64, u64> = BTreeMap::new(); // track id -> annotation id
+    // Per annotation, the frame it is given on (VOS only), found once per video.
+    let given: Vec<Option<usize>> = match protocol {
+        Protocol::Prompt(min_area) => anns.iter().map(|a| prompt_frame(a, video.width, video.height, min_area)).collect(),
+        Protocol::Category => vec![None; anns.len()],
+    };
     for f in 0..video.length {
         let rgb = frames(f)?;
         if rgb.len() != video.width * video.height * 3 {
             return Err(format!("video {} frame {f}: {} bytes, expected {}x{}x3", video.id, rgb.len(), video.width, video.height));
         }
-        if let Protocol::Prompt(min_area) = protocol {
-            add_prompts(seg, anns, video, min_area, f, &mut prompted)?;
-        }
+        add_prompts(seg, anns, &given, f, &mut prompted)?;
         let frame = FrameRef { format: PixelFormat::Rgb, width: video.width, height: video.height, planes: [&rgb, &[], &[]], strides: [video.width * 3, 0, 0] };
         let t0 = Instant::now();
         let res = seg.process(&frame, f as u64).map_err(|e| format!("video {} frame {f}: {e}", video.id))?;
@@ -128,12 +131,9 @@ pub fn run_video(
     Ok(out)
 }
 
-/// Gives the tracker every object whose prompt frame is `f`.
-fn add_prompts(seg: &mut Segmenter, anns: &[&Annotation], video: &Video, min_area: f64, f: usize, prompted: &mut BTreeMap<u64, u64>) -> Result<(), String> {
-    for a in anns {
-        if prompt_frame(a, video.width, video.height, min_area) != Some(f) {
-            continue;
-        }
+/// Gives the tracker every object whose prompt frame (`given`, per annotation) is `f`.
+fn add_prompts(seg: &mut Segmenter, anns: &[&Annotation], given: &[Option<usize>], f: usize, prompted: &mut BTreeMap<u64, u64>) -> Result<(), String> {
+    for (a, _) in anns.iter().zip(given).filter(|(_, g)| **g == Some(f)) {
         let Some(r) = &a.segmentations[f] else { continue };
         let mask = rle::decode(r).map_err(|e| format!("annotation {}: {e}", a.id))?;
         let id = seg.tracker_mut().add_target(TargetPrompt::Mask(mask));

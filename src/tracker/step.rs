@@ -164,9 +164,12 @@ impl Tracker {
             }
             let logits = out.mask_logits.row(r);
             let sim = weighted_cosine(&t.memory.embeddings, &t.emb).unwrap_or(1.0);
-            let area = logits.iter().filter(|&&v| v > 0.0).count();
-            tracing::trace!(id = t.id, user = t.user, area, sim, thr, "prompt query");
-            if area > 0 && sim > thr {
+            if tracing::enabled!(tracing::Level::TRACE) {
+                // Counted only when traced: the decision below needs just `any`.
+                let area = logits.iter().filter(|&&v| v > 0.0).count();
+                tracing::trace!(id = t.id, user = t.user, area, sim, thr, "prompt query");
+            }
+            if logits.iter().any(|&v| v > 0.0) && sim > thr {
                 copy_into(&mut t.logits, logits);
                 t.quality = mask_quality(logits);
                 t.similarity = sim;

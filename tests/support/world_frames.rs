@@ -1,4 +1,4 @@
-//! Shared by the core tests (included with `#[path]`): the first frames of a world, each
+//! Shared by the core and plugin tests (included with `#[path]`): the first frames of a world, each
 //! with its ground truth.
 use segstream::world::{FrameTruth, World};
 

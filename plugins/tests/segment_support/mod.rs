@@ -4,6 +4,9 @@ use gst::prelude::*;
 use std::path::PathBuf;
 use std::sync::Once;
 
+#[path = "../../../tests/support/world_frames.rs"]
+mod core_world_frames;
+
 /// Initialises GStreamer and registers the plugin (statically, as the CLI does).
 pub fn init() {
     static INIT: Once = Once::new();
@@ -50,10 +53,9 @@ pub fn world_frames(seed: u64, width: u32, height: u32, n: u64) -> Vec<(gst::Buf
     use segstream::world::{Difficulty, World, WorldConfig};
     init();
     let mut world = World::new(WorldConfig::new(seed, Difficulty::Normal, width as usize, height as usize)).unwrap();
-    (0..n)
-        .map(|f| {
-            let mut rgb = vec![0u8; (width * height * 3) as usize];
-            let truth = world.render(f, &mut rgb).unwrap();
+    core_world_frames::frames(&mut world, n)
+        .into_iter()
+        .map(|(rgb, truth)| {
             let largest = truth.objects.iter().max_by_key(|o| o.visible_area).and_then(|o| o.bbox).expect("a visible object");
             (gst::Buffer::from_mut_slice(rgb), largest)
         })
