@@ -51,8 +51,14 @@ pub struct TrackerConfig {
     /// value 0.5, stricter because a user target has no detector to recover it if it drifts.
     pub prompt_consistency_threshold: f32,
     /// After per-pixel overlap resolution a target keeps its mask only if it retains more
-    /// than this fraction of its area (ref 0.5).
+    /// than this fraction of its area (ref 0.5). The rule removes duplicates of one object
+    /// among detection-born targets.
     pub keep_area_fraction: f32,
+    /// The same for user-given targets (ours: 0, keep whatever pixels they win, as VOS
+    /// methods do with their per-pixel argmax): the user asked for that object, and a
+    /// user target is never a duplicate; dropping it whole whenever a neighbour's mask
+    /// grows over it was where most of the lost VOS J&F went (docs/TRACKING.md).
+    pub user_keep_area_fraction: f32,
     /// Prompt tokens sampled per frame from a target's mask, R (ref 32).
     pub tokens_per_frame: usize,
     /// FIFO window of recent frames in the memory pool, M (ref 5); plus one pinned frame.
@@ -97,6 +103,7 @@ impl Default for TrackerConfig {
             consistency_threshold: 0.25,
             prompt_consistency_threshold: 0.5,
             keep_area_fraction: 0.5,
+            user_keep_area_fraction: 0.0,
             tokens_per_frame: 32,
             memory_frames: 5,
             assoc_memory: 3,

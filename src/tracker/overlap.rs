@@ -1,18 +1,21 @@
 //! Per-pixel overlap resolution between targets (reference step 4): a pixel claimed by
 //! several masks goes to the argmax of weight * sigmoid(logit), weight = score *
-//! similarity * quality; a target keeps its mask only if it retains enough of its area.
+//! similarity * quality; a target keeps its mask only if it retains more than its claim's
+//! keep fraction of its area.
 use crate::vocab::sigmoid;
 
 /// One target's claim on the frame.
 pub struct Claim<'a> {
     pub logits: &'a [f32],
     pub weight: f32,
+    /// Fraction of its own area the claim must keep to keep its mask at all.
+    pub keep_fraction: f32,
 }
 
 /// Resolves overlaps. `owner` is a reusable per-pixel scratch buffer. Returns, per claim,
-/// `Some(area kept)` when it keeps its mask (kept area > keep_fraction * original area)
-/// and `None` otherwise; `owner[p]` is the winning claim index + 1 (0 = background).
-pub fn resolve(claims: &[Claim], pixels: usize, keep_fraction: f32, owner: &mut Vec<u16>) -> Vec<Option<usize>> {
+/// `Some(area kept)` when it keeps its mask (kept area > keep_fraction * original area,
+/// and > 0) and `None` otherwise; `owner[p]` is the winning claim index + 1 (0 = background).
+pub fn resolve(claims: &[Claim], pixels: usize, owner: &mut Vec<u16>) -> Vec<Option<usize>> {
     owner.clear();
     owner.resize(pixels, 0);
     let mut before = vec![0usize; claims.len()];
@@ -37,7 +40,7 @@ pub fn resolve(claims: &[Claim], pixels: usize, keep_fraction: f32, owner: &mut 
         }
     }
     let keep: Vec<Option<usize>> = (0..claims.len())
-        .map(|k| (before[k] > 0 && after[k] as f32 > keep_fraction * before[k] as f32).then_some(after[k]))
+        .map(|k| (after[k] > 0 && after[k] as f32 > claims[k].keep_fraction * before[k] as f32).then_some(after[k]))
         .collect();
     // Pixels of dropped claims become background.
     for o in owner.iter_mut() {
@@ -59,15 +62,32 @@ mod tests {
         let b = [-5.0, 5.0, 5.0, 5.0];
         let c = [-5.0, -5.0, 5.0, 5.0];
         let claims = [
-            Claim { logits: &a, weight: 1.0 },
-            Claim { logits: &b, weight: 0.5 },
-            Claim { logits: &c, weight: 0.9 },
+            Claim { logits: &a, weight: 1.0, keep_fraction: 0.5 },
+            Claim { logits: &b, weight: 0.5, keep_fraction: 0.5 },
+            Claim { logits: &c, weight: 0.9, keep_fraction: 0.5 },
         ];
         let mut owner = Vec::new();
-        let keep = resolve(&claims, 4, 0.5, &mut owner);
+        let keep = resolve(&claims, 4, &mut owner);
         // B keeps only pixel 3? No: C (0.9) beats B (0.5) on pixel 3, so B keeps 0 of 3 -> dropped;
         // C keeps pixel 3 = 1 of 2 = 50 %, not > 50 % -> dropped; A keeps all 3.
         assert_eq!(keep, vec![Some(3), None, None]);
         assert_eq!(owner, vec![1, 1, 1, 0]);
+    }
+
+    #[test]
+    fn a_claim_with_keep_fraction_zero_keeps_any_pixels_it_wins_but_not_none() {
+        // The same layout; C keeps pixel 3 (1 of its 2) under fraction 0, B wins nothing.
+        let a = [5.0, 5.0, 5.0, -5.0];
+        let b = [-5.0, 5.0, 5.0, 5.0];
+        let c = [-5.0, -5.0, 5.0, 5.0];
+        let claims = [
+            Claim { logits: &a, weight: 1.0, keep_fraction: 0.5 },
+            Claim { logits: &b, weight: 0.5, keep_fraction: 0.0 },
+            Claim { logits: &c, weight: 0.9, keep_fraction: 0.0 },
+        ];
+        let mut owner = Vec::new();
+        let keep = resolve(&claims, 4, &mut owner);
+        assert_eq!(keep, vec![Some(3), None, Some(1)]);
+        assert_eq!(owner, vec![1, 1, 1, 3]);
     }
 }

@@ -297,10 +297,11 @@ impl Tracker {
                     } else {
                         classify(vocab, &t.class_emb).1 * t.similarity * t.quality
                     };
-                    Claim { logits: &t.logits, weight }
+                    let keep_fraction = if t.user { self.config.user_keep_area_fraction } else { self.config.keep_area_fraction };
+                    Claim { logits: &t.logits, weight, keep_fraction }
                 })
                 .collect();
-            resolve(&claims, w * h, self.config.keep_area_fraction, &mut self.owner)
+            resolve(&claims, w * h, &mut self.owner)
         };
         for (k, &i) in idx.iter().enumerate() {
             let t = &mut self.targets[i];

@@ -257,6 +257,42 @@ fn overlapping_targets_share_pixels_by_score() {
 }
 
 #[test]
+fn a_user_target_keeps_what_it_wins_of_an_overlap_a_detected_one_would_lose() {
+    // Object 1 (detected, born first so it wins tied pixels) stays; object 2 (not seen by
+    // detection, given by the user on frame 1) slides over it. From frame 6 object 2 keeps
+    // half or less of its 8x8 mask: a detection-born target would be dropped there, a user
+    // target keeps the pixels it still wins.
+    let script: Vec<Vec<Obj>> = (0..10)
+        .map(|t| {
+            let mut o2 = obj(2, (14 - t, 4, 22 - t, 12), axis(1));
+            o2.detect = false;
+            vec![obj(1, (4, 4, 12, 12), axis(0)), o2]
+        })
+        .collect();
+    let areas = |cfg: TrackerConfig| {
+        let mut tr = Tracker::new(cfg);
+        let (v, mut dec) = (vocab(), FakeDecoder::new(script.clone()));
+        let mut user = None;
+        (0..10)
+            .map(|t| {
+                if t == 1 {
+                    user = Some(tr.add_target(TargetPrompt::Box { x: 52.0, y: 16.0, w: 32.0, h: 32.0 }));
+                }
+                let f = features(t, &dec.script[t].clone());
+                let tracks = tr.step(&f, &mut dec, &v).unwrap();
+                tracks.iter().find(|k| Some(k.id) == user).map_or(0, |k| k.mask.area())
+            })
+            .collect::<Vec<usize>>()
+    };
+    // Overlap width t - 2 columns from frame 2: 8 * (10 - t) pixels left to the user target.
+    let left: Vec<usize> = (0..10usize).map(|t| if t == 0 { 0 } else { 8 * (8 - t.saturating_sub(2)) }).collect();
+    assert_eq!(areas(TrackerConfig::default()), left);
+    let reference = areas(TrackerConfig { user_keep_area_fraction: 0.5, ..Default::default() });
+    assert_eq!(reference[..6], left[..6]);
+    assert!(reference[6..].iter().all(|&a| a == 0), "the reference rule drops it: {reference:?}");
+}
+
+#[test]
 fn max_targets_caps_remembered_targets() {
     let script: Vec<Vec<Obj>> = (0..5)
         .map(|_| (0..5u32).map(|k| obj(k + 1, (6 * k as usize, 0, 6 * k as usize + 5, 5), axis(k as usize))).collect())
