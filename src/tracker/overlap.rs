@@ -55,38 +55,36 @@ pub fn resolve(claims: &[Claim], pixels: usize, owner: &mut Vec<u16>) -> Vec<Opt
 mod tests {
     use super::*;
 
-    #[test]
-    fn stronger_claim_wins_shared_pixels_and_weak_leftover_is_dropped() {
-        // 4 pixels. A claims 0..3, B claims 1..4 with lower weight; C claims 2..4 weakly.
-        let a = [5.0, 5.0, 5.0, -5.0];
-        let b = [-5.0, 5.0, 5.0, 5.0];
-        let c = [-5.0, -5.0, 5.0, 5.0];
-        let claims = [
-            Claim { logits: &a, weight: 1.0, keep_fraction: 0.5 },
-            Claim { logits: &b, weight: 0.5, keep_fraction: 0.5 },
-            Claim { logits: &c, weight: 0.9, keep_fraction: 0.5 },
-        ];
+    // 4 pixels. A claims 0..3, B claims 1..4 with lower weight; C claims 2..4 weakly.
+    const A: [f32; 4] = [5.0, 5.0, 5.0, -5.0];
+    const B: [f32; 4] = [-5.0, 5.0, 5.0, 5.0];
+    const C: [f32; 4] = [-5.0, -5.0, 5.0, 5.0];
+
+    /// Resolves A, B, C (weights 1.0, 0.5, 0.9) with the given keep fractions.
+    fn resolve_abc(fractions: [f32; 3]) -> (Vec<Option<usize>>, Vec<u16>) {
+        let claims: Vec<Claim> = [(&A, 1.0), (&B, 0.5), (&C, 0.9)]
+            .iter()
+            .zip(fractions)
+            .map(|(&(logits, weight), keep_fraction)| Claim { logits, weight, keep_fraction })
+            .collect();
         let mut owner = Vec::new();
         let keep = resolve(&claims, 4, &mut owner);
-        // B keeps only pixel 3? No: C (0.9) beats B (0.5) on pixel 3, so B keeps 0 of 3 -> dropped;
-        // C keeps pixel 3 = 1 of 2 = 50 %, not > 50 % -> dropped; A keeps all 3.
+        (keep, owner)
+    }
+
+    #[test]
+    fn stronger_claim_wins_shared_pixels_and_weak_leftover_is_dropped() {
+        let (keep, owner) = resolve_abc([0.5; 3]);
+        // C (0.9) beats B (0.5) on pixel 3, so B keeps 0 of 3 -> dropped; C keeps pixel 3 =
+        // 1 of 2 = 50 %, not > 50 % -> dropped; A keeps all 3.
         assert_eq!(keep, vec![Some(3), None, None]);
         assert_eq!(owner, vec![1, 1, 1, 0]);
     }
 
     #[test]
     fn a_claim_with_keep_fraction_zero_keeps_any_pixels_it_wins_but_not_none() {
-        // The same layout; C keeps pixel 3 (1 of its 2) under fraction 0, B wins nothing.
-        let a = [5.0, 5.0, 5.0, -5.0];
-        let b = [-5.0, 5.0, 5.0, 5.0];
-        let c = [-5.0, -5.0, 5.0, 5.0];
-        let claims = [
-            Claim { logits: &a, weight: 1.0, keep_fraction: 0.5 },
-            Claim { logits: &b, weight: 0.5, keep_fraction: 0.0 },
-            Claim { logits: &c, weight: 0.9, keep_fraction: 0.0 },
-        ];
-        let mut owner = Vec::new();
-        let keep = resolve(&claims, 4, &mut owner);
+        // C keeps pixel 3 (1 of its 2) under fraction 0; B wins nothing and stays dropped.
+        let (keep, owner) = resolve_abc([0.5, 0.0, 0.0]);
         assert_eq!(keep, vec![Some(3), None, Some(1)]);
         assert_eq!(owner, vec![1, 1, 1, 3]);
     }
