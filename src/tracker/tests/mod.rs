@@ -284,8 +284,8 @@ fn a_user_target_keeps_what_it_wins_of_an_overlap_a_detected_one_would_lose() {
             })
             .collect::<Vec<usize>>()
     };
-    // Overlap width t - 2 columns from frame 2: 8 * (10 - t) pixels left to the user target.
-    let left: Vec<usize> = (0..10usize).map(|t| if t == 0 { 0 } else { 8 * (8 - t.saturating_sub(2)) }).collect();
+    // Given on frame 1; overlap width t - 2 columns from frame 2: 8 * (10 - t) pixels left.
+    let left: Vec<usize> = (0..10usize).map(|t| if t == 0 { 0 } else { 8 * (10 - t.max(2)) }).collect();
     assert_eq!(areas(TrackerConfig::default()), left);
     let reference = areas(TrackerConfig { user_keep_area_fraction: 0.5, ..Default::default() });
     assert_eq!(reference[..6], left[..6]);
