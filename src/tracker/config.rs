@@ -59,6 +59,11 @@ pub struct TrackerConfig {
     /// user target is never a duplicate; dropping it whole whenever a neighbour's mask
     /// grows over it was where most of the lost VOS J&F went (docs/TRACKING.md).
     pub user_keep_area_fraction: f32,
+    /// Ours: a user target given on an object that a detection-born target already follows
+    /// (mask IoU >= this on the frame it is given) replaces that target, so one object has
+    /// one identity and no duplicate competes for its pixels (0.5, the birth rule's "same
+    /// object" threshold; above 1 = never).
+    pub user_replaces_iou: f32,
     /// Prompt tokens sampled per frame from a target's mask, R (ref 32).
     pub tokens_per_frame: usize,
     /// FIFO window of recent frames in the memory pool, M (ref 5); plus one pinned frame.
@@ -104,6 +109,7 @@ impl Default for TrackerConfig {
             prompt_consistency_threshold: 0.5,
             keep_area_fraction: 0.5,
             user_keep_area_fraction: 0.0,
+            user_replaces_iou: 0.5,
             tokens_per_frame: 32,
             memory_frames: 5,
             assoc_memory: 3,

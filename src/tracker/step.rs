@@ -31,7 +31,7 @@ impl Tracker {
         let mut geo = geometry(f)?;
         let prompt_mode = self.config.mode == TrackerMode::PromptQuery;
         self.begin_frame(&geo, prompt_mode);
-        self.init_pending(f, &geo);
+        let fresh = self.init_pending(f, &geo);
         let rows = self.build_batch(&geo, prompt_mode);
         let detect = self.should_detect();
         self.detected = detect;
@@ -48,6 +48,7 @@ impl Tracker {
         if prompt_mode {
             self.read_prompts(&out.prompts, &rows);
         }
+        self.replace_duplicates_of(&fresh, &geo);
         if detect {
             let dets = detect::select(&out.detections, vocab, &self.config, geo.w4, geo.h4);
             let matches = self.associate(&out.detections, &dets, prompt_mode);
@@ -77,10 +78,11 @@ impl Tracker {
         }
     }
 
-    /// Turns user prompts given since the last frame into pinned tokens and this frame's mask.
-    fn init_pending(&mut self, f: &Features, geo: &Geometry) {
+    /// Turns user prompts given since the last frame into pinned tokens and this frame's
+    /// mask; returns the ids of the targets that started.
+    fn init_pending(&mut self, f: &Features, geo: &Geometry) -> Vec<u64> {
         let (w, h) = (geo.w4 * 4, geo.h4 * 4);
-        let mut dropped = Vec::new();
+        let (mut dropped, mut started) = (Vec::new(), Vec::new());
         for t in &mut self.targets {
             let Some(prompt) = t.pending.take() else { continue };
             let (mask, given) = match prompt {
@@ -99,6 +101,7 @@ impl Tracker {
                 continue;
             }
             t.memory.has_pinned = true;
+            started.push(t.id);
             // A mask prompt is the target's mask on this frame (VOS: the first frame is
             // given); a box or points only locate it, so this frame's mask is decoded.
             if let Some(mask) = given {
@@ -108,6 +111,30 @@ impl Tracker {
             }
         }
         self.targets.retain(|t| !dropped.contains(&t.id));
+        started
+    }
+
+    /// Removes the detection-born targets that follow the object a user target was just
+    /// given on (mask IoU >= `user_replaces_iou` on this frame). Without this the old
+    /// target keeps decoding its own prompt query and takes pixels from the user's.
+    fn replace_duplicates_of(&mut self, started: &[u64], geo: &Geometry) {
+        if started.is_empty() {
+            return;
+        }
+        let binary = |t: &Target| {
+            let mut m = Mask::default();
+            binarize(&t.logits, geo.w4, geo.h4, &mut m);
+            m
+        };
+        let given: Vec<Mask> = self.targets.iter().filter(|t| started.contains(&t.id) && t.source != Source::None).map(binary).collect();
+        let thr = self.config.user_replaces_iou;
+        self.targets.retain(|t| {
+            if t.user || t.source == Source::None || !given.iter().any(|g| g.iou(&binary(t)) >= thr) {
+                return true;
+            }
+            tracing::debug!(id = t.id, "replaced by a user target given on the same object");
+            false
+        });
     }
 
     /// Fills the prompt batch; returns each target's row (None: nothing to decode).

@@ -293,6 +293,40 @@ fn a_user_target_keeps_what_it_wins_of_an_overlap_a_detected_one_would_lose() {
 }
 
 #[test]
+fn a_user_target_given_on_a_detected_object_replaces_its_target() {
+    let script: Vec<Vec<Obj>> = (0..6).map(|_| vec![obj(1, (4, 4, 12, 12), axis(0))]).collect();
+    let mut given = crate::mask::Mask::new(W4, W4);
+    for y in 4..12 {
+        for x in 4..12 {
+            given.set(x, y, true);
+        }
+    }
+    let seen = |cfg: TrackerConfig| {
+        let mut tr = Tracker::new(cfg);
+        let (v, mut dec) = (vocab(), FakeDecoder::new(script.clone()));
+        let out: Vec<Vec<(u64, usize)>> = (0..6)
+            .map(|t| {
+                if t == 3 {
+                    assert_eq!(tr.add_target(TargetPrompt::Mask(given.clone())), 2);
+                }
+                let f = features(t, &dec.script[t].clone());
+                tr.step(&f, &mut dec, &v).unwrap().iter().map(|k| (k.id, k.mask.area())).collect()
+            })
+            .collect();
+        (out, tr.targets().len())
+    };
+    let (out, remembered) = seen(TrackerConfig::default());
+    assert!(out[..3].iter().all(|f| f == &vec![(1, 64)]), "{out:?}");
+    assert!(out[3..].iter().all(|f| f == &vec![(2, 64)]), "one object, one identity: {out:?}");
+    assert_eq!(remembered, 1);
+    // Without the rule the detected target lives on beside the user's, decodes the same
+    // object, wins the tied pixels (born first) and the user's target shows nothing.
+    let (out, remembered) = seen(TrackerConfig { user_replaces_iou: 2.0, ..Default::default() });
+    assert_eq!(remembered, 2);
+    assert!(out[4..].iter().all(|f| f == &vec![(1, 64)]), "the old target takes the pixels back: {out:?}");
+}
+
+#[test]
 fn max_targets_caps_remembered_targets() {
     let script: Vec<Vec<Obj>> = (0..5)
         .map(|_| (0..5u32).map(|k| obj(k + 1, (6 * k as usize, 0, 6 * k as usize + 5, 5), axis(k as usize))).collect())
