@@ -8,7 +8,7 @@ PYTHON ?= python3
 NVRTC_LIB := $(shell $(PYTHON) -c "import nvidia.cuda_nvrtc,os;print(os.path.join(os.path.dirname(nvidia.cuda_nvrtc.__file__),'lib'))" 2>/dev/null)
 export LD_LIBRARY_PATH := $(NVRTC_LIB)$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
 
-.PHONY: deps build release demo test test-rust test-python inspect bench clean-out
+.PHONY: deps build release demo test test-rust test-python lint inspect bench clean-out
 
 deps:
 	./deploy/install-deps.sh
@@ -25,12 +25,18 @@ demo: release
 
 ## The whole suite (installs what is missing first).
 test: deps
+	$(CARGO) fmt --all --check
 	$(CARGO) build --workspace --all-targets
 	GST_PLUGIN_PATH=$(CURDIR)/target/debug $(CARGO) test --workspace --no-fail-fast
 	$(MAKE) test-python
 
 test-python:
 	$(PYTHON) -m pytest -q -rs engines/tests tests/judges
+
+## rustfmt (also checked by `make test`) and clippy.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets
 
 inspect: release
 	GST_PLUGIN_PATH=$(CURDIR)/target/release gst-inspect-1.0 segstream

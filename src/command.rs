@@ -40,10 +40,18 @@ pub enum Command {
         target: Target,
         label: Option<String>,
     },
-    AddTextTarget { text: String },
-    RemoveTarget { track_id: u64 },
-    SetVocabulary { names: Vec<String> },
-    SetDetectInterval { interval: u32 },
+    AddTextTarget {
+        text: String,
+    },
+    RemoveTarget {
+        track_id: u64,
+    },
+    SetVocabulary {
+        names: Vec<String>,
+    },
+    SetDetectInterval {
+        interval: u32,
+    },
 }
 
 /// A validated command with the client's optional request id (echoed in the reply).

@@ -30,7 +30,11 @@ impl BBox {
         let y1 = (self.y + self.h).min(other.y + other.h);
         let inter = (x1 - x0).max(0.0) * (y1 - y0).max(0.0);
         let union = self.area() + other.area() - inter;
-        if union <= 0.0 { 0.0 } else { inter / union }
+        if union <= 0.0 {
+            0.0
+        } else {
+            inter / union
+        }
     }
 }
 
@@ -66,12 +70,7 @@ impl Mask {
                 y1 = y1.max(y);
             }
         }
-        (x0 != usize::MAX).then(|| BBox {
-            x: x0 as f32,
-            y: y0 as f32,
-            w: (x1 - x0 + 1) as f32,
-            h: (y1 - y0 + 1) as f32,
-        })
+        (x0 != usize::MAX).then(|| BBox { x: x0 as f32, y: y0 as f32, w: (x1 - x0 + 1) as f32, h: (y1 - y0 + 1) as f32 })
     }
 
     /// Intersection and union pixel counts with a mask of the same size.
@@ -90,7 +89,11 @@ impl Mask {
     /// Intersection over union; two empty masks have IoU 0.
     pub fn iou(&self, other: &Mask) -> f32 {
         let (i, u) = self.inter_union(other);
-        if u == 0 { 0.0 } else { i as f32 / u as f32 }
+        if u == 0 {
+            0.0
+        } else {
+            i as f32 / u as f32
+        }
     }
 
     /// Nearest-neighbour resize (used to move masks between model and frame resolution).

@@ -96,13 +96,7 @@ pub trait MaskDecoder {
     /// into `out`, reusing its buffers: the streaming path keeps one `DecoderOutput` and
     /// allocates nothing per frame once it is warm. Without `detect`, `out.detections`
     /// has zero rows.
-    fn decode_into(
-        &mut self,
-        features: &Features,
-        prompts: &PromptBatch,
-        detect: bool,
-        out: &mut DecoderOutput,
-    ) -> Result<(), ModelError>;
+    fn decode_into(&mut self, features: &Features, prompts: &PromptBatch, detect: bool, out: &mut DecoderOutput) -> Result<(), ModelError>;
 
     /// [`decode_into`](Self::decode_into) a fresh output (tests, benches, tools).
     fn decode(&mut self, features: &Features, prompts: &PromptBatch, detect: bool) -> Result<DecoderOutput, ModelError> {

@@ -60,13 +60,7 @@ pub struct SegmenterSettings {
 
 impl Default for SegmenterSettings {
     fn default() -> Self {
-        SegmenterSettings {
-            model: None,
-            provider: "cpu".into(),
-            tracker: Default::default(),
-            mask_size: None,
-            vocabulary: Vec::new(),
-        }
+        SegmenterSettings { model: None, provider: "cpu".into(), tracker: Default::default(), mask_size: None, vocabulary: Vec::new() }
     }
 }
 
@@ -209,11 +203,7 @@ impl Segmenter {
         let t3 = Instant::now();
         for t in tracks {
             if t.mask_logits.len() != w4 * h4 {
-                return Err(SegmenterError::Run(format!(
-                    "track {}: {} mask logits, expected {w4}x{h4}",
-                    t.id,
-                    t.mask_logits.len()
-                )));
+                return Err(SegmenterError::Run(format!("track {}: {} mask logits, expected {w4}x{h4}", t.id, t.mask_logits.len())));
             }
             let mut mask = self.spare_masks.pop().unwrap_or_default();
             let bbox = match self.gpu.as_mut() {

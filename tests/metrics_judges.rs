@@ -54,9 +54,7 @@ fn render(discs: &[Option<(f64, f64, f64)>]) -> Vec<Mask> {
             }
         }
     }
-    (0..discs.len())
-        .map(|k| Mask { width: W, height: H, data: label.iter().map(|&l| (l == k) as u8).collect() })
-        .collect()
+    (0..discs.len()).map(|k| Mask { width: W, height: H, data: label.iter().map(|&l| (l == k) as u8).collect() }).collect()
 }
 
 fn pos(d: &Disc, f: usize) -> Option<(f64, f64, f64)> {
@@ -79,7 +77,12 @@ fn some_mask(m: Mask) -> Option<Mask> {
 /// still discs on a grid, no false positive -- no two pairs compete for a match.
 fn make(seed: u64, videos: u64, clean: bool) -> Data {
     let mut rng = Rng(segstream::world::rng::Rng::new(seed));
-    let mut d = Data { gt: Dataset { videos: vec![], categories: categories(), annotations: vec![] }, vis: vec![], mots: BTreeMap::new(), vos: BTreeMap::new() };
+    let mut d = Data {
+        gt: Dataset { videos: vec![], categories: categories(), annotations: vec![] },
+        vis: vec![],
+        mots: BTreeMap::new(),
+        vos: BTreeMap::new(),
+    };
     let mut next_ann = 1;
     for vid in 1..=videos {
         d.gt.videos.push(Video { id: vid, width: W, height: H, length: LEN, file_names: vec![], seed: vid, difficulty: String::new() });
@@ -87,7 +90,11 @@ fn make(seed: u64, videos: u64, clean: bool) -> Data {
         let discs: Vec<Disc> = (0..n)
             .map(|k| {
                 let start = if rng.below(3) == 0 { rng.below(4) as usize } else { 0 };
-                let (x, y) = if clean { (12.0 + 24.0 * (k % 2) as f64, 10.0 + 20.0 * (k / 2) as f64) } else { (6.0 + rng.unit() * 36.0, 6.0 + rng.unit() * 28.0) };
+                let (x, y) = if clean {
+                    (12.0 + 24.0 * (k % 2) as f64, 10.0 + 20.0 * (k / 2) as f64)
+                } else {
+                    (6.0 + rng.unit() * 36.0, 6.0 + rng.unit() * 28.0)
+                };
                 let v = if clean { 0.0 } else { 1.0 };
                 Disc {
                     x,
@@ -102,7 +109,15 @@ fn make(seed: u64, videos: u64, clean: bool) -> Data {
             })
             .collect();
         // Predicted discs: jittered copies (+ one false positive), drawn in another order.
-        let mut pd: Vec<Disc> = discs.iter().map(|g| Disc { x: g.x + rng.unit() * 2.0 - 1.0, y: g.y + rng.unit() * 2.0 - 1.0, r: g.r * (0.9 + 0.2 * rng.unit()), ..g.clone() }).collect();
+        let mut pd: Vec<Disc> = discs
+            .iter()
+            .map(|g| Disc {
+                x: g.x + rng.unit() * 2.0 - 1.0,
+                y: g.y + rng.unit() * 2.0 - 1.0,
+                r: g.r * (0.9 + 0.2 * rng.unit()),
+                ..g.clone()
+            })
+            .collect();
         if !clean {
             pd.push(Disc { x: 24.0, y: 20.0, vx: 0.5, vy: 0.0, r: 4.0, start: 2, end: 7, class: 1 });
         }
@@ -150,7 +165,12 @@ fn make(seed: u64, videos: u64, clean: bool) -> Data {
                 }
             }
             if t.iter().any(|m| m.is_some()) {
-                d.vis.push(VisResult { video_id: vid, category_id: class, score: 0.3 + 0.7 * rng.unit(), segmentations: t.iter().map(|m| m.as_ref().map(rle::encode)).collect() });
+                d.vis.push(VisResult {
+                    video_id: vid,
+                    category_id: class,
+                    score: 0.3 + 0.7 * rng.unit(),
+                    segmentations: t.iter().map(|m| m.as_ref().map(rle::encode)).collect(),
+                });
             }
         }
         rows.sort_by_key(|r| (r.frame, r.track_id));

@@ -21,7 +21,8 @@ fn cfg(port: u16, stream: &str, dir: &std::path::Path) -> MqttConfig {
 fn tls_with_the_right_ca_delivers_without_it_fails_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let tls = make_tls(tmp.path());
-    let extra = format!("cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate false", tls.ca.display(), tls.cert.display(), tls.key.display());
+    let extra =
+        format!("cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate false", tls.ca.display(), tls.cert.display(), tls.key.display());
     let broker = Broker::start_with(&tmp.path().join("broker"), free_port(), &extra);
     let never = AtomicBool::new(false);
 

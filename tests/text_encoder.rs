@@ -8,10 +8,10 @@ use segstream::tracker::TrackerConfig;
 use segstream::world::{Difficulty, World, WorldConfig};
 use std::path::{Path, PathBuf};
 
-#[path = "support/world_frames.rs"]
-mod world_frames;
 #[path = "support/text_bundle.rs"]
 mod text_bundle;
+#[path = "support/world_frames.rs"]
+mod world_frames;
 
 fn tiny() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("engines/tiny")
@@ -47,7 +47,10 @@ fn rust_embeddings_of_the_class_names_match_the_python_vocabulary() {
     // One at a time (no padding) gives the same embedding as in a padded batch.
     let t1 = std::time::Instant::now();
     let single = enc.embed(&["crescent"]).unwrap();
-    println!("open {open_ms:.0} ms; one name after warm-up {:.1} ms (timing is informative, not asserted)", t1.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "open {open_ms:.0} ms; one name after warm-up {:.1} ms (timing is informative, not asserted)",
+        t1.elapsed().as_secs_f64() * 1e3
+    );
     assert!(cosine(&single[0], &emb[7]) > 0.9999);
     for e in &emb {
         assert!((e.iter().map(|x| x * x).sum::<f32>().sqrt() - 1.0).abs() < 1e-4, "not normalised");
@@ -110,7 +113,11 @@ fn without_a_text_encoder_new_names_and_text_targets_fail_clearly() {
     assert_eq!(seg.vocabulary().names, ["star", "disc"]);
     let e = seg.add_text_target("a red disc").unwrap_err().to_string();
     assert_eq!(e, "bundle `tiny` has no text encoder ([files] text_encoder), so new class names and text targets cannot be embedded");
-    assert!(seg.set_vocabulary(&["ring".into(), "blue ring".into()]).unwrap_err().to_string().contains("`blue ring` is not in the vocabulary"));
+    assert!(seg
+        .set_vocabulary(&["ring".into(), "blue ring".into()])
+        .unwrap_err()
+        .to_string()
+        .contains("`blue ring` is not in the vocabulary"));
     assert_eq!(seg.vocabulary().names, ["star", "disc"], "a failed change keeps the vocabulary");
     let e = TextEncoder::open(&Bundle::load(&dir).unwrap()).err().unwrap().to_string();
     assert!(e.contains("has no text encoder"), "{e}");

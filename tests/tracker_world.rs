@@ -7,7 +7,7 @@
 //! comes from appearance + where the memory tokens were -- what prompts-as-queries uses.
 //! Scores: our metrics (checked against outside judges in tests/metrics_judges.rs).
 use segstream::mask::Mask;
-use segstream::metrics::{frame_sim, hota::HotaCounts, hota::hota, mot::clear_mot, mot::identity, mot::ClearMot, mot::IdCounts};
+use segstream::metrics::{frame_sim, hota::hota, hota::HotaCounts, mot::clear_mot, mot::identity, mot::ClearMot, mot::IdCounts};
 use segstream::model::{DecoderOutput, Features, MaskDecoder, ModelError, PromptBatch, QueryOutputs};
 use segstream::tensor::Tensor;
 use segstream::tracker::{Tracker, TrackerConfig, TrackerMode};
@@ -86,7 +86,12 @@ fn features(t: usize, objs: &[Obj]) -> Features {
             }
         }
     }
-    Features { s8, s16: Tensor::zeros(&[C, 8, 8]), s32: Tensor { shape: vec![1], data: vec![t as f32] }, mask_feat: Tensor::zeros(&[C, W4, W4]) }
+    Features {
+        s8,
+        s16: Tensor::zeros(&[C, 8, 8]),
+        s32: Tensor { shape: vec![1], data: vec![t as f32] },
+        mask_feat: Tensor::zeros(&[C, W4, W4]),
+    }
 }
 
 struct Oracle<'a> {
@@ -96,7 +101,12 @@ struct Oracle<'a> {
 }
 
 fn group(n: usize) -> QueryOutputs {
-    QueryOutputs { mask_logits: Tensor::zeros(&[n, W4, W4]), class_emb: Tensor::zeros(&[n, D]), assoc_emb: Tensor::zeros(&[n, E]), quality: Tensor::zeros(&[n]) }
+    QueryOutputs {
+        mask_logits: Tensor::zeros(&[n, W4, W4]),
+        class_emb: Tensor::zeros(&[n, D]),
+        assoc_emb: Tensor::zeros(&[n, E]),
+        quality: Tensor::zeros(&[n]),
+    }
 }
 
 impl Oracle<'_> {
@@ -220,10 +230,19 @@ fn prompt_query_tracker_on_world_motion_and_occlusion() {
     for (name, s) in [("pq normal", &normal), ("sim normal", &sim_normal), ("pq hard", &hard), ("sim hard", &sim_hard)] {
         eprintln!(
             "{name}: IDF1 {:.3} IDSW {} MOTA {:.3} HOTA {:.3} (objects {}); tracker own work {:.1} us/frame",
-            s.id.idf1(), s.clear.num_switches, s.clear.mota(), s.hota.summary().hota, s.clear.num_objects,
+            s.id.idf1(),
+            s.clear.num_switches,
+            s.clear.mota(),
+            s.hota.summary().hota,
+            s.clear.num_objects,
             s.own.as_secs_f64() * 1e6 / s.frames.max(1) as f64
         );
     }
     assert!(normal.id.idf1() >= 0.9, "IDF1 {}", normal.id.idf1());
-    assert!(hard.clear.num_switches * 2 <= sim_hard.clear.num_switches, "hard: {} vs {}", hard.clear.num_switches, sim_hard.clear.num_switches);
+    assert!(
+        hard.clear.num_switches * 2 <= sim_hard.clear.num_switches,
+        "hard: {} vs {}",
+        hard.clear.num_switches,
+        sim_hard.clear.num_switches
+    );
 }

@@ -4,8 +4,7 @@ use gst_video::VideoFormat;
 use segstream::segmenter::{FrameRef, PixelFormat};
 
 /// The formats `segment` and `segoverlay` accept (pad template order = preference).
-pub const FORMATS: [VideoFormat; 5] =
-    [VideoFormat::Rgb, VideoFormat::Rgba, VideoFormat::Bgrx, VideoFormat::I420, VideoFormat::Nv12];
+pub const FORMATS: [VideoFormat; 5] = [VideoFormat::Rgb, VideoFormat::Rgba, VideoFormat::Bgrx, VideoFormat::I420, VideoFormat::Nv12];
 
 pub fn pixel_format(format: VideoFormat) -> Option<PixelFormat> {
     Some(match format {
@@ -33,11 +32,5 @@ pub fn frame_ref<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> Op
         planes[p] = frame.plane_data(p as u32).ok()?;
         strides[p] = frame.plane_stride()[p] as usize;
     }
-    Some(FrameRef {
-        format,
-        width: frame.width() as usize,
-        height: frame.height() as usize,
-        planes,
-        strides,
-    })
+    Some(FrameRef { format, width: frame.width() as usize, height: frame.height() as usize, planes, strides })
 }

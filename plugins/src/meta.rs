@@ -42,8 +42,7 @@ pub fn register() {
 pub fn attach(buffer: &mut gst::BufferRef, result: &FrameResult) {
     register();
     remove(buffer);
-    let mut meta = gst::meta::CustomMeta::add(buffer, META_NAME)
-        .expect("custom meta is registered just above");
+    let mut meta = gst::meta::CustomMeta::add(buffer, META_NAME).expect("custom meta is registered just above");
     fill(meta.mut_structure(), result);
 }
 
@@ -97,9 +96,7 @@ pub fn brief(buffer: &gst::BufferRef) -> Option<Result<Brief, String>> {
         let objects = get::<gst::ArrayRef>(s, "objects")?;
         let mut out = Vec::with_capacity(objects.len());
         for (i, v) in objects.iter().enumerate() {
-            let o = v
-                .get::<&gst::StructureRef>()
-                .map_err(|e| format!("{META_NAME}: objects[{i}] is not a structure: {e}"))?;
+            let o = v.get::<&gst::StructureRef>().map_err(|e| format!("{META_NAME}: objects[{i}] is not a structure: {e}"))?;
             out.push((get::<u64>(o, "track-id")?, get::<String>(o, "label")?, get::<f32>(o, "score")?));
         }
         Ok(Brief { frame: get::<u64>(s, "frame")?, objects: out })
@@ -136,9 +133,7 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<FrameResult, String> {
     let objects = get::<gst::ArrayRef>(s, "objects")?;
     let mut out = Vec::with_capacity(objects.len());
     for (i, value) in objects.iter().enumerate() {
-        let o = value
-            .get::<gst::Structure>()
-            .map_err(|e| format!("{META_NAME}: objects[{i}] is not a structure: {e}"))?;
+        let o = value.get::<gst::Structure>().map_err(|e| format!("{META_NAME}: objects[{i}] is not a structure: {e}"))?;
         out.push(parse_object(&o).map_err(|e| format!("objects[{i}]: {e}"))?);
     }
     Ok(FrameResult {
@@ -153,8 +148,7 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<FrameResult, String> {
 fn parse_object(s: &gst::StructureRef) -> Result<ObjectResult, String> {
     let (mw, mh) = (get::<u32>(s, "mask-width")? as usize, get::<u32>(s, "mask-height")? as usize);
     let counts = get::<String>(s, "mask")?;
-    let mask = rle::decode(&Rle { size: [mh, mw], counts })
-        .map_err(|e| format!("{META_NAME}: field 'mask': {e}"))?;
+    let mask = rle::decode(&Rle { size: [mh, mw], counts }).map_err(|e| format!("{META_NAME}: field 'mask': {e}"))?;
     Ok(ObjectResult {
         track_id: get::<u64>(s, "track-id")?,
         class_id: get::<u32>(s, "class-id")? as usize,
@@ -165,12 +159,8 @@ fn parse_object(s: &gst::StructureRef) -> Result<ObjectResult, String> {
     })
 }
 
-fn get<'a, T: glib::value::FromValue<'a>>(
-    s: &'a gst::StructureRef,
-    field: &str,
-) -> Result<T, String> {
-    s.get::<T>(field)
-        .map_err(|e| format!("{}: field '{field}': {e}", s.name()))
+fn get<'a, T: glib::value::FromValue<'a>>(s: &'a gst::StructureRef, field: &str) -> Result<T, String> {
+    s.get::<T>(field).map_err(|e| format!("{}: field '{field}': {e}", s.name()))
 }
 
 #[cfg(test)]

@@ -4,12 +4,7 @@
 use std::process::{Command, Output};
 
 fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_segstream"))
-        .arg("bench")
-        .args(args)
-        .env_remove("SEGSTREAM_MODEL")
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_segstream")).arg("bench").args(args).env_remove("SEGSTREAM_MODEL").output().unwrap()
 }
 
 fn stage<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {

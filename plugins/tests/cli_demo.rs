@@ -74,7 +74,18 @@ fn help_documents_every_subcommand_and_option() {
         assert!(top.contains(word), "{word} missing from --help:\n{top}");
     }
     let run = stdout(&segstream(&["run", "--help"], tmp.path()));
-    for word in ["--output", "--mqtt", "--topic", "--model", "--provider", "--detect-interval", "--score-threshold", "--vocabulary", "--max-frames", "CONFIG FILE"] {
+    for word in [
+        "--output",
+        "--mqtt",
+        "--topic",
+        "--model",
+        "--provider",
+        "--detect-interval",
+        "--score-threshold",
+        "--vocabulary",
+        "--max-frames",
+        "CONFIG FILE",
+    ] {
         assert!(run.contains(word), "{word} missing from run --help:\n{run}");
     }
     let demo = stdout(&segstream(&["demo", "--help"], tmp.path()));

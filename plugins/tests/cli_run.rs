@@ -23,7 +23,20 @@ fn both(o: &Output) -> String {
 fn test_video(dir: &Path, frames: u32) -> PathBuf {
     let path = dir.join("input.avi");
     let st = Command::new("gst-launch-1.0")
-        .args(["-q", "videotestsrc", &format!("num-buffers={frames}"), "pattern=ball", "!", "video/x-raw,width=160,height=120", "!", "jpegenc", "!", "avimux", "!", "filesink"])
+        .args([
+            "-q",
+            "videotestsrc",
+            &format!("num-buffers={frames}"),
+            "pattern=ball",
+            "!",
+            "video/x-raw,width=160,height=120",
+            "!",
+            "jpegenc",
+            "!",
+            "avimux",
+            "!",
+            "filesink",
+        ])
         .arg(format!("location={}", path.display()))
         .status()
         .unwrap();
@@ -109,7 +122,10 @@ fn run_from_a_config_file_with_relative_paths() {
     let tmp = tempfile::tempdir().unwrap();
     test_video(tmp.path(), 4);
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../engines/tiny");
-    let cfg = format!("input = \"input.avi\"\noutput = \"cfg-out\"\nmodel = \"{}\"\ndetect_interval = 1\nscore_threshold = 0.3\n", model.display());
+    let cfg = format!(
+        "input = \"input.avi\"\noutput = \"cfg-out\"\nmodel = \"{}\"\ndetect_interval = 1\nscore_threshold = 0.3\n",
+        model.display()
+    );
     std::fs::write(tmp.path().join("cam.toml"), cfg).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let cfg_path = tmp.path().join("cam.toml");
@@ -151,7 +167,13 @@ impl Broker {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let conf = dir.join("mosquitto.conf");
         std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
-        let child = Command::new("mosquitto").arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto installed");
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto installed");
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "mosquitto did not listen on {port}");

@@ -14,9 +14,7 @@ fn tiny() -> std::path::PathBuf {
 fn decoder_profile_covers_the_manifest_ranges() {
     let text = std::fs::read_to_string(tiny().join("bundle.toml")).unwrap();
     let manifest: toml::Value = toml::from_str(&text).unwrap();
-    let range = |s: &str| -> Vec<i64> {
-        manifest["dynamic"][s].as_array().unwrap().iter().map(|v| v.as_integer().unwrap()).collect()
-    };
+    let range = |s: &str| -> Vec<i64> { manifest["dynamic"][s].as_array().unwrap().iter().map(|v| v.as_integer().unwrap()).collect() };
     let (p, t) = (range("P"), range("T"));
     let c = manifest["model"]["hidden_dim"].as_integer().unwrap();
     let out = trt_profile(&tiny(), "mask_decoder");

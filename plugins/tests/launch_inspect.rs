@@ -27,8 +27,21 @@ fn launch_line_runs_to_eos_with_the_meta_on_every_buffer() {
     let o = gst_tool(
         "gst-launch-1.0",
         &[
-            "-v", "videotestsrc", "num-buffers=10", "!", "video/x-raw,width=160,height=120", "!", "videoconvert", "!",
-            "segment", &model_prop, "!", "segoverlay", "!", "fakesink", "silent=false",
+            "-v",
+            "videotestsrc",
+            "num-buffers=10",
+            "!",
+            "video/x-raw,width=160,height=120",
+            "!",
+            "videoconvert",
+            "!",
+            "segment",
+            &model_prop,
+            "!",
+            "segoverlay",
+            "!",
+            "fakesink",
+            "silent=false",
         ],
     );
     let out = text(&o);

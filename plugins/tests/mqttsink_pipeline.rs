@@ -37,7 +37,8 @@ fn run_to_eos(p: &gst::Pipeline, timeout: Duration) -> Vec<gst::Message> {
     let bus = p.bus().unwrap();
     let mut seen = Vec::new();
     let deadline = Instant::now() + timeout;
-    while let Some(m) = bus.timed_pop(gst::ClockTime::from_mseconds(deadline.saturating_duration_since(Instant::now()).as_millis() as u64)) {
+    while let Some(m) = bus.timed_pop(gst::ClockTime::from_mseconds(deadline.saturating_duration_since(Instant::now()).as_millis() as u64))
+    {
         let done = matches!(m.view(), gst::MessageView::Eos(_) | gst::MessageView::Error(_));
         seen.push(m);
         if done {
@@ -216,7 +217,11 @@ fn commands_reach_segment_and_are_answered() {
     }
     p.set_state(gst::State::Null).unwrap();
     let by_id = |id: &str| -> Value {
-        lines.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|v| v["id"] == id).unwrap_or_else(|| panic!("no reply for {id}: {lines:?}"))
+        lines
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|v| v["id"] == id)
+            .unwrap_or_else(|| panic!("no reply for {id}: {lines:?}"))
     };
     assert_eq!(by_id("box")["status"], "accepted", "{lines:?}");
     // set_vocabulary (with a name the bundle lacks) and text targets are applied by segment:

@@ -102,7 +102,10 @@ fn tracks_get_different_colours_and_low_res_masks_are_scaled() {
     let b = rect_object(2, (32, 24), (16, 4, 28, 20), 2.0);
     let out = hs.push_and_pull(with_meta(flat(VideoFormat::Rgba, 64, 48, GRAY), w, h, vec![a, b])).unwrap();
     let data = out.map_readable().unwrap();
-    let px = |x: usize, y: usize| -> [u8; 3] { let p = (y * w + x) * 4; [data[p], data[p + 1], data[p + 2]] };
+    let px = |x: usize, y: usize| -> [u8; 3] {
+        let p = (y * w + x) * 4;
+        [data[p], data[p + 1], data[p + 2]]
+    };
     assert_ne!(px(10, 10), [GRAY; 3]);
     assert_ne!(px(44, 20), [GRAY; 3]);
     assert_ne!(px(10, 10), px(44, 20), "track 1 and track 2 colours differ");

@@ -129,7 +129,8 @@ fn add_box_command_creates_a_target_and_bad_commands_warn() {
 
 #[test]
 fn mask_size_property_sets_the_mask_resolution() {
-    let mut h = segment_harness(&caps(VideoFormat::Rgb, 160, 120), &[("detect-interval", "0"), ("mask-width", "40"), ("mask-height", "30")]);
+    let mut h =
+        segment_harness(&caps(VideoFormat::Rgb, 160, 120), &[("detect-interval", "0"), ("mask-width", "40"), ("mask-height", "30")]);
     // A box around a real world object, so the trained model has something to segment.
     let frames = world_frames(1_000_003, 160, 120, 3);
     let b = frames[0].1;

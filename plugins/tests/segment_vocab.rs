@@ -199,11 +199,9 @@ fn without_a_text_encoder_unknown_names_are_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = bundle_without_text(tmp.path());
     init();
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=1 ! segment model={} vocabulary=\"disc,unicorn\" ! fakesink",
-        dir.display()
-    ))
-    .unwrap();
+    let pipeline =
+        gst::parse::launch(&format!("videotestsrc num-buffers=1 ! segment model={} vocabulary=\"disc,unicorn\" ! fakesink", dir.display()))
+            .unwrap();
     let bus = pipeline.bus().unwrap();
     assert!(pipeline.set_state(gst::State::Playing).is_err());
     let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(20), &[gst::MessageType::Error]).expect("an error");

@@ -15,12 +15,7 @@ fn synth(out: &Path, extra: &[&str]) -> std::process::Output {
 fn judge(dir: &Path, args: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/judges/check_synth.py");
     let out = Command::new("python3").arg(script).arg(dir).args(args).output().expect("python3 must be installed");
-    assert!(
-        out.status.success(),
-        "judge failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "judge failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

@@ -44,10 +44,8 @@ impl Bundle {
             return Err(BundleError::NotFound(format!("{} is not a directory", dir.display())));
         }
         let path = dir.join("bundle.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| BundleError::Manifest {
-            path: path.clone(),
-            msg: format!("cannot read the manifest: {e}"),
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| BundleError::Manifest { path: path.clone(), msg: format!("cannot read the manifest: {e}") })?;
         let manifest = Manifest::parse(&text).map_err(|msg| BundleError::Manifest { path: path.clone(), msg })?;
         let bundle = Bundle { dir: dir.to_path_buf(), manifest, vocabulary: Vocabulary::default() };
         bundle.check_files_exist()?;

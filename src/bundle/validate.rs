@@ -36,13 +36,7 @@ impl IoSpec {
 
 /// Compares the declared tensors of `file_key` with the model's real inputs and outputs.
 /// `file_name` is used in messages (e.g. `mask_decoder.onnx`).
-pub fn check_model_io(
-    manifest: &Manifest,
-    file_key: &str,
-    file_name: &str,
-    inputs: &[IoSpec],
-    outputs: &[IoSpec],
-) -> Result<(), String> {
+pub fn check_model_io(manifest: &Manifest, file_key: &str, file_name: &str, inputs: &[IoSpec], outputs: &[IoSpec]) -> Result<(), String> {
     for (io, actual) in [(Io::Input, inputs), (Io::Output, outputs)] {
         check_direction(manifest, file_key, io, actual).map_err(|e| format!("{file_name}: {e}"))?;
     }
@@ -60,11 +54,7 @@ fn check_direction(manifest: &Manifest, file_key: &str, io: Io, actual: &[IoSpec
     }
     for real in actual {
         if !declared.iter().any(|d| d.name == real.name) {
-            return Err(format!(
-                "model {io} `{}` {} is not declared in the manifest",
-                real.name,
-                real.shape_string()
-            ));
+            return Err(format!("model {io} `{}` {} is not declared in the manifest", real.name, real.shape_string()));
         }
     }
     Ok(())
@@ -75,14 +65,7 @@ fn check_tensor(manifest: &Manifest, spec: &TensorSpec, real: &IoSpec) -> Result
     if real.dtype != spec.dtype {
         return Err(format!("{io} `{}` has dtype {}, manifest says {}", spec.name, real.dtype, spec.dtype));
     }
-    let mismatch = || {
-        format!(
-            "{io} `{}` has shape {}, manifest says {}",
-            spec.name,
-            real.shape_string(),
-            shape_string(&spec.shape)
-        )
-    };
+    let mismatch = || format!("{io} `{}` has shape {}, manifest says {}", spec.name, real.shape_string(), shape_string(&spec.shape));
     if real.dims.len() != spec.shape.len() {
         return Err(mismatch());
     }

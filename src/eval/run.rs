@@ -91,7 +91,7 @@ pub fn run_video(
     let mut out = VideoOutput::default();
     let mut tracks: BTreeMap<u64, TrackAcc> = BTreeMap::new();
     let mut prompted: BTreeMap<u64, u64> = BTreeMap::new(); // track id -> annotation id
-    // Per annotation, the frame it is given on (VOS only), found once per video.
+                                                            // Per annotation, the frame it is given on (VOS only), found once per video.
     let given: Vec<Option<usize>> = match protocol {
         Protocol::Prompt(min_area) => anns.iter().map(|a| prompt_frame(a, video.width, video.height, min_area)).collect(),
         Protocol::Category => vec![None; anns.len()],
@@ -102,12 +102,23 @@ pub fn run_video(
             return Err(format!("video {} frame {f}: {} bytes, expected {}x{}x3", video.id, rgb.len(), video.width, video.height));
         }
         add_prompts(seg, anns, &given, f, &mut prompted)?;
-        let frame = FrameRef { format: PixelFormat::Rgb, width: video.width, height: video.height, planes: [&rgb, &[], &[]], strides: [video.width * 3, 0, 0] };
+        let frame = FrameRef {
+            format: PixelFormat::Rgb,
+            width: video.width,
+            height: video.height,
+            planes: [&rgb, &[], &[]],
+            strides: [video.width * 3, 0, 0],
+        };
         let t0 = Instant::now();
         let res = seg.process(&frame, f as u64).map_err(|e| format!("video {} frame {f}: {e}", video.id))?;
         out.timing.frame += t0.elapsed();
         for o in &res.objects {
-            let acc = tracks.entry(o.track_id).or_insert_with(|| TrackAcc { tube: vec![None; video.length], score: 0.0, n: 0, votes: BTreeMap::new() });
+            let acc = tracks.entry(o.track_id).or_insert_with(|| TrackAcc {
+                tube: vec![None; video.length],
+                score: 0.0,
+                n: 0,
+                votes: BTreeMap::new(),
+            });
             let r = rle::encode(&o.mask);
             out.mots.push(MotsRow { frame: f, track_id: o.track_id, category_id: o.class_id as u64 + 1, rle: r.clone() });
             acc.tube[f] = Some(r);
@@ -126,13 +137,24 @@ pub fn run_video(
         }
         // Majority class over the frames the track was seen on (ties: lowest class id).
         let class = acc.votes.iter().max_by_key(|(k, v)| (**v, std::cmp::Reverse(**k))).map_or(0, |(k, _)| *k);
-        out.vis.push(VisResult { video_id: video.id, category_id: class as u64 + 1, score: acc.score / acc.n.max(1) as f64, segmentations: acc.tube });
+        out.vis.push(VisResult {
+            video_id: video.id,
+            category_id: class as u64 + 1,
+            score: acc.score / acc.n.max(1) as f64,
+            segmentations: acc.tube,
+        });
     }
     Ok(out)
 }
 
 /// Gives the tracker every object whose prompt frame (`given`, per annotation) is `f`.
-fn add_prompts(seg: &mut Segmenter, anns: &[&Annotation], given: &[Option<usize>], f: usize, prompted: &mut BTreeMap<u64, u64>) -> Result<(), String> {
+fn add_prompts(
+    seg: &mut Segmenter,
+    anns: &[&Annotation],
+    given: &[Option<usize>],
+    f: usize,
+    prompted: &mut BTreeMap<u64, u64>,
+) -> Result<(), String> {
     for (a, _) in anns.iter().zip(given).filter(|(_, g)| **g == Some(f)) {
         let Some(r) = &a.segmentations[f] else { continue };
         let mask = rle::decode(r).map_err(|e| format!("annotation {}: {e}", a.id))?;

@@ -80,7 +80,11 @@ pub fn frame_map(gt: &Dataset, results: &[VisResult]) -> Result<ApSummary, Strin
                     im.dt.push((r.category_id, r.score));
                     im.iou.extend(g.iter().map(|(_, gm)| {
                         let (i, u) = m.inter_union(gm);
-                        if u == 0 { 0.0 } else { i as f64 / u as f64 }
+                        if u == 0 {
+                            0.0
+                        } else {
+                            i as f64 / u as f64
+                        }
                     }));
                 }
             }

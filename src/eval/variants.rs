@@ -54,7 +54,20 @@ pub fn table(rows: &[Row]) -> String {
         let (jf, jf1) = (fmt(r.jf), fmt(r.jf_first_pixel));
         s.push_str(&format!(
             "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {:.3} | {} | {} | {:.2} | {:.3} | {:.1} |\n",
-            r.variant, r.vis_map, r.frame_map, r.hota, r.deta, r.assa, r.idf1, r.idsw, r.mota, jf, jf1, r.frame_ms, r.tracker_ms, 100.0 * r.tracker_share
+            r.variant,
+            r.vis_map,
+            r.frame_map,
+            r.hota,
+            r.deta,
+            r.assa,
+            r.idf1,
+            r.idsw,
+            r.mota,
+            jf,
+            jf1,
+            r.frame_ms,
+            r.tracker_ms,
+            100.0 * r.tracker_share
         ));
     }
     s
@@ -67,7 +80,10 @@ mod tests {
     #[test]
     fn variants_and_table() {
         let v = default_variants();
-        assert_eq!(v.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["prompt-query/i1", "prompt-query/i3", "prompt-query/i5", "similarity"]);
+        assert_eq!(
+            v.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+            ["prompt-query/i1", "prompt-query/i3", "prompt-query/i5", "similarity"]
+        );
         let c = v[2].apply(&TrackerConfig { max_targets: 7, ..Default::default() });
         assert_eq!((c.detect_interval, c.max_targets, c.mode), (5, 7, TrackerMode::PromptQuery));
         let t = table(&[Row { variant: "x".into(), idsw: 3, jf: None, tracker_share: 0.05, ..Default::default() }]);

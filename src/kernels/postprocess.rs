@@ -22,13 +22,7 @@ impl MaskUpsampler {
 
     /// Writes `logits` ([h4 * w4], row-major) upsampled to `out_w` x `out_h` and thresholded
     /// at 0 into `out` (its allocation is reused); returns the box of the foreground.
-    pub fn run(
-        &mut self,
-        logits: &[f32],
-        (w4, h4): (usize, usize),
-        (out_w, out_h): (usize, usize),
-        out: &mut Mask,
-    ) -> Option<BBox> {
+    pub fn run(&mut self, logits: &[f32], (w4, h4): (usize, usize), (out_w, out_h): (usize, usize), out: &mut Mask) -> Option<BBox> {
         assert_eq!(logits.len(), w4 * h4, "mask logits must be h4 * w4 values");
         self.xs.rebuild(w4, out_w);
         self.ys.rebuild(h4, out_h);
@@ -62,12 +56,7 @@ impl MaskUpsampler {
                 (x0, x1, y0, y1) = (x0.min(first), x1.max(last), y0.min(oy), y1.max(oy));
             }
         }
-        (x0 != usize::MAX).then(|| BBox {
-            x: x0 as f32,
-            y: y0 as f32,
-            w: (x1 - x0 + 1) as f32,
-            h: (y1 - y0 + 1) as f32,
-        })
+        (x0 != usize::MAX).then(|| BBox { x: x0 as f32, y: y0 as f32, w: (x1 - x0 + 1) as f32, h: (y1 - y0 + 1) as f32 })
     }
 }
 

@@ -40,18 +40,18 @@ pub const BT709: YuvMatrix = YuvMatrix { rv: 1.793, gu: -0.213, gv: -0.533, bu: 
 
 /// Colorimetry used for a YUV frame of `height` rows.
 pub fn yuv_matrix(height: usize) -> YuvMatrix {
-    if height >= 720 { BT709 } else { BT601 }
+    if height >= 720 {
+        BT709
+    } else {
+        BT601
+    }
 }
 
 /// Limited-range YUV (0..255 bytes) -> RGB in 0..255, clamped.
 #[inline]
 pub fn yuv_to_rgb(y: f32, u: f32, v: f32, m: &YuvMatrix) -> [f32; 3] {
     let (y, u, v) = (1.164 * (y - 16.0), u - 128.0, v - 128.0);
-    [
-        (y + m.rv * v).clamp(0.0, 255.0),
-        (y + m.gu * u + m.gv * v).clamp(0.0, 255.0),
-        (y + m.bu * u).clamp(0.0, 255.0),
-    ]
+    [(y + m.rv * v).clamp(0.0, 255.0), (y + m.gu * u + m.gv * v).clamp(0.0, 255.0), (y + m.bu * u).clamp(0.0, 255.0)]
 }
 
 impl Preprocessor {

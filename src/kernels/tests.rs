@@ -204,7 +204,8 @@ fn upsampling_only_near_positive_cells_matches_the_full_definition() {
     for trial in 0..40 {
         let (w4, h4) = (rng.gen_range(1..12), rng.gen_range(1..12));
         // Mostly negative maps with a few positive blobs (the realistic case).
-        let logits: Vec<f32> = (0..w4 * h4).map(|_| if rng.gen_bool(0.15) { rng.gen_range(0.1..5.0) } else { rng.gen_range(-5.0..-0.1) }).collect();
+        let logits: Vec<f32> =
+            (0..w4 * h4).map(|_| if rng.gen_bool(0.15) { rng.gen_range(0.1..5.0) } else { rng.gen_range(-5.0..-0.1) }).collect();
         let (w, h) = (rng.gen_range(1..90), rng.gen_range(1..90));
         let b = up.run(&logits, (w4, h4), (w, h), &mut m);
         let want = naive_upsample(&logits, (w4, h4), (w, h));

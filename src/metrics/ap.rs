@@ -100,7 +100,11 @@ fn interpolated_ap(tp: &[bool], n_gt: usize) -> f64 {
     let mut rc = Vec::with_capacity(tp.len());
     let mut pr = Vec::with_capacity(tp.len());
     for &t in tp {
-        if t { ctp += 1.0 } else { cfp += 1.0 }
+        if t {
+            ctp += 1.0
+        } else {
+            cfp += 1.0
+        }
         rc.push(ctp / n_gt as f64);
         pr.push(ctp / (ctp + cfp + f64::EPSILON));
     }
@@ -120,7 +124,11 @@ fn interpolated_ap(tp: &[bool], n_gt: usize) -> f64 {
 fn summarise(prec: &[(u64, usize, f64)]) -> ApSummary {
     let mean = |f: &dyn Fn(&&(u64, usize, f64)) -> bool| {
         let v: Vec<f64> = prec.iter().filter(f).map(|p| p.2).collect();
-        if v.is_empty() { -1.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+        if v.is_empty() {
+            -1.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
     };
     let mut per_category = BTreeMap::new();
     for &(c, _, _) in prec {

@@ -126,7 +126,8 @@ pub fn hota(frames: &[FrameSim]) -> HotaCounts {
             continue;
         }
         let ids = |g: usize, h: usize| gi[&f.gt[g]] * m + hi[&f.hyp[h]];
-        let cost: Vec<f32> = (0..ng).flat_map(|g| (0..nh).map(move |h| (g, h))).map(|(g, h)| -(gas[ids(g, h)] * f.sim(g, h)) as f32).collect();
+        let cost: Vec<f32> =
+            (0..ng).flat_map(|g| (0..nh).map(move |h| (g, h))).map(|(g, h)| -(gas[ids(g, h)] * f.sim(g, h)) as f32).collect();
         let matched: Vec<(usize, usize)> = assign(&cost, ng, nh).into_iter().enumerate().filter_map(|(g, h)| h.map(|h| (g, h))).collect();
         for (a, &alpha) in alphas.iter().enumerate() {
             let ok: Vec<&(usize, usize)> = matched.iter().filter(|&&(g, h)| f.sim(g, h) >= alpha - f64::EPSILON).collect();

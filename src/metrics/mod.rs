@@ -30,7 +30,11 @@ pub fn video_iou(a: &[Option<&Mask>], b: &[Option<&Mask>]) -> f64 {
             (None, None) => {}
         }
     }
-    if u == 0 { 0.0 } else { i as f64 / u as f64 }
+    if u == 0 {
+        0.0
+    } else {
+        i as f64 / u as f64
+    }
 }
 
 /// Per-frame IoU matrix between ground-truth and hypothesis masks.

@@ -48,7 +48,11 @@ impl ClearMot {
 
     /// Mean distance (1 - IoU) of matches, motmetrics' MOTP.
     pub fn motp(&self) -> f64 {
-        if self.num_detections == 0 { f64::NAN } else { self.dist_sum / self.num_detections as f64 }
+        if self.num_detections == 0 {
+            f64::NAN
+        } else {
+            self.dist_sum / self.num_detections as f64
+        }
     }
 }
 
@@ -126,7 +130,11 @@ impl IdCounts {
 
     pub fn idf1(&self) -> f64 {
         let d = self.num_objects + self.num_predictions;
-        if d == 0 { 0.0 } else { 2.0 * self.idtp as f64 / d as f64 }
+        if d == 0 {
+            0.0
+        } else {
+            2.0 * self.idtp as f64 / d as f64
+        }
     }
     pub fn idp(&self) -> f64 {
         self.idtp as f64 / self.num_predictions.max(1) as f64

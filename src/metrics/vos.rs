@@ -8,7 +8,11 @@ use crate::mask::Mask;
 /// Region similarity: IoU, defined as 1 when both masks are empty (DAVIS).
 pub fn j_measure(pred: &Mask, gt: &Mask) -> f64 {
     let (i, u) = pred.inter_union(gt);
-    if u == 0 { 1.0 } else { i as f64 / u as f64 }
+    if u == 0 {
+        1.0
+    } else {
+        i as f64 / u as f64
+    }
 }
 
 /// Boundary tolerance in pixels for an image: ceil(0.008 x diagonal).
@@ -80,7 +84,11 @@ pub fn f_measure(pred: &Mask, gt: &Mask) -> f64 {
             (pm as f64 / np as f64, gm as f64 / ng as f64)
         }
     };
-    if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) }
+    if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    }
 }
 
 /// Per-object means and the dataset J&F (DAVIS: mean over objects of each object's mean).
@@ -139,12 +147,7 @@ mod tests {
         let b = boundary_map(&m);
         let on: Vec<(usize, usize)> = (0..36).filter(|&i| b[i]).map(|i| (i % 6, i / 6)).collect();
         // Row 0: (0,0) sees SE=(1,1) on; (1,0),(2,0),(3,0) see S on. Column 0 similarly.
-        let want = vec![
-            (0, 0), (1, 0), (2, 0), (3, 0),
-            (0, 1), (3, 1),
-            (0, 2), (3, 2),
-            (0, 3), (1, 3), (2, 3), (3, 3),
-        ];
+        let want = vec![(0, 0), (1, 0), (2, 0), (3, 0), (0, 1), (3, 1), (0, 2), (3, 2), (0, 3), (1, 3), (2, 3), (3, 3)];
         assert_eq!(on, want);
     }
 

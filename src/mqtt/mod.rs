@@ -10,11 +10,11 @@
 pub mod config;
 pub mod counters;
 pub mod driver;
+mod link;
 pub mod publisher;
 pub mod router;
 pub mod spool;
 pub mod tls;
-mod link;
 
 pub use config::{MqttConfig, TlsFiles};
 pub use counters::CounterSnapshot;

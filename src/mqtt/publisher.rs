@@ -63,11 +63,7 @@ impl Publisher {
         }
         let options = mqtt_options(cfg)?;
         let spool = Spool::open(cfg.spool.clone())?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("segstream-mqtt")
-            .enable_all()
-            .build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("segstream-mqtt").enable_all().build()?;
         let shared = Arc::new(Shared::new());
         let (client, eventloop) = AsyncClient::new(options, CLIENT_CHANNEL_CAPACITY);
         let link = Arc::new(Link { client, qos });

@@ -23,11 +23,7 @@ pub struct SpoolConfig {
 
 impl Default for SpoolConfig {
     fn default() -> Self {
-        SpoolConfig {
-            dir: std::env::temp_dir().join("segstream-spool"),
-            max_bytes: 64 * 1024 * 1024,
-            max_age: Duration::from_secs(3600),
-        }
+        SpoolConfig { dir: std::env::temp_dir().join("segstream-spool"), max_bytes: 64 * 1024 * 1024, max_age: Duration::from_secs(3600) }
     }
 }
 
@@ -65,15 +61,16 @@ fn now_ms() -> u64 {
 impl Spool {
     /// Opens (creating) the directory and indexes messages a previous run left there.
     pub fn open(cfg: SpoolConfig) -> io::Result<Spool> {
-        fs::create_dir_all(&cfg.dir)
-            .map_err(|e| io::Error::new(e.kind(), format!("spool directory {}: {e}", cfg.dir.display())))?;
+        fs::create_dir_all(&cfg.dir).map_err(|e| io::Error::new(e.kind(), format!("spool directory {}: {e}", cfg.dir.display())))?;
         let mut found = Vec::new();
         for ent in fs::read_dir(&cfg.dir)? {
             let path = ent?.path();
             let seq = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".msg")).and_then(|s| s.parse::<u64>().ok());
             match seq.and_then(|s| read_header(&path).ok().map(|h| (s, h))) {
                 Some((seq, (created_ms, bytes))) => found.push(Entry { seq, bytes, created_ms }),
-                None if path.extension().is_some_and(|e| e == "tmp") => { let _ = fs::remove_file(&path); }
+                None if path.extension().is_some_and(|e| e == "tmp") => {
+                    let _ = fs::remove_file(&path);
+                }
                 None => {}
             }
         }

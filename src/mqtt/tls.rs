@@ -9,15 +9,14 @@ use std::sync::Arc;
 /// Builds the TLS configuration; errors name the file and the problem.
 pub fn client_config(files: &TlsFiles) -> Result<ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?;
+    let builder =
+        ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().map_err(|e| format!("TLS setup: {e}"))?;
     let builder = builder.with_root_certificates(roots(files.ca_file.as_deref())?);
     match (&files.cert_file, &files.key_file) {
         (Some(cert), Some(key)) => {
             let chain = certs(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("tls-key-file {}: no usable PEM private key: {e}", key.display()))?;
+            let key =
+                PrivateKeyDer::from_pem_file(key).map_err(|e| format!("tls-key-file {}: no usable PEM private key: {e}", key.display()))?;
             builder.with_client_auth_cert(chain, key).map_err(|e| format!("client certificate/key: {e}"))
         }
         (None, None) => Ok(builder.with_no_client_auth()),

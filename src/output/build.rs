@@ -28,13 +28,7 @@ pub struct OutputConfig {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig {
-            stream: "default".into(),
-            mask_scale: 1.0,
-            max_message_bytes: 256 * 1024,
-            polygons: false,
-            polygon_points: 64,
-        }
+        OutputConfig { stream: "default".into(), mask_scale: 1.0, max_message_bytes: 256 * 1024, polygons: false, polygon_points: 64 }
     }
 }
 

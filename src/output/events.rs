@@ -34,11 +34,8 @@ impl EventTracker {
             t.missing += 1;
         }
         for o in &r.objects {
-            let entry = self.tracks.entry(o.track_id).or_insert_with(|| Seen {
-                class_id: o.class_id,
-                label: o.label.clone(),
-                missing: u32::MAX,
-            });
+            let entry =
+                self.tracks.entry(o.track_id).or_insert_with(|| Seen { class_id: o.class_id, label: o.label.clone(), missing: u32::MAX });
             if entry.missing == u32::MAX {
                 out.push((EventKind::Born, o.track_id));
             }

@@ -17,7 +17,7 @@ pub fn outer_contour(mask: &Mask, sx: f32, sy: f32, max_points: usize) -> Option
     let s = ((start % mask.width) as i32, (start / mask.width) as i32);
     let mut pts = vec![s];
     let (mut cur, mut dir) = (s, 0usize); // came from the west (raster order start)
-    // A contour visits each boundary pixel at most 4 times; the bound keeps bad input finite.
+                                          // A contour visits each boundary pixel at most 4 times; the bound keeps bad input finite.
     for _ in 0..(4 * mask.data.len() + 8) {
         let mut next = None;
         for k in 0..8 {
@@ -38,11 +38,7 @@ pub fn outer_contour(mask: &Mask, sx: f32, sy: f32, max_points: usize) -> Option
     }
     let pts = drop_collinear(&pts);
     let step = pts.len().div_ceil(max_points.max(3));
-    let out = pts
-        .iter()
-        .step_by(step.max(1))
-        .flat_map(|&(x, y)| [(x as f32 + 0.5) * sx, (y as f32 + 0.5) * sy])
-        .collect();
+    let out = pts.iter().step_by(step.max(1)).flat_map(|&(x, y)| [(x as f32 + 0.5) * sx, (y as f32 + 0.5) * sy]).collect();
     Some(out)
 }
 

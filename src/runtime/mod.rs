@@ -31,9 +31,7 @@ impl std::str::FromStr for Provider {
             "cuda" => Ok(Provider::Cuda),
             "tensorrt" | "trt" => Ok(Provider::TensorRt),
             "tensorrt-native" => Ok(Provider::TensorRtNative),
-            other => Err(RuntimeError::Provider(format!(
-                "unknown provider `{other}` (expected cpu, cuda, tensorrt or tensorrt-native)"
-            ))),
+            other => Err(RuntimeError::Provider(format!("unknown provider `{other}` (expected cpu, cuda, tensorrt or tensorrt-native)"))),
         }
     }
 }

@@ -9,7 +9,11 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let n = dot(a, a).sqrt() * dot(b, b).sqrt();
-    if n <= 1e-12 { 0.0 } else { dot(a, b) / n }
+    if n <= 1e-12 {
+        0.0
+    } else {
+        dot(a, b) / n
+    }
 }
 
 /// Cosine of `e` with a target's remembered embeddings, weighted toward recent ones
@@ -72,19 +76,10 @@ fn softmax(v: &[f32]) -> Vec<f32> {
 
 /// Hungarian on 1 - sim with entries <= `min_sim` zeroed first (reference); a match is
 /// accepted when sim > `min_sim` and `extra(i, j)` holds. Returns each target's detection.
-pub fn match_by_similarity(
-    sim: &[f32],
-    n: usize,
-    m: usize,
-    min_sim: f32,
-    extra: impl Fn(usize, usize) -> bool,
-) -> Vec<Option<usize>> {
+pub fn match_by_similarity(sim: &[f32], n: usize, m: usize, min_sim: f32, extra: impl Fn(usize, usize) -> bool) -> Vec<Option<usize>> {
     let cost: Vec<f32> = sim.iter().map(|&s| if s > min_sim { 1.0 - s } else { 1.0 }).collect();
     let a = assign(&cost, n, m);
-    a.into_iter()
-        .enumerate()
-        .map(|(i, j)| j.filter(|&j| sim[i * m + j] > min_sim && extra(i, j)))
-        .collect()
+    a.into_iter().enumerate().map(|(i, j)| j.filter(|&j| sim[i * m + j] > min_sim && extra(i, j))).collect()
 }
 
 #[cfg(test)]

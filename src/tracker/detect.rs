@@ -11,7 +11,11 @@ pub fn mask_quality(logits: &[f32]) -> f32 {
         hi += (v > 1.0) as u32;
         lo += (v > -1.0) as u32;
     }
-    if lo == 0 { 0.0 } else { hi as f32 / lo as f32 }
+    if lo == 0 {
+        0.0
+    } else {
+        hi as f32 / lo as f32
+    }
 }
 
 /// Binary mask = logit > 0, written into `mask` (resized as needed, allocation reused).

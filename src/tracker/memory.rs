@@ -191,11 +191,7 @@ impl MemoryPool {
 
     /// f32 values held by the pool (fixed at creation).
     pub fn footprint(&self) -> usize {
-        self.pinned.len()
-            + self.recent.footprint()
-            + self.embeddings.footprint()
-            + self.mean_emb.mean.len()
-            + self.class_emb.mean.len()
+        self.pinned.len() + self.recent.footprint() + self.embeddings.footprint() + self.mean_emb.mean.len() + self.class_emb.mean.len()
     }
 }
 

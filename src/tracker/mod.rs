@@ -22,9 +22,9 @@ pub mod overlap;
 pub mod sampler;
 mod step;
 pub mod target;
-pub mod text;
 #[cfg(test)]
 mod tests;
+pub mod text;
 
 pub use config::{TrackerConfig, TrackerMode};
 
@@ -64,7 +64,12 @@ pub struct Track {
 #[derive(Debug, Clone)]
 pub enum TargetPrompt {
     Mask(Mask),
-    Box { x: f32, y: f32, w: f32, h: f32 },
+    Box {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+    },
     /// Each point becomes a box of +-3 px.
     Points(Vec<(f32, f32)>),
 }
@@ -130,12 +135,7 @@ impl Tracker {
     }
 
     /// Processes one encoded frame; returns the targets that have a mask on it.
-    pub fn step(
-        &mut self,
-        features: &Features,
-        decoder: &mut dyn MaskDecoder,
-        vocab: &Vocabulary,
-    ) -> Result<&[Track], ModelError> {
+    pub fn step(&mut self, features: &Features, decoder: &mut dyn MaskDecoder, vocab: &Vocabulary) -> Result<&[Track], ModelError> {
         self.step_frame(features, decoder, vocab)?;
         Ok(&self.tracks)
     }

@@ -19,7 +19,7 @@ pub fn resolve(claims: &[Claim], pixels: usize, owner: &mut Vec<u16>) -> Vec<Opt
     owner.clear();
     owner.resize(pixels, 0);
     let mut before = vec![0usize; claims.len()];
-    for p in 0..pixels {
+    for (p, own) in owner.iter_mut().enumerate() {
         let mut best = (0u16, f32::NEG_INFINITY);
         for (k, c) in claims.iter().enumerate() {
             let v = c.logits[p];
@@ -31,7 +31,7 @@ pub fn resolve(claims: &[Claim], pixels: usize, owner: &mut Vec<u16>) -> Vec<Opt
                 }
             }
         }
-        owner[p] = best.0;
+        *own = best.0;
     }
     let mut after = vec![0usize; claims.len()];
     for &o in owner.iter() {

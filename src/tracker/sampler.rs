@@ -156,8 +156,14 @@ mod tests {
         let (xn, yn) = (0.25f64, 0.75f64);
         let pi = std::f64::consts::PI;
         let want = [
-            (pi * xn).sin(), (pi * xn).cos(), (pi * yn).sin(), (pi * yn).cos(),
-            (4.0 * pi * xn).sin(), (4.0 * pi * xn).cos(), (4.0 * pi * yn).sin(), (4.0 * pi * yn).cos(),
+            (pi * xn).sin(),
+            (pi * xn).cos(),
+            (pi * yn).sin(),
+            (pi * yn).cos(),
+            (4.0 * pi * xn).sin(),
+            (4.0 * pi * xn).cos(),
+            (4.0 * pi * yn).sin(),
+            (4.0 * pi * yn).cos(),
         ];
         let mut pe = [9.0f32; 8];
         positional_encoding(0.25, 0.75, &mut pe);
@@ -205,12 +211,10 @@ mod tests {
         for t in 0..5 {
             let tok = &out[t * c..(t + 1) * c];
             // Identify the cell from channel 0 (feature value = i*w8+j, pe[0] in [-1, 1]).
-            let cell = [(0usize, 0usize), (1, 3)]
-                .into_iter()
-                .find(|&(i, j)| {
-                    positional_encoding((j as f32 + 0.5) / 4.0, (i as f32 + 0.5) / 4.0, &mut pe);
-                    (0..c).all(|ch| (tok[ch] - (s8.data[(ch * h8 + i) * w8 + j] + pe[ch])).abs() < 1e-5)
-                });
+            let cell = [(0usize, 0usize), (1, 3)].into_iter().find(|&(i, j)| {
+                positional_encoding((j as f32 + 0.5) / 4.0, (i as f32 + 0.5) / 4.0, &mut pe);
+                (0..c).all(|ch| (tok[ch] - (s8.data[(ch * h8 + i) * w8 + j] + pe[ch])).abs() < 1e-5)
+            });
             assert!(cell.is_some(), "token {t} is not from an in-cell");
         }
     }

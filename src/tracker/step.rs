@@ -216,9 +216,7 @@ impl Tracker {
             let rings: Vec<_> = cand.iter().map(|&i| &self.targets[i].memory.embeddings).collect();
             let b = bi_softmax(&rings, &demb, self.config.assoc_memory);
             let min_cos = self.config.match_min_cosine;
-            match_by_similarity(&b, n, m, self.config.assoc_tau, |i, j| {
-                weighted_cosine(rings[i], demb[j]).is_some_and(|c| c > min_cos)
-            })
+            match_by_similarity(&b, n, m, self.config.assoc_tau, |i, j| weighted_cosine(rings[i], demb[j]).is_some_and(|c| c > min_cos))
         } else {
             let mut sim = vec![0.0; n * m];
             for (a, &i) in cand.iter().enumerate() {
@@ -420,7 +418,11 @@ fn overlaps_any(masks: &[(Mask, Option<BBox>)], d: &Detection, thr: f32) -> bool
 
 /// R tokens per frame and M FIFO frames; the similarity tracker keeps no tokens.
 fn token_layout(cfg: &super::TrackerConfig, prompt_mode: bool) -> (usize, usize) {
-    if prompt_mode { (cfg.tokens_per_frame, cfg.memory_frames) } else { (0, 0) }
+    if prompt_mode {
+        (cfg.tokens_per_frame, cfg.memory_frames)
+    } else {
+        (0, 0)
+    }
 }
 
 /// Logits of a given mask on a w x h grid: each cell covers a block of the mask and gets
@@ -464,9 +466,7 @@ fn check_outputs(out: &DecoderOutput, p: usize, detect: bool, geo: &Geometry) ->
     if detect {
         let (e2, d2) = check_group(&out.detections, "det", None, geo)?;
         if (e2, d2) != (e, d) {
-            return Err(ModelError::Backend(format!(
-                "decoder: det embeddings [{e2}, {d2}] differ from prompt embeddings [{e}, {d}]"
-            )));
+            return Err(ModelError::Backend(format!("decoder: det embeddings [{e2}, {d2}] differ from prompt embeddings [{e}, {d}]")));
         }
     }
     Ok((e, d))

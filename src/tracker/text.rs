@@ -12,12 +12,12 @@
 //! by the same memory and prompt queries. It can only find what the detector finds, and it
 //! reads the text only through the class-embedding space (a colour in the phrase does not
 //! pick the red disc among discs).
+use super::associate::cosine;
 use super::detect::Detection;
 use super::memory::MemoryPool;
 use super::target::{Source, Target};
 use super::{Tracker, TrackerMode};
 use crate::mask::Mask;
-use super::associate::cosine;
 use crate::model::{Features, QueryOutputs};
 use crate::vocab::Vocabulary;
 
@@ -76,7 +76,15 @@ impl Tracker {
     }
 
     /// The best-scoring free detection classified as the text (see the module doc).
-    fn best_detection(&self, q: &TextQuery, out: &QueryOutputs, dets: &[Detection], vocab: &Vocabulary, w4: usize, h4: usize) -> Option<usize> {
+    fn best_detection(
+        &self,
+        q: &TextQuery,
+        out: &QueryOutputs,
+        dets: &[Detection],
+        vocab: &Vocabulary,
+        w4: usize,
+        h4: usize,
+    ) -> Option<usize> {
         let user_masks = self.present_masks_where(w4, h4, |t| t.user);
         let rows: Vec<&[f32]> = vocab.embeddings.chunks(vocab.dim.max(1)).filter(|r| r.len() == q.emb.len()).collect();
         let synonym: Vec<bool> = rows.iter().map(|r| cosine(r, &q.emb) >= q.synonym_cosine).collect();
@@ -90,7 +98,11 @@ impl Tracker {
             let (mut text, mut other) = (cosine(cls, &q.emb), f32::NEG_INFINITY);
             for (r, &syn) in rows.iter().zip(&synonym) {
                 let c = cosine(cls, r);
-                if syn { text = text.max(c) } else { other = other.max(c) }
+                if syn {
+                    text = text.max(c)
+                } else {
+                    other = other.max(c)
+                }
             }
             if text >= other && best.is_none_or(|(_, s)| d.score > s) {
                 best = Some((j, d.score));
@@ -137,11 +149,8 @@ impl Tracker {
     /// A memory pool with this frame's sizes (as for a birth).
     fn text_pool(&self, f: &Features, out: &QueryOutputs) -> MemoryPool {
         let c = f.s8.shape[0];
-        let (r, m) = if self.config.mode == TrackerMode::PromptQuery {
-            (self.config.tokens_per_frame, self.config.memory_frames)
-        } else {
-            (0, 0)
-        };
+        let (r, m) =
+            if self.config.mode == TrackerMode::PromptQuery { (self.config.tokens_per_frame, self.config.memory_frames) } else { (0, 0) };
         MemoryPool::new(r, c, m, self.config.assoc_memory, out.assoc_emb.shape[1], out.class_emb.shape[1])
     }
 

@@ -3,14 +3,14 @@ use super::rng::Rng;
 
 /// Saturated colours that stand out against the low-saturation background.
 pub const PALETTE: [[f32; 3]; 8] = [
-    [220.0, 40.0, 40.0],   // red
-    [40.0, 190.0, 60.0],   // green
-    [40.0, 80.0, 220.0],   // blue
-    [230.0, 210.0, 40.0],  // yellow
-    [210.0, 50.0, 200.0],  // magenta
-    [40.0, 200.0, 210.0],  // cyan
-    [240.0, 130.0, 30.0],  // orange
-    [130.0, 60.0, 200.0],  // purple
+    [220.0, 40.0, 40.0],  // red
+    [40.0, 190.0, 60.0],  // green
+    [40.0, 80.0, 220.0],  // blue
+    [230.0, 210.0, 40.0], // yellow
+    [210.0, 50.0, 200.0], // magenta
+    [40.0, 200.0, 210.0], // cyan
+    [240.0, 130.0, 30.0], // orange
+    [130.0, 60.0, 200.0], // purple
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +55,19 @@ impl Appearance {
         let k = match self.texture {
             Texture::Solid => 1.0,
             Texture::Stripes => {
-                if ((u / self.period).floor() as i32) & 1 == 0 { 1.0 } else { 0.6 }
+                if ((u / self.period).floor() as i32) & 1 == 0 {
+                    1.0
+                } else {
+                    0.6
+                }
             }
             Texture::Checker => {
                 let a = (u / self.period).floor() as i32 + (v / self.period).floor() as i32;
-                if a & 1 == 0 { 1.0 } else { 0.6 }
+                if a & 1 == 0 {
+                    1.0
+                } else {
+                    0.6
+                }
             }
             Texture::Gradient => 0.8 + 0.2 * u,
         };

@@ -19,16 +19,8 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; 8] = [
-        Class::Disc,
-        Class::Square,
-        Class::Triangle,
-        Class::Star,
-        Class::Ring,
-        Class::Cross,
-        Class::Hexagon,
-        Class::Crescent,
-    ];
+    pub const ALL: [Class; 8] =
+        [Class::Disc, Class::Square, Class::Triangle, Class::Star, Class::Ring, Class::Cross, Class::Hexagon, Class::Crescent];
 
     /// 0-based class id (order of [`CLASS_NAMES`]).
     pub fn id(self) -> usize {

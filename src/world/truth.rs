@@ -106,12 +106,7 @@ impl FrameTruth {
             o.visible_area = area[k];
             o.visible_fraction = if o.full_area == 0 { 0.0 } else { (area[k] as f32 / o.full_area as f32).min(1.0) };
             let (x0, y0, x1, y1) = bounds[k];
-            o.bbox = (area[k] > 0).then(|| BBox {
-                x: x0 as f32,
-                y: y0 as f32,
-                w: (x1 - x0 + 1) as f32,
-                h: (y1 - y0 + 1) as f32,
-            });
+            o.bbox = (area[k] > 0).then(|| BBox { x: x0 as f32, y: y0 as f32, w: (x1 - x0 + 1) as f32, h: (y1 - y0 + 1) as f32 });
         }
     }
 }

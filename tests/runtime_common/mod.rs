@@ -39,20 +39,18 @@ pub struct Picture {
 impl Picture {
     pub fn frame(&self) -> FrameRef<'_> {
         let p = |i: usize| self.planes.get(i).map(Vec::as_slice).unwrap_or(&[]);
-        FrameRef {
-            format: self.format,
-            width: self.width,
-            height: self.height,
-            planes: [p(0), p(1), p(2)],
-            strides: self.strides,
-        }
+        FrameRef { format: self.format, width: self.width, height: self.height, planes: [p(0), p(1), p(2)], strides: self.strides }
     }
 }
 
 fn rgb_at(x: usize, y: usize, w: usize, h: usize, shift: usize) -> [u8; 3] {
     let (cx, cy, r) = ((w / 3 + shift) as f32, (h / 2) as f32, (h / 5) as f32);
     let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
-    if d < r { [230, 60, 40] } else { [90, 110, 100] }
+    if d < r {
+        [230, 60, 40]
+    } else {
+        [90, 110, 100]
+    }
 }
 
 /// Picture in any format; `shift` moves the disc right (frames of a little video).

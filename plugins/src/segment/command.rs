@@ -18,7 +18,12 @@ pub const MAX_PENDING: usize = 64;
 /// A parsed command. Geometry is in frame pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SegCommand {
-    AddBox { x: f32, y: f32, w: f32, h: f32 },
+    AddBox {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+    },
     AddPoints(Vec<(f32, f32)>),
     AddMask(Mask),
     Remove(u64),
@@ -37,9 +42,7 @@ pub fn parse(s: &gst::StructureRef) -> Result<Option<SegCommand>, String> {
     if let Ok(json) = s.get::<&str>("json") {
         return from_request(&Request::from_json(json)?).map(Some);
     }
-    let action = s
-        .get::<&str>("action")
-        .map_err(|_| format!("{COMMAND_EVENT}: needs a string field 'action' ({ACTIONS}) or 'json'"))?;
+    let action = s.get::<&str>("action").map_err(|_| format!("{COMMAND_EVENT}: needs a string field 'action' ({ACTIONS}) or 'json'"))?;
     match action {
         "add-box" => {
             let f = |k: &str| number(s, k);
@@ -58,7 +61,9 @@ pub fn parse(s: &gst::StructureRef) -> Result<Option<SegCommand>, String> {
             Ok(Some(SegCommand::Remove(id)))
         }
         "set-vocabulary" => {
-            let names = s.get::<&str>("names").map_err(|_| format!("{COMMAND_EVENT}: set-vocabulary needs a string field 'names' (comma-separated)"))?;
+            let names = s
+                .get::<&str>("names")
+                .map_err(|_| format!("{COMMAND_EVENT}: set-vocabulary needs a string field 'names' (comma-separated)"))?;
             Ok(Some(SegCommand::SetVocabulary(names.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect())))
         }
         "add-text" => match s.get::<&str>("text") {
@@ -85,12 +90,8 @@ fn number(s: &gst::StructureRef, key: &str) -> Result<f32, String> {
 
 fn from_request(r: &Request) -> Result<SegCommand, String> {
     Ok(match &r.command {
-        Command::AddTarget { target: Target::Box([x, y, w, h]), .. } => {
-            SegCommand::AddBox { x: *x, y: *y, w: *w, h: *h }
-        }
-        Command::AddTarget { target: Target::Points(p), .. } => {
-            SegCommand::AddPoints(p.iter().map(|[x, y]| (*x, *y)).collect())
-        }
+        Command::AddTarget { target: Target::Box([x, y, w, h]), .. } => SegCommand::AddBox { x: *x, y: *y, w: *w, h: *h },
+        Command::AddTarget { target: Target::Points(p), .. } => SegCommand::AddPoints(p.iter().map(|[x, y]| (*x, *y)).collect()),
         Command::AddTarget { target: Target::Mask(m), .. } => {
             SegCommand::AddMask(rle::decode(m).map_err(|e| format!("{COMMAND_EVENT}: mask: {e}"))?)
         }
@@ -119,12 +120,8 @@ impl Scale {
 /// The tracker prompt for an add command; `None` for other commands.
 pub fn prompt(cmd: &SegCommand, scale: &Scale) -> Option<TargetPrompt> {
     Some(match cmd {
-        SegCommand::AddBox { x, y, w, h } => {
-            TargetPrompt::Box { x: x * scale.sx, y: y * scale.sy, w: w * scale.sx, h: h * scale.sy }
-        }
-        SegCommand::AddPoints(p) => {
-            TargetPrompt::Points(p.iter().map(|(x, y)| (x * scale.sx, y * scale.sy)).collect())
-        }
+        SegCommand::AddBox { x, y, w, h } => TargetPrompt::Box { x: x * scale.sx, y: y * scale.sy, w: w * scale.sx, h: h * scale.sy },
+        SegCommand::AddPoints(p) => TargetPrompt::Points(p.iter().map(|(x, y)| (x * scale.sx, y * scale.sy)).collect()),
         SegCommand::AddMask(m) => TargetPrompt::Mask(m.resize_nearest(scale.input.0, scale.input.1)),
         _ => return None,
     })

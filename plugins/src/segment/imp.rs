@@ -13,9 +13,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("segment", gst::DebugColorFlags::empty(), Some("segstream segmentation"))
-});
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("segment", gst::DebugColorFlags::empty(), Some("segstream segmentation")));
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -60,20 +59,13 @@ impl Settings {
     }
 
     fn segmenter_settings(&self) -> SegmenterSettings {
-        let mask_size = (self.mask_width > 0 && self.mask_height > 0)
-            .then_some((self.mask_width as usize, self.mask_height as usize));
+        let mask_size = (self.mask_width > 0 && self.mask_height > 0).then_some((self.mask_width as usize, self.mask_height as usize));
         SegmenterSettings {
             model: self.model.as_ref().map(Into::into),
             provider: self.provider.clone(),
             tracker: self.tracker_config(),
             mask_size,
-            vocabulary: self
-                .vocabulary
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
+            vocabulary: self.vocabulary.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
         }
     }
 }
@@ -108,12 +100,14 @@ impl TextSupport {
     fn refusal(&self, cmd: &SegCommand) -> Option<String> {
         let new_name = match cmd {
             SegCommand::SetVocabulary(names) => names.iter().find(|n| !self.bundle_names.contains(n)),
-            SegCommand::AddText(_) => return (!self.has_encoder).then(|| "segment: add_text_target needs a text encoder, and the model bundle has none".into()),
+            SegCommand::AddText(_) => {
+                return (!self.has_encoder).then(|| "segment: add_text_target needs a text encoder, and the model bundle has none".into())
+            }
             _ => None,
         };
-        new_name.filter(|_| !self.has_encoder).map(|n| {
-            format!("segment: set_vocabulary: class `{n}` is not in the bundle's vocabulary and the bundle has no text encoder")
-        })
+        new_name
+            .filter(|_| !self.has_encoder)
+            .map(|n| format!("segment: set_vocabulary: class `{n}` is not in the bundle's vocabulary and the bundle has no text encoder"))
     }
 }
 
@@ -125,9 +119,8 @@ impl Segment {
             return Err(gst::error_msg!(gst::ResourceError::Settings, ("segment: {}", e)));
         }
         gst::info!(CAT, imp = self, "opening model {:?} on {}", settings.model, settings.provider);
-        Segmenter::open(&settings.segmenter_settings()).map_err(|e| {
-            gst::error_msg!(gst::ResourceError::OpenRead, ("segment: cannot load the model: {}", e))
-        })
+        Segmenter::open(&settings.segmenter_settings())
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("segment: cannot load the model: {}", e)))
     }
 
     /// Parses and queues a command event; false (and a warning) when it is malformed.
@@ -140,7 +133,11 @@ impl Segment {
                 }
                 let mut q = self.commands.lock().unwrap();
                 if q.len() >= MAX_PENDING {
-                    gst::element_imp_warning!(self, gst::StreamError::Failed, ("segment: {} commands already pending, dropping {:?}", MAX_PENDING, cmd));
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Failed,
+                        ("segment: {} commands already pending, dropping {:?}", MAX_PENDING, cmd)
+                    );
                     return false;
                 }
                 gst::debug!(CAT, imp = self, "queued {:?}", cmd);
@@ -202,7 +199,11 @@ impl Segment {
     /// Element message `segstream-target-added` (track-id, frame; text for text targets,
     /// whose id is reserved now and appears on the first detection frame that matches).
     fn post_target_added(&self, id: u64, frame: u64, text: Option<&str>) {
-        let s = gst::Structure::builder("segstream-target-added").field("track-id", id).field("frame", frame).field_if_some("text", text).build();
+        let s = gst::Structure::builder("segstream-target-added")
+            .field("track-id", id)
+            .field("frame", frame)
+            .field_if_some("text", text)
+            .build();
         let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 

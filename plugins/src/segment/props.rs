@@ -8,20 +8,26 @@ pub fn specs() -> Vec<glib::ParamSpec> {
     vec![
         glib::ParamSpecString::builder("model")
             .nick("Model bundle")
-            .blurb("Directory of the engine bundle (bundle.toml + ONNX files); unset: the \
-                    SEGSTREAM_MODEL environment variable, then the bundled default engines/tiny")
+            .blurb(
+                "Directory of the engine bundle (bundle.toml + ONNX files); unset: the \
+                    SEGSTREAM_MODEL environment variable, then the bundled default engines/tiny",
+            )
             .mutable_ready()
             .build(),
         glib::ParamSpecString::builder("provider")
             .nick("Execution provider")
-            .blurb("Inference backend: cpu, cuda, tensorrt (ONNX Runtime providers) or tensorrt-native; an unavailable provider is an error")
+            .blurb(
+                "Inference backend: cpu, cuda, tensorrt (ONNX Runtime providers) or tensorrt-native; an unavailable provider is an error",
+            )
             .default_value(Some("cpu"))
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt::builder("detect-interval")
             .nick("Detection interval")
-            .blurb("Run learnable-query detection every N frames (always while nothing is tracked); \
-                    0: never, only targets added by segstream-command events are followed")
+            .blurb(
+                "Run learnable-query detection every N frames (always while nothing is tracked); \
+                    0: never, only targets added by segstream-command events are followed",
+            )
             .minimum(0)
             .maximum(10_000)
             .default_value(t.detect_interval)
@@ -45,8 +51,10 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecString::builder("vocabulary")
             .nick("Vocabulary")
-            .blurb("Comma-separated class names; names outside the bundle's vocabulary are \
-                    embedded at start with the bundle's text encoder; empty: the bundle's vocabulary")
+            .blurb(
+                "Comma-separated class names; names outside the bundle's vocabulary are \
+                    embedded at start with the bundle's text encoder; empty: the bundle's vocabulary",
+            )
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt::builder("mask-width")

@@ -17,9 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("segmqttsink", gst::DebugColorFlags::empty(), Some("segstream MQTT results sink"))
-});
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("segmqttsink", gst::DebugColorFlags::empty(), Some("segstream MQTT results sink")));
 
 /// Frames a track may be missing before its `removed` event.
 const REMOVE_AFTER_FRAMES: u32 = 30;
@@ -117,8 +116,7 @@ impl BaseSinkImpl for SegMqttSink {
         let settings = self.settings.lock().unwrap().clone();
         let cfg = settings.mqtt();
         gst::info!(CAT, imp = self, "starting: {:?}", cfg); // Debug of MqttConfig redacts secrets
-        let publisher = Publisher::start(&cfg)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("segmqttsink: {}", e)))?;
+        let publisher = Publisher::start(&cfg).map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("segmqttsink: {}", e)))?;
         let mut warned = false;
         let wait = Duration::from_millis(settings.connect_timeout as u64);
         if let Err(cause) = publisher.wait_first_attempt(wait, &self.cancel) {
@@ -166,7 +164,11 @@ impl BaseSinkImpl for SegMqttSink {
             Some(Err(e)) => gst::element_imp_warning!(self, gst::StreamError::Decode, ("unreadable segstream results meta: {}", e)),
             None if !state.warned_no_meta => {
                 state.warned_no_meta = true;
-                gst::element_imp_warning!(self, gst::StreamError::Format, ("buffer without segstream results meta (is `segment` upstream?); such buffers are skipped"));
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    ("buffer without segstream results meta (is `segment` upstream?); such buffers are skipped")
+                );
             }
             None => {}
         }
@@ -236,7 +238,12 @@ impl SegMqttSink {
     }
 
     fn warn_broker(&self, cause: &str) {
-        gst::element_imp_warning!(self, gst::ResourceError::OpenWrite, ("MQTT broker unavailable: {}", cause), ["the pipeline keeps running; messages are spooled"]);
+        gst::element_imp_warning!(
+            self,
+            gst::ResourceError::OpenWrite,
+            ("MQTT broker unavailable: {}", cause),
+            ["the pipeline keeps running; messages are spooled"]
+        );
     }
 
     /// Sends validated commands upstream to `segment` and answers each.
@@ -254,7 +261,10 @@ impl SegMqttSink {
                 }
                 state.publisher.acknowledge(&req, Ok(()));
             } else {
-                state.publisher.acknowledge(&req, Err(format!("the pipeline refused `{}` (no upstream element handled it; see the segment element's log)", req.name())));
+                state.publisher.acknowledge(
+                    &req,
+                    Err(format!("the pipeline refused `{}` (no upstream element handled it; see the segment element's log)", req.name())),
+                );
             }
         }
     }

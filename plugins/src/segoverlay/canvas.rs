@@ -47,7 +47,12 @@ fn hsv(h: f32, s: f32, v: f32) -> [u8; 3] {
 #[derive(Debug, Clone, Copy)]
 enum Layout {
     /// Byte offsets of R, G, B in a pixel, and bytes per pixel.
-    Packed { r: usize, g: usize, b: usize, bpp: usize },
+    Packed {
+        r: usize,
+        g: usize,
+        b: usize,
+        bpp: usize,
+    },
     I420,
     Nv12,
 }

@@ -12,9 +12,8 @@ use gst_video::subclass::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("segoverlay", gst::DebugColorFlags::empty(), Some("segstream overlay"))
-});
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("segoverlay", gst::DebugColorFlags::empty(), Some("segstream overlay")));
 
 const DEFAULT_ALPHA: f64 = 0.45;
 
@@ -175,10 +174,7 @@ impl BaseTransformImpl for SegOverlay {
 }
 
 impl VideoFilterImpl for SegOverlay {
-    fn transform_frame_ip(
-        &self,
-        frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn transform_frame_ip(&self, frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>) -> Result<gst::FlowSuccess, gst::FlowError> {
         let style = self.settings.lock().unwrap().style();
         let mut guard = self.scratch.lock().unwrap();
         let scratch = &mut *guard;

@@ -10,12 +10,10 @@ use gst_video::prelude::*;
 use segstream::world::{FrameTruth, World, WorldConfig, MAX_OBJECTS};
 use std::sync::{LazyLock, Mutex};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("segtestsrc", gst::DebugColorFlags::empty(), Some("segstream world test source"))
-});
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("segtestsrc", gst::DebugColorFlags::empty(), Some("segstream world test source")));
 
-const FORMATS: [gst_video::VideoFormat; 3] =
-    [gst_video::VideoFormat::Rgb, gst_video::VideoFormat::Rgba, gst_video::VideoFormat::Bgrx];
+const FORMATS: [gst_video::VideoFormat; 3] = [gst_video::VideoFormat::Rgb, gst_video::VideoFormat::Rgba, gst_video::VideoFormat::Bgrx];
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Settings {
@@ -165,8 +163,7 @@ impl BaseSrcImpl for SegTestSrc {
     }
 
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(caps)
-            .map_err(|_| gst::loggable_error!(CAT, "cannot parse caps {caps}"))?;
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| gst::loggable_error!(CAT, "cannot parse caps {caps}"))?;
         if info.fps().numer() <= 0 {
             return Err(gst::loggable_error!(CAT, "frame rate must be positive, got {}", info.fps()));
         }
@@ -182,14 +179,7 @@ impl BaseSrcImpl for SegTestSrc {
         let mut state = self.state.lock().unwrap();
         // A renegotiation mid-stream keeps counting frames so timestamps stay monotonic.
         let frame = state.as_ref().map_or(0, |s| s.frame);
-        *state = Some(State {
-            info,
-            world,
-            rgb: vec![0; w * h * 3],
-            truth: FrameTruth::default(),
-            frame,
-            seed: settings.seed,
-        });
+        *state = Some(State { info, world, rgb: vec![0; w * h * 3], truth: FrameTruth::default(), frame, seed: settings.seed });
         Ok(())
     }
 }
@@ -243,9 +233,7 @@ impl SegTestSrc {
             pack(&state.rgb, state.info.width() as usize, format, data, stride);
         }
         let fps = state.info.fps();
-        let time = |k: u64| {
-            gst::ClockTime::SECOND.mul_div_floor(k * fps.denom() as u64, fps.numer() as u64).expect("no overflow")
-        };
+        let time = |k: u64| gst::ClockTime::SECOND.mul_div_floor(k * fps.denom() as u64, fps.numer() as u64).expect("no overflow");
         buffer.set_pts(time(n));
         buffer.set_duration(time(n + 1) - time(n));
         buffer.set_offset(n);

@@ -23,12 +23,7 @@ pub fn bundle() -> PathBuf {
 
 pub fn caps(format: gst_video::VideoFormat, width: u32, height: u32) -> gst::Caps {
     init();
-    gst_video::VideoInfo::builder(format, width, height)
-        .fps(gst::Fraction::new(30, 1))
-        .build()
-        .unwrap()
-        .to_caps()
-        .unwrap()
+    gst_video::VideoInfo::builder(format, width, height).fps(gst::Fraction::new(30, 1)).build().unwrap().to_caps().unwrap()
 }
 
 /// A frame with a deterministic texture (so inference sees something).
@@ -73,10 +68,7 @@ pub fn flat(format: gst_video::VideoFormat, width: u32, height: u32, value: u8) 
 /// A harness around `segment` with the bundled model, set to `caps`, playing.
 pub fn segment_harness(caps: &gst::Caps, props: &[(&str, &str)]) -> gst_check::Harness {
     init();
-    let element = gst::ElementFactory::make("segment")
-        .property("model", bundle().to_str().unwrap())
-        .build()
-        .unwrap();
+    let element = gst::ElementFactory::make("segment").property("model", bundle().to_str().unwrap()).build().unwrap();
     for (k, v) in props {
         element.set_property_from_str(k, v);
     }

@@ -224,11 +224,7 @@ impl GpuKernels {
 
 /// 16x16 threads per block, enough blocks to cover `w` x `h`.
 fn grid(w: usize, h: usize) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: ((w as u32).div_ceil(16), (h as u32).div_ceil(16), 1),
-        block_dim: (16, 16, 1),
-        shared_mem_bytes: 0,
-    }
+    LaunchConfig { grid_dim: ((w as u32).div_ceil(16), (h as u32).div_ceil(16), 1), block_dim: (16, 16, 1), shared_mem_bytes: 0 }
 }
 
 /// Grows a cached device buffer to at least `len` elements (never shrinks: no per-frame allocation).

@@ -64,10 +64,7 @@ impl OrtDecoder {
         }
         let (ts, vs) = (&prompts.tokens.shape, &prompts.valid.shape);
         if ts.len() != 3 || ts[2] != self.hidden || vs.len() != 2 || vs[..] != ts[..2] {
-            return Err(ModelError::Input(format!(
-                "prompt tokens {ts:?} / valid {vs:?} do not match [P, T, {}] / [P, T]",
-                self.hidden
-            )));
+            return Err(ModelError::Input(format!("prompt tokens {ts:?} / valid {vs:?} do not match [P, T, {}] / [P, T]", self.hidden)));
         }
         if p > self.max_prompts || ts[1] > self.max_tokens || ts[1] == 0 {
             return Err(ModelError::Input(format!(

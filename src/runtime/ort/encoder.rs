@@ -46,20 +46,14 @@ impl OrtEncoder {
 impl ImageEncoder for OrtEncoder {
     fn encode(&mut self, image: &Tensor, out: &mut Features) -> Result<(), ModelError> {
         if image.shape != self.input_shape {
-            return Err(ModelError::Input(format!(
-                "image encoder expects {:?}, got {:?}",
-                self.input_shape, image.shape
-            )));
+            return Err(ModelError::Input(format!("image encoder expects {:?}, got {:?}", self.input_shape, image.shape)));
         }
         self.input.extract_tensor_mut().1.copy_from_slice(&image.data);
         self.binding.bind_input("image", &self.input).map_err(|e| backend("binding the image", e))?;
         let outputs = self.session.run_binding(&self.binding).map_err(|e| backend("run", e))?;
-        for (name, dst) in [
-            ("mask_feat", &mut out.mask_feat),
-            ("feat_s8", &mut out.s8),
-            ("feat_s16", &mut out.s16),
-            ("feat_s32", &mut out.s32),
-        ] {
+        for (name, dst) in
+            [("mask_feat", &mut out.mask_feat), ("feat_s8", &mut out.s8), ("feat_s16", &mut out.s16), ("feat_s32", &mut out.s32)]
+        {
             let value = outputs.get(name).ok_or_else(|| ModelError::Backend(format!("image encoder: no output {name}")))?;
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| backend(name, e))?;
             // Features drop the batch axis: [1, C, h, w] -> [C, h, w].

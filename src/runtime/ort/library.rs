@@ -17,9 +17,10 @@ static INIT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 pub fn ensure_initialised() -> Result<&'static Path, String> {
     INIT.get_or_init(|| {
         let path = find_library()?;
-        ort::init_from(path.display().to_string()).with_name("segstream").commit().map_err(|e| {
-            format!("loading ONNX Runtime from {} failed: {e}; {HINT}", path.display())
-        })?;
+        ort::init_from(path.display().to_string())
+            .with_name("segstream")
+            .commit()
+            .map_err(|e| format!("loading ONNX Runtime from {} failed: {e}; {HINT}", path.display()))?;
         tracing::info!(path = %path.display(), "ONNX Runtime loaded");
         Ok(path)
     })
@@ -32,17 +33,11 @@ pub fn ensure_initialised() -> Result<&'static Path, String> {
 pub fn find_library() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os(ORT_ENV).filter(|v| !v.is_empty()) {
         let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!("{ORT_ENV}={} does not exist; {HINT}", p.display()))
-        };
+        return if p.is_file() { Ok(p) } else { Err(format!("{ORT_ENV}={} does not exist; {HINT}", p.display())) };
     }
     let mut dirs: Vec<PathBuf> = python_wheel_dir().into_iter().collect();
     dirs.extend(site_packages_guesses());
-    dirs.iter()
-        .find_map(|d| library_in(d))
-        .ok_or_else(|| format!("ONNX Runtime (libonnxruntime.so) not found; {HINT}"))
+    dirs.iter().find_map(|d| library_in(d)).ok_or_else(|| format!("ONNX Runtime (libonnxruntime.so) not found; {HINT}"))
 }
 
 /// `<site-packages>/onnxruntime/capi` of the `python3` on PATH, if it has the wheel.

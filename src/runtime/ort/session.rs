@@ -75,8 +75,7 @@ pub fn trt_profile(manifest: &Manifest, key: &str, which: usize) -> String {
     let dynamic = manifest.tensors_of(key, Io::Input).filter(|t| t.shape.iter().any(|d| matches!(d, Dim::Symbol(_))));
     let parts: Vec<String> = dynamic
         .map(|t| {
-            let dims: Vec<String> =
-                t.shape.iter().map(|d| manifest.dim_range(d).map_or(1, |r| r[which]).to_string()).collect();
+            let dims: Vec<String> = t.shape.iter().map(|d| manifest.dim_range(d).map_or(1, |r| r[which]).to_string()).collect();
             format!("{}:{}", t.name, dims.join("x"))
         })
         .collect();

@@ -31,12 +31,12 @@ impl TextEncoder {
                 bundle.name()
             )));
         }
-        let tok_path = bundle.file("tokenizer").ok_or_else(|| {
-            fail(format!("bundle `{}`: [files] text_encoder needs [files] tokenizer (tokenizer.json)", bundle.name()))
-        })?;
+        let tok_path = bundle
+            .file("tokenizer")
+            .ok_or_else(|| fail(format!("bundle `{}`: [files] text_encoder needs [files] tokenizer (tokenizer.json)", bundle.name())))?;
         let (max_batch, max_len) = limits(bundle)?;
-        let mut tokenizer = Tokenizer::from_file(&tok_path)
-            .map_err(|e| fail(format!("{}: cannot load the tokenizer: {e}", tok_path.display())))?;
+        let mut tokenizer =
+            Tokenizer::from_file(&tok_path).map_err(|e| fail(format!("{}: cannot load the tokenizer: {e}", tok_path.display())))?;
         // tokenizer.json pads every text to a fixed length (128); pad to the batch's longest
         // instead (mean pooling ignores padding, so only speed changes) within the model's L.
         let padding = PaddingParams { strategy: PaddingStrategy::BatchLongest, ..tokenizer.get_padding().cloned().unwrap_or_default() };
@@ -95,9 +95,9 @@ impl TextEncoder {
 /// Largest batch B and sequence length L the manifest allows for `input_ids`.
 fn limits(bundle: &Bundle) -> Result<(usize, usize), RuntimeError> {
     let m = &bundle.manifest;
-    let spec = m.tensor("text_encoder", Io::Input, "input_ids").ok_or_else(|| {
-        RuntimeError::Session(format!("bundle `{}`: [[tensors]] has no text_encoder input `input_ids`", bundle.name()))
-    })?;
+    let spec = m
+        .tensor("text_encoder", Io::Input, "input_ids")
+        .ok_or_else(|| RuntimeError::Session(format!("bundle `{}`: [[tensors]] has no text_encoder input `input_ids`", bundle.name())))?;
     let max = |axis: usize| spec.shape.get(axis).and_then(|d| m.dim_range(d)).map(|r| r[2].max(1) as usize);
     match (max(0), max(1)) {
         (Some(b), Some(l)) => Ok((b, l)),

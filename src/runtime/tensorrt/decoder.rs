@@ -26,12 +26,8 @@ impl ImageEncoder for TrtEncoder {
         if image.shape != self.input_shape {
             return Err(ModelError::Input(format!("image encoder expects {:?}, got {:?}", self.input_shape, image.shape)));
         }
-        let mut outputs = [
-            ("mask_feat", &mut out.mask_feat),
-            ("feat_s8", &mut out.s8),
-            ("feat_s16", &mut out.s16),
-            ("feat_s32", &mut out.s32),
-        ];
+        let mut outputs =
+            [("mask_feat", &mut out.mask_feat), ("feat_s8", &mut out.s8), ("feat_s16", &mut out.s16), ("feat_s32", &mut out.s32)];
         // Features drop the batch axis: [1, C, h, w] -> [C, h, w].
         self.engine.run(&[("image", &self.input_shape, &image.data)], &mut outputs, 1).map_err(|e| backend("image encoder", e))
     }

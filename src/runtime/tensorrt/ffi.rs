@@ -84,7 +84,11 @@ unsafe fn sym<'l, T>(lib: &'l Library, name: &str) -> Result<libloading::Symbol<
 ///
 /// SAFETY: `p` is NULL or a NUL-terminated string valid for the call.
 pub unsafe fn string(p: *const c_char) -> String {
-    if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+    if p.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
 }
 
 pub fn cstring(s: &str) -> Result<CString, String> {

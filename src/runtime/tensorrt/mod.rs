@@ -47,8 +47,8 @@ impl Backend for TrtBackend {
         if !unsafe { cudarc::driver::sys::is_culib_present() } {
             return Err(RuntimeError::Provider("TensorRT backend: libcuda (the NVIDIA driver) is not installed".into()));
         }
-        let ctx = cudarc::driver::CudaContext::new(0)
-            .map_err(|e| RuntimeError::Provider(format!("TensorRT backend: no CUDA device: {e:?}")))?;
+        let ctx =
+            cudarc::driver::CudaContext::new(0).map_err(|e| RuntimeError::Provider(format!("TensorRT backend: no CUDA device: {e:?}")))?;
         let stream = ctx.default_stream();
         let load = |p: &PathBuf| TrtEngine::load(shim.clone(), p, stream.clone()).map_err(RuntimeError::Session);
         Ok(Engines {

@@ -154,7 +154,11 @@ fn prompt_query_reidentifies_from_pinned_tokens_without_detection() {
         .map(|t| {
             let mut o = obj(1, (4, 4, 12, 12), axis(0));
             o.detect = t == 0; // the detector sees it on frame 0 only
-            if (6..10).contains(&t) { vec![] } else { vec![o] }
+            if (6..10).contains(&t) {
+                vec![]
+            } else {
+                vec![o]
+            }
         })
         .collect();
     let mut tr = Tracker::new(TrackerConfig { detect_interval: 100, ..Default::default() });
@@ -168,9 +172,8 @@ fn prompt_query_reidentifies_from_pinned_tokens_without_detection() {
 
 #[test]
 fn lost_target_is_forgotten_after_max_age_and_ids_are_not_reused() {
-    let script: Vec<Vec<Obj>> = (0..20)
-        .map(|t| if !(3..10).contains(&t) { vec![obj(1, (4, 4, 12, 12), axis(0))] } else { vec![] })
-        .collect();
+    let script: Vec<Vec<Obj>> =
+        (0..20).map(|t| if !(3..10).contains(&t) { vec![obj(1, (4, 4, 12, 12), axis(0))] } else { vec![] }).collect();
     let mut tr = Tracker::new(TrackerConfig { max_age: 4, ..Default::default() });
     let out = run(&mut tr, &mut FakeDecoder::new(script));
     // Forgotten after 4 misses (frames 3-6): the object on frame 10 is a new target.
@@ -235,9 +238,7 @@ fn user_targets_use_the_stricter_vos_consistency_threshold() {
 fn overlapping_targets_share_pixels_by_score() {
     // Object 2 slides over object 1: shared pixels go to one target only, and a target
     // keeps its mask only while it retains > 50 % of it.
-    let script: Vec<Vec<Obj>> = (0..6)
-        .map(|t| vec![obj(1, (4, 4, 12, 12), axis(0)), obj(2, (12 - t, 4, 20 - t, 12), axis(1))])
-        .collect();
+    let script: Vec<Vec<Obj>> = (0..6).map(|t| vec![obj(1, (4, 4, 12, 12), axis(0)), obj(2, (12 - t, 4, 20 - t, 12), axis(1))]).collect();
     let mut tr = Tracker::new(TrackerConfig::default());
     let v = vocab();
     let mut dec = FakeDecoder::new(script);
@@ -328,9 +329,8 @@ fn a_user_target_given_on_a_detected_object_replaces_its_target() {
 
 #[test]
 fn max_targets_caps_remembered_targets() {
-    let script: Vec<Vec<Obj>> = (0..5)
-        .map(|_| (0..5u32).map(|k| obj(k + 1, (6 * k as usize, 0, 6 * k as usize + 5, 5), axis(k as usize))).collect())
-        .collect();
+    let script: Vec<Vec<Obj>> =
+        (0..5).map(|_| (0..5u32).map(|k| obj(k + 1, (6 * k as usize, 0, 6 * k as usize + 5, 5), axis(k as usize))).collect()).collect();
     let mut tr = Tracker::new(TrackerConfig { max_targets: 3, ..Default::default() });
     let out = run(&mut tr, &mut FakeDecoder::new(script));
     assert!(out.iter().all(|f| f.len() == 3));
@@ -440,7 +440,13 @@ fn identical_inputs_give_identical_outputs() {
 fn malformed_decoder_output_is_an_error() {
     struct Broken;
     impl crate::model::MaskDecoder for Broken {
-        fn decode_into(&mut self, _: &crate::model::Features, _: &crate::model::PromptBatch, _: bool, out: &mut crate::model::DecoderOutput) -> Result<(), ModelError> {
+        fn decode_into(
+            &mut self,
+            _: &crate::model::Features,
+            _: &crate::model::PromptBatch,
+            _: bool,
+            out: &mut crate::model::DecoderOutput,
+        ) -> Result<(), ModelError> {
             *out = Default::default(); // zero prompt rows for a batch of 1
             Ok(())
         }

@@ -84,11 +84,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
     }
     let pipe = gst::Pipeline::new();
     let src = source(&args.source, args.frames)?;
-    let caps = gst_video::VideoCapsBuilder::new()
-        .width(args.width as i32)
-        .height(args.height as i32)
-        .framerate(gst::Fraction::new(30, 1))
-        .build();
+    let caps =
+        gst_video::VideoCapsBuilder::new().width(args.width as i32).height(args.height as i32).framerate(gst::Fraction::new(30, 1)).build();
     let filter = gst::ElementFactory::make("capsfilter").property("caps", &caps).build()?;
     let convert = pipeline::make("videoconvert")?;
     let seg = crate::run::segment(args.model.as_deref(), None, None, None, None)?;

@@ -71,7 +71,12 @@ fn soak(args: &EvalArgs, frames: usize) -> Result<()> {
         );
     }
     if let [a, b] = r.samples.as_slice() {
-        println!("peak RSS change frame {} -> {}: {:+.2} %", a.frame, b.frame, 100.0 * (b.peak_rss_kb as f64 / a.peak_rss_kb.max(1) as f64 - 1.0));
+        println!(
+            "peak RSS change frame {} -> {}: {:+.2} %",
+            a.frame,
+            b.frame,
+            100.0 * (b.peak_rss_kb as f64 / a.peak_rss_kb.max(1) as f64 - 1.0)
+        );
     }
     Ok(())
 }

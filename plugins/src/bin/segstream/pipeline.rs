@@ -50,7 +50,11 @@ impl Output {
     /// Display when there is one, else nothing.
     pub fn default_for_run() -> Output {
         let display = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
-        if display { Output::Display } else { Output::None }
+        if display {
+            Output::Display
+        } else {
+            Output::None
+        }
     }
 }
 
@@ -101,9 +105,7 @@ fn create_parent(path: &Path) -> Result<()> {
 /// Adds an MQTT branch: `tee ! queue ! segmqttsink host=.. port=..` (looked up by name so
 /// the CLI does not depend on the sink's Rust code).
 pub fn mqtt_sink(addr: &str, topic: Option<&str>) -> Result<gst::Element> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| anyhow!("--mqtt must be host:port, got '{addr}'"))?;
+    let (host, port) = addr.rsplit_once(':').ok_or_else(|| anyhow!("--mqtt must be host:port, got '{addr}'"))?;
     port.parse::<u16>().map_err(|_| anyhow!("--mqtt port '{port}' is not a number in 1..65535"))?;
     let sink = make("segmqttsink")?;
     sink.set_property_from_str("host", host);
@@ -126,7 +128,11 @@ pub struct Stats {
 impl Stats {
     pub fn fps(&self) -> f64 {
         let secs = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        if secs > 0.0 { self.frames as f64 / secs } else { 0.0 }
+        if secs > 0.0 {
+            self.frames as f64 / secs
+        } else {
+            0.0
+        }
     }
 
     pub fn line(&self) -> String {
@@ -136,10 +142,7 @@ impl Stats {
 
 /// Installs a probe on `pad` that counts frames and objects and calls `each` with the
 /// meta summary of every buffer.
-pub fn observe(
-    pad: &gst::Pad,
-    each: impl Fn(&gstsegstream::meta::Brief) + Send + Sync + 'static,
-) -> Arc<Mutex<Stats>> {
+pub fn observe(pad: &gst::Pad, each: impl Fn(&gstsegstream::meta::Brief) + Send + Sync + 'static) -> Arc<Mutex<Stats>> {
     let stats = Arc::new(Mutex::new(Stats::default()));
     let s = stats.clone();
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {

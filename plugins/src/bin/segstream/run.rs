@@ -102,13 +102,17 @@ fn uri_of(input: &str) -> Result<String> {
     }
     let path = Path::new(input);
     let abs = path.canonicalize().with_context(|| format!("input file {} not found", path.display()))?;
-    gst::glib::filename_to_uri(&abs, None)
-        .map(|u| u.to_string())
-        .map_err(|e| anyhow!("{}: {e}", abs.display()))
+    gst::glib::filename_to_uri(&abs, None).map(|u| u.to_string()).map_err(|e| anyhow!("{}: {e}", abs.display()))
 }
 
 /// The `segment` element configured from the options.
-pub fn segment(model: Option<&Path>, provider: Option<&str>, interval: Option<u32>, threshold: Option<f32>, vocab: Option<&str>) -> Result<gst::Element> {
+pub fn segment(
+    model: Option<&Path>,
+    provider: Option<&str>,
+    interval: Option<u32>,
+    threshold: Option<f32>,
+    vocab: Option<&str>,
+) -> Result<gst::Element> {
     let seg = pipeline::make("segment")?;
     if let Some(m) = model {
         seg.set_property("model", m.to_str().ok_or_else(|| anyhow!("model path is not UTF-8"))?);
@@ -141,7 +145,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     let src = pipeline::make("uridecodebin")?;
     src.set_property("uri", &uri);
     let convert = pipeline::make("videoconvert")?;
-    let seg = segment(args.model.as_deref(), args.provider.as_deref(), args.detect_interval, args.score_threshold, args.vocabulary.as_deref())?;
+    let seg =
+        segment(args.model.as_deref(), args.provider.as_deref(), args.detect_interval, args.score_threshold, args.vocabulary.as_deref())?;
     let overlay = pipeline::make("segoverlay")?;
     pipe.add_many([&src, &convert, &seg, &overlay])?;
     gst::Element::link_many([&convert, &seg, &overlay])?;

@@ -103,7 +103,13 @@ fn assemble(results: Vec<(usize, Video, Vec<Annotation>)>) -> Dataset {
     Dataset { videos, categories: ytvis::categories(), annotations }
 }
 
-fn write_video(out: &Path, index: usize, config: WorldConfig, frames: usize, difficulty: Difficulty) -> Result<(usize, Video, Vec<Annotation>)> {
+fn write_video(
+    out: &Path,
+    index: usize,
+    config: WorldConfig,
+    frames: usize,
+    difficulty: Difficulty,
+) -> Result<(usize, Video, Vec<Annotation>)> {
     let (width, height, seed) = (config.width, config.height, config.seed);
     let mut world = World::new(config)?;
     let dir = out.join(format!("videos/{index:05}"));

@@ -15,8 +15,7 @@ pub struct TrtProfileArgs {
 pub fn run(args: TrtProfileArgs) -> Result<()> {
     let path = args.bundle.join("bundle.toml");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let manifest = segstream::bundle::manifest::Manifest::parse(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let manifest = segstream::bundle::manifest::Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let args = segstream::runtime::tensorrt::profile::trtexec_shape_args(&manifest, &args.model)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     for a in args {
