@@ -86,7 +86,9 @@ def evaluate(runner: Runner, root: Path, nms_iou: float, max_videos=None):
     for a in ann["annotations"]:
         by_video.setdefault(a["video_id"], []).append(a)
     images, gts, dets, kept, prompt_ious = [], [], [], [], []
-    conf = np.zeros((9, 9), np.int64)           # semantic confusion (0 = background)
+    multi = []                                  # several class hypotheses per query
+    # semantic confusion (0 = background) per semantic inference (see frame_dets)
+    conf = {k: np.zeros((9, 9), np.int64) for k in ("paint", "m2f")}
     gen = torch.Generator().manual_seed(0)
     img_id = 0
     for v in ann["videos"][:max_videos]:
@@ -109,16 +111,18 @@ def evaluate(runner: Runner, root: Path, nms_iou: float, max_videos=None):
             feats = runner.encode(load_frame(root / fname, runner.size[0]))
             c = feats[1].shape[1]
             out = runner.decode(feats, np.zeros((1, 1, c)), np.zeros((1, 1)))
-            n = len(dets)
-            frame_dets(runner, out, img_id, h, w, dets, gt_m, conf)
+            n, n_multi = len(dets), len(multi)
+            frame_dets(runner, out, img_id, h, w, dets, multi, gt_m, conf)
             kept += mask_nms(dets[n:], nms_iou)
+            multi[n_multi:] = mask_nms(multi[n_multi:], nms_iou)
             if prev is not None:
                 prompt_ious += prompt_step(runner, prev, feats, gt_m, h, w, gen)
             prev = (feats, gt_m)
     cats = ann["categories"]
     inst = coco_scores(images, gts, kept, cats)
     raw = coco_scores(images, gts, dets, cats) if nms_iou < 1 else inst
-    return inst, raw, semantic(conf), prompt_ious
+    topk = coco_scores(images, gts, multi, cats)
+    return inst, raw, topk, {k: semantic(c) for k, c in conf.items()}, prompt_ious
 
 
 def mask_nms(dets, iou_max):
@@ -136,24 +140,52 @@ def mask_nms(dets, iou_max):
     return [order[i] for i in keep]
 
 
-def frame_dets(runner, out, img_id, h, w, dets, gt_m, conf):
+def frame_dets(runner, out, img_id, h, w, dets, multi, gt_m, conf):
+    """One detection per query with its best class (`dets`, the runtime's output), and
+    the same masks with their best TOPK_CLASSES classes (`multi`, see top_class_pairs)."""
     logits = out["det_masks"]
     probs = runner.class_probs(out["det_class_emb"])
     cls = probs.argmax(1)
-    score = probs.max(1) * mask_quality(logits)
-    up = upsample(logits, h, w) > 0
+    quality = mask_quality(logits)
+    score = probs.max(1) * quality
+    up_logits = upsample(logits, h, w)
+    up = up_logits > 0
+    rles = [mask_utils.encode(np.asfortranarray(m.astype(np.uint8))) if m.any() else None
+            for m in up]
     sem = np.zeros((h, w), np.int64)
     for q in np.argsort(score):                 # paint low -> high score
-        if not up[q].any():
+        if rles[q] is None:
             continue
         dets.append({"image_id": img_id, "category_id": int(cls[q]) + 1, "score": float(score[q]),
-                     "segmentation": mask_utils.encode(np.asfortranarray(up[q].astype(np.uint8)))})
+                     "segmentation": rles[q]})
         if score[q] > 0.3:
             sem[up[q]] = cls[q] + 1
+    for q, c, s in top_class_pairs(probs, quality, TOPK_CLASSES):
+        if rles[q] is not None:
+            multi.append({"image_id": img_id, "category_id": c + 1, "score": s,
+                          "segmentation": rles[q]})
     gt_sem = np.zeros((h, w), np.int64)
     for m, cat in gt_m.values():
         gt_sem[m > 0] = cat
-    conf += np.bincount(gt_sem.ravel() * 9 + sem.ravel(), minlength=81).reshape(9, 9)
+    # Mask2Former's semantic inference: per pixel, sum over queries of class prob x mask
+    # prob; background where no class reaches 0.5.
+    seg = np.einsum("qc,qhw->chw", probs, 1.0 / (1.0 + np.exp(-up_logits)))
+    m2f = np.where(seg.max(0) >= 0.5, seg.argmax(0) + 1, 0)
+    for key, pred in (("paint", sem), ("m2f", m2f)):
+        conf[key] += np.bincount(gt_sem.ravel() * 9 + pred.ravel(), minlength=81).reshape(9, 9)
+
+
+# Mask2Former / OMG-Seg instance inference scores every (query, class) pair and keeps the
+# best 100 per image, so a query whose best class is wrong can still be a lower-scored true
+# positive for the right one. With N = 24 queries we keep each query's best 3 classes.
+TOPK_CLASSES = 3
+
+
+def top_class_pairs(probs, quality, k):
+    """[(query, class, score)] for each query's k best classes, score = prob * quality."""
+    order = np.argsort(-probs, axis=1)[:, :k]
+    return [(q, int(c), float(probs[q, c] * quality[q])) for q in range(len(probs))
+            for c in order[q]]
 
 
 def prompt_step(runner, prev, feats, gt_m, h, w, gen):
@@ -242,10 +274,12 @@ def main():
         synth(args.synth_bin, d, seed, args.videos, args.frames, ["--difficulty", diff],
               size=runner.size[1])
         t = time.time()
-        inst, raw, sem, piou = evaluate(runner, d, args.nms)
-        results[diff] = {"instance": inst, "instance_raw": raw, "nms_iou": args.nms,
-                         "semantic_mIoU": sem["mIoU"],
-                         "semantic_per_class": sem["per_class"],
+        inst, raw, topk, sem, piou = evaluate(runner, d, args.nms)
+        results[diff] = {"instance": inst, "instance_raw": raw, "instance_top3_classes": topk,
+                         "nms_iou": args.nms,
+                         "semantic_mIoU": sem["paint"]["mIoU"],
+                         "semantic_per_class": sem["paint"]["per_class"],
+                         "semantic_mIoU_m2f": sem["m2f"]["mIoU"],
                          "prompt_iou_t_to_t1": float(np.mean(piou)) if piou else None,
                          "prompt_pairs": len(piou), "seconds": round(time.time() - t, 1),
                          "videos": args.videos, "frames": args.frames, "first_seed": seed}

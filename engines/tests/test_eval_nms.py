@@ -1,4 +1,4 @@
-"""eval.py's detection post-processing: class-aware greedy mask NMS.
+"""eval.py's detection post-processing: class-aware greedy mask NMS and the (query, class) pairs.
 
 Needs torch (eval.py runs the contract sampler); skipped without it like the parity test.
 """
@@ -37,3 +37,11 @@ def test_other_classes_and_small_overlaps_survive():
 def test_threshold_one_keeps_everything():
     dets = [det(0, 8, 1, 0.4), det(0, 8, 1, 0.9)]
     assert mask_nms(dets, 1.0) == dets
+
+
+def test_each_query_offers_its_best_classes_scored_by_quality():
+    from eval import top_class_pairs
+    probs = np.array([[0.1, 0.9, 0.5, 0.05], [0.6, 0.2, 0.3, 0.7]])
+    pairs = top_class_pairs(probs, np.array([0.5, 1.0]), 2)
+    assert [(q, c) for q, c, _ in pairs] == [(0, 1), (0, 2), (1, 3), (1, 0)]
+    assert np.allclose([s for _, _, s in pairs], [0.45, 0.25, 0.7, 0.6])
