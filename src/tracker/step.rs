@@ -121,11 +121,7 @@ impl Tracker {
         if started.is_empty() {
             return;
         }
-        let binary = |t: &Target| {
-            let mut m = Mask::default();
-            binarize(&t.logits, geo.w4, geo.h4, &mut m);
-            m
-        };
+        let binary = |t: &Target| binary_mask(t, geo);
         let given: Vec<Mask> = self.targets.iter().filter(|t| started.contains(&t.id) && t.source != Source::None).map(binary).collect();
         let thr = self.config.user_replaces_iou;
         self.targets.retain(|t| {
@@ -296,8 +292,7 @@ impl Tracker {
     fn present_masks(&self, geo: &Geometry) -> Vec<(Mask, Option<BBox>)> {
         let mut v = Vec::new();
         for t in self.targets.iter().filter(|t| t.source != Source::None) {
-            let mut m = Mask::default();
-            binarize(&t.logits, geo.w4, geo.h4, &mut m);
+            let m = binary_mask(t, geo);
             let b = m.bbox();
             v.push((m, b));
         }
@@ -414,6 +409,13 @@ impl Tracker {
 /// not intersect are skipped without touching pixels.
 fn overlaps_any(masks: &[(Mask, Option<BBox>)], d: &Detection, thr: f32) -> bool {
     masks.iter().any(|(m, b)| b.is_some_and(|b| b.iou(&d.bbox) > 0.0) && m.iou(&d.mask) >= thr)
+}
+
+/// The target's logits on this frame thresholded at 0.
+fn binary_mask(t: &Target, geo: &Geometry) -> Mask {
+    let mut m = Mask::default();
+    binarize(&t.logits, geo.w4, geo.h4, &mut m);
+    m
 }
 
 /// R tokens per frame and M FIFO frames; the similarity tracker keeps no tokens.
