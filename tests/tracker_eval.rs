@@ -37,7 +37,10 @@ fn eval_writes_rescorable_standard_files() {
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("engines/tiny");
     let mut seg = Segmenter::open(&SegmenterSettings { model: Some(model), ..Default::default() }).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let vs: Vec<_> = variants::default_variants().into_iter().filter(|v| v.name == "prompt-query/i3" || v.name == "similarity").collect();
+    let vs: Vec<_> = variants::default_variants()
+        .into_iter()
+        .filter(|v| ["prompt-query/i3", "similarity", "prompt-query/i0"].contains(&v.name.as_str()))
+        .collect();
     let mut frames = |v: &Video, i: usize| {
         let mut w = World::new(WorldConfig::new(v.seed, Difficulty::Normal, SIZE, SIZE)).map_err(|e| e.to_string())?;
         let mut rgb = vec![0; SIZE * SIZE * 3];
@@ -45,8 +48,14 @@ fn eval_writes_rescorable_standard_files() {
         Ok(rgb)
     };
     let rows = evaluate(&mut seg, &gt, &vs, &Default::default(), out.path(), &mut frames).unwrap();
-    assert_eq!(rows.iter().map(|r| r.variant.as_str()).collect::<Vec<_>>(), ["prompt-query/i3", "similarity"]);
+    assert_eq!(rows.iter().map(|r| r.variant.as_str()).collect::<Vec<_>>(), ["prompt-query/i3", "similarity", "prompt-query/i0"]);
     assert!(rows[1].jf.is_none(), "the similarity tracker cannot follow prompts");
+    // Detection off: scored on VOS only, from its own result file; no category files.
+    let i0 = &rows[2];
+    let vos0: VosResults = read_json(&out.path().join("prompt-query-i0/vos.json")).unwrap();
+    assert!(i0.prompt_only && !out.path().join("prompt-query-i0/vis_results.json").exists());
+    assert_eq!(Some(score::vos_jf(&gt, &vos0, score::VOS_MIN_AREA).unwrap().jf), i0.jf);
+    assert!(i0.frame_ms > 0.0, "{i0:?}");
     assert!(std::fs::read_to_string(out.path().join("table.md")).unwrap().contains("| prompt-query/i3 |"));
 
     let dir = out.path().join("prompt-query-i3");

@@ -38,17 +38,18 @@ pub fn evaluate(
     for v in variants {
         *seg.tracker_mut().config_mut() = v.apply(base);
         let dir = out.join(v.name.replace('/', "-"));
-        std::fs::create_dir_all(dir.join("mots")).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let (vis, mots, timing) = run_all(seg, gt, Protocol::Category, frames)?;
-        write_json(&dir.join("vis_results.json"), &vis.iter().flat_map(|o| o.vis.iter()).collect::<Vec<_>>()).map_err(|e| e.to_string())?;
-        for (vid, rows) in &mots {
-            write_mots(&dir.join(format!("mots/{vid}.txt")), rows).map_err(|e| e.to_string())?;
-        }
-        let all_vis: Vec<_> = vis.into_iter().flat_map(|o| o.vis).collect();
-        let mut row = score_row(&v.name, gt, &all_vis, &mots, &timing)?;
+        let mut row = if v.prompt_only() {
+            Row { variant: v.name.clone(), prompt_only: true, ..Default::default() }
+        } else {
+            run_category(seg, gt, &v.name, &dir, frames)?
+        };
         if v.mode == TrackerMode::PromptQuery {
-            row.jf = Some(run_vos(seg, gt, score::VOS_MIN_AREA, &dir.join("vos.json"), frames)?);
-            row.jf_first_pixel = Some(run_vos(seg, gt, 0.0, &dir.join("vos_first_pixel.json"), frames)?);
+            let (jf, timing) = run_vos(seg, gt, score::VOS_MIN_AREA, &dir.join("vos.json"), frames)?;
+            row.jf = Some(jf);
+            row.jf_first_pixel = Some(run_vos(seg, gt, 0.0, &dir.join("vos_first_pixel.json"), frames)?.0);
+            if v.prompt_only() {
+                (row.frame_ms, row.tracker_ms, row.tracker_share) = (timing.frame_ms(), timing.tracker_ms(), timing.tracker_share());
+            }
         }
         tracing::info!(variant = %v.name, "evaluated");
         rows.push(row);
@@ -58,13 +59,28 @@ pub fn evaluate(
     Ok(rows)
 }
 
+/// The category protocol: writes the VIS and MOTS files under `dir` and scores them.
+fn run_category(seg: &mut Segmenter, gt: &Dataset, name: &str, dir: &Path, frames: &mut Frames) -> Result<Row, String> {
+    std::fs::create_dir_all(dir.join("mots")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (vis, mots, timing) = run_all(seg, gt, Protocol::Category, frames)?;
+    write_json(&dir.join("vis_results.json"), &vis.iter().flat_map(|o| o.vis.iter()).collect::<Vec<_>>()).map_err(|e| e.to_string())?;
+    for (vid, rows) in &mots {
+        write_mots(&dir.join(format!("mots/{vid}.txt")), rows).map_err(|e| e.to_string())?;
+    }
+    let all_vis: Vec<_> = vis.into_iter().flat_map(|o| o.vis).collect();
+    score_row(name, gt, &all_vis, &mots, &timing)
+}
+
 /// The VOS protocol with objects given at `min_area` (fraction of the frame); writes the
-/// per-object results to `path` and returns J&F.
-fn run_vos(seg: &mut Segmenter, gt: &Dataset, min_area: f64, path: &Path, frames: &mut Frames) -> Result<f64, String> {
-    let (vos_out, _, _) = run_all(seg, gt, Protocol::Prompt(min_area), frames)?;
+/// per-object results to `path` and returns J&F and the run's timing.
+fn run_vos(seg: &mut Segmenter, gt: &Dataset, min_area: f64, path: &Path, frames: &mut Frames) -> Result<(f64, Timing), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let (vos_out, _, timing) = run_all(seg, gt, Protocol::Prompt(min_area), frames)?;
     let vos: VosResults = vos_out.into_iter().zip(sorted(gt)).map(|(o, video)| (video.id, o.vos)).collect();
     write_json(path, &vos).map_err(|e| e.to_string())?;
-    Ok(score::vos_jf(gt, &vos, min_area)?.jf)
+    Ok((score::vos_jf(gt, &vos, min_area)?.jf, timing))
 }
 
 fn sorted(gt: &Dataset) -> Vec<&Video> {
@@ -100,6 +116,7 @@ fn score_row(
     let h = m.hota.summary();
     Ok(Row {
         variant: name.to_string(),
+        prompt_only: false,
         vis_map: score::vis_map(gt, vis)?.map,
         frame_map: score::frame_map(gt, vis)?.map,
         hota: h.hota,

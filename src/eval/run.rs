@@ -4,7 +4,9 @@
 //! - Category-specified (VIS / MOT): the tracker finds and follows every object itself.
 //! - Prompt-specified (VOS, semi-supervised): each ground-truth object is given as a mask
 //!   prompt on its prompt frame (`score::prompt_frame`); the variant's detect interval
-//!   still applies (other objects found by detection take part in overlap resolution).
+//!   still applies (other objects found by detection take part in overlap resolution);
+//!   at interval 0 (detection off) only the given objects are decoded, as in UniVS's
+//!   prompt-specified inference.
 use super::formats::{MotsRow, VisResult};
 use super::score::prompt_frame;
 use crate::rle::{self, Rle};

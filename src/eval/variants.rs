@@ -10,22 +10,32 @@ pub struct Variant {
 }
 
 impl Variant {
+    /// Detection off (`detect_interval` 0): the prompt-specified inference of UniVS
+    /// (section 4.2, Fig. 4): only the given targets are decoded, as in the semi-supervised
+    /// VOS protocol. Such a variant is scored on VOS only (it finds nothing by itself).
+    pub fn prompt_only(&self) -> bool {
+        self.mode == TrackerMode::PromptQuery && self.detect_interval == 0
+    }
+
     /// Applies the variant to a base configuration.
     pub fn apply(&self, base: &TrackerConfig) -> TrackerConfig {
         TrackerConfig { mode: self.mode, detect_interval: self.detect_interval, ..base.clone() }
     }
 }
 
-/// Prompts-as-queries at detect intervals 1, 3, 5, and the similarity baseline.
+/// Prompts-as-queries at detect intervals 1, 3, 5, the similarity baseline, and
+/// prompts-as-queries with detection off (VOS only).
 pub fn default_variants() -> Vec<Variant> {
     let pq = |i: u32| Variant { name: format!("prompt-query/i{i}"), mode: TrackerMode::PromptQuery, detect_interval: i };
-    vec![pq(1), pq(3), pq(5), Variant { name: "similarity".into(), mode: TrackerMode::Similarity, detect_interval: 1 }]
+    vec![pq(1), pq(3), pq(5), Variant { name: "similarity".into(), mode: TrackerMode::Similarity, detect_interval: 1 }, pq(0)]
 }
 
 /// One row of the table.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Row {
     pub variant: String,
+    /// Scored on VOS only (`Variant::prompt_only`): the category columns are not measured.
+    pub prompt_only: bool,
     pub vis_map: f64,
     pub frame_map: f64,
     pub hota: f64,
@@ -52,17 +62,20 @@ pub fn table(rows: &[Row]) -> String {
     for r in rows {
         let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
         let (jf, jf1) = (fmt(r.jf), fmt(r.jf_first_pixel));
+        let category = [r.vis_map, r.frame_map, r.hota, r.deta, r.assa, r.idf1, r.idsw as f64, r.mota];
+        let category: Vec<String> = category
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match (r.prompt_only, i) {
+                (true, _) => "n/a".to_string(),
+                (false, 6) => format!("{v}"),
+                _ => format!("{v:.3}"),
+            })
+            .collect();
         s.push_str(&format!(
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {:.3} | {} | {} | {:.2} | {:.3} | {:.1} |\n",
+            "| {} | {} | {} | {} | {:.2} | {:.3} | {:.1} |\n",
             r.variant,
-            r.vis_map,
-            r.frame_map,
-            r.hota,
-            r.deta,
-            r.assa,
-            r.idf1,
-            r.idsw,
-            r.mota,
+            category.join(" | "),
             jf,
             jf1,
             r.frame_ms,
@@ -82,12 +95,15 @@ mod tests {
         let v = default_variants();
         assert_eq!(
             v.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
-            ["prompt-query/i1", "prompt-query/i3", "prompt-query/i5", "similarity"]
+            ["prompt-query/i1", "prompt-query/i3", "prompt-query/i5", "similarity", "prompt-query/i0"]
         );
+        assert_eq!(v.iter().map(Variant::prompt_only).collect::<Vec<_>>(), [false, false, false, false, true]);
         let c = v[2].apply(&TrackerConfig { max_targets: 7, ..Default::default() });
         assert_eq!((c.detect_interval, c.max_targets, c.mode), (5, 7, TrackerMode::PromptQuery));
         let t = table(&[Row { variant: "x".into(), idsw: 3, jf: None, tracker_share: 0.05, ..Default::default() }]);
         assert!(t.lines().nth(2).unwrap().starts_with("| x | 0.000 |"));
         assert!(t.contains("| 3 |") && t.contains("n/a") && t.ends_with("| 5.0 |\n"));
+        let vos = Row { variant: "v".into(), prompt_only: true, jf: Some(0.5), ..Default::default() };
+        assert!(table(&[vos]).lines().nth(2).unwrap().starts_with("| v | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0.500 | n/a |"));
     }
 }

@@ -23,8 +23,9 @@ pub struct EvalArgs {
     /// Execution provider: cpu, cuda, tensorrt or tensorrt-native
     #[arg(long, default_value = "cpu")]
     pub provider: String,
-    /// Variants, comma-separated: prompt-query/iN (detect interval N) or similarity.
-    #[arg(long, default_value = "prompt-query/i1,prompt-query/i3,prompt-query/i5,similarity")]
+    /// Variants, comma-separated: prompt-query/iN (detect interval N; i0 = detection off,
+    /// scored on VOS only) or similarity.
+    #[arg(long, default_value = "prompt-query/i1,prompt-query/i3,prompt-query/i5,similarity,prompt-query/i0")]
     pub variants: String,
     /// Tracker setting KEY=VALUE (a `TrackerConfig` field, TOML value), repeatable; applies
     /// to every variant (which then sets its own mode and detect interval).
@@ -88,9 +89,6 @@ fn parse_variant(s: &str) -> Result<variants::Variant> {
     }
     let Some(n) = s.strip_prefix("prompt-query/i") else { bail!("unknown variant `{s}` (prompt-query/iN or similarity)") };
     let n: u32 = n.parse().with_context(|| format!("variant `{s}`: bad interval"))?;
-    if n == 0 {
-        bail!("variant `{s}`: the interval must be >= 1 (0 never detects)");
-    }
     Ok(variants::Variant { name: s.into(), mode: TrackerMode::PromptQuery, detect_interval: n })
 }
 
