@@ -59,6 +59,12 @@ pub struct TrackerConfig {
     /// user target is never a duplicate; dropping it whole whenever a neighbour's mask
     /// grows over it was where most of the lost VOS J&F went (docs/TRACKING.md).
     pub user_keep_area_fraction: f32,
+    /// Ours: in overlap resolution a user-given target weighs 1 (the per-pixel argmax of
+    /// mask probabilities VOS methods use) instead of the reference's class prob x
+    /// similarity x quality. The quality term q = #(logit > 1) / #(logit > -1) is low for
+    /// any small mask (most of its cells are boundary), so an object given while small lost
+    /// its pixels to a large neighbour whose mask spread over it (docs/TRACKING.md).
+    pub user_logit_argmax: bool,
     /// Ours: a user target given on an object that a detection-born target already follows
     /// (mask IoU >= this on the frame it is given) replaces that target, so one object has
     /// one identity and no duplicate competes for its pixels (0.5, the birth rule's "same
@@ -109,6 +115,7 @@ impl Default for TrackerConfig {
             prompt_consistency_threshold: 0.5,
             keep_area_fraction: 0.5,
             user_keep_area_fraction: 0.0,
+            user_logit_argmax: true,
             user_replaces_iou: 0.5,
             tokens_per_frame: 32,
             memory_frames: 5,

@@ -304,7 +304,8 @@ impl Tracker {
         MemoryPool::new(r, geo.c, m, self.config.assoc_memory, geo.e, geo.d)
     }
 
-    /// Per-pixel argmax of score * similarity * quality * sigmoid(logit) between present targets.
+    /// Per-pixel argmax of score * similarity * quality * sigmoid(logit) between present targets
+    /// (weight 1 for user targets with `user_logit_argmax`).
     fn resolve_overlaps(&mut self, vocab: &Vocabulary, w: usize, h: usize) {
         let idx: Vec<usize> = (0..self.targets.len()).filter(|&i| self.targets[i].source != Source::None).collect();
         let keep = {
@@ -314,6 +315,8 @@ impl Tracker {
                     let t = &self.targets[i];
                     let weight = if t.source == Source::User {
                         1e6 // a user's mask wins on the frame it was given
+                    } else if t.user && self.config.user_logit_argmax {
+                        1.0
                     } else {
                         classify(vocab, &t.class_emb).1 * t.similarity * t.quality
                     };

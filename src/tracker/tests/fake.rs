@@ -29,10 +29,16 @@ pub struct Obj {
     pub prompt_emb: Option<[f32; E]>,
     /// Embedding the detection outputs instead of `emb`.
     pub det_emb: Option<[f32; E]>,
+    /// Mask logit inside the rectangle (5 unless set).
+    pub peak: f32,
+    /// Cells around the rectangle at logit -0.5: outside the mask but inside the
+    /// quality's `logit > -1` support, so q = #(logit > 1) / #(logit > -1) drops (a small,
+    /// blurry-edged mask).
+    pub halo: usize,
 }
 
 pub fn obj(key: u32, rect: (usize, usize, usize, usize), emb: [f32; E]) -> Obj {
-    Obj { key, rect, emb, class: (key as usize) % D, detect: true, prompt_emb: None, det_emb: None }
+    Obj { key, rect, emb, class: (key as usize) % D, detect: true, prompt_emb: None, det_emb: None, peak: 5.0, halo: 0 }
 }
 
 /// One-hot-ish unit embedding along axis k (k < E), optionally mixed with axis k2.
@@ -76,6 +82,11 @@ fn inside(o: &Obj, x: usize, y: usize) -> bool {
     x >= o.rect.0 && x < o.rect.2 && y >= o.rect.1 && y < o.rect.3
 }
 
+fn in_halo(o: &Obj, x: usize, y: usize) -> bool {
+    let h = o.halo;
+    x + h >= o.rect.0 && x < o.rect.2 + h && y + h >= o.rect.1 && y < o.rect.3 + h
+}
+
 /// Decoder log entry: (number of prompts, valid tokens per prompt, detect flag).
 pub type Call = (usize, Vec<usize>, bool);
 
@@ -95,8 +106,12 @@ impl FakeDecoder {
 fn write_obj(q: &mut QueryOutputs, row: usize, o: Option<&Obj>, emb: Option<[f32; E]>) {
     let n = W4 * W4;
     for p in 0..n {
-        let on = o.is_some_and(|o| inside(o, p % W4, p / W4));
-        q.mask_logits.data[row * n + p] = if on { 5.0 } else { -5.0 };
+        let (x, y) = (p % W4, p / W4);
+        q.mask_logits.data[row * n + p] = match o {
+            Some(o) if inside(o, x, y) => o.peak,
+            Some(o) if in_halo(o, x, y) => -0.5,
+            _ => -5.0,
+        };
     }
     let e = emb.unwrap_or([0.0; E]);
     q.assoc_emb.data[row * E..(row + 1) * E].copy_from_slice(&e);

@@ -287,10 +287,57 @@ fn a_user_target_keeps_what_it_wins_of_an_overlap_a_detected_one_would_lose() {
     };
     // Given on frame 1; overlap width t - 2 columns from frame 2: 8 * (10 - t) pixels left.
     let left: Vec<usize> = (0..10usize).map(|t| if t == 0 { 0 } else { 8 * (10 - t.max(2)) }).collect();
-    assert_eq!(areas(TrackerConfig::default()), left);
-    let reference = areas(TrackerConfig { user_keep_area_fraction: 0.5, ..Default::default() });
+    // Reference overlap weights (a user target weighing 1 would win every shared pixel here).
+    let base = TrackerConfig { user_logit_argmax: false, ..Default::default() };
+    assert_eq!(areas(base.clone()), left);
+    let reference = areas(TrackerConfig { user_keep_area_fraction: 0.5, ..base });
     assert_eq!(reference[..6], left[..6]);
     assert!(reference[6..].iter().all(|&a| a == 0), "the reference rule drops it: {reference:?}");
+}
+
+#[test]
+fn a_small_user_target_keeps_its_pixels_against_a_large_one_spreading_over_it() {
+    // Object 2 (2x2 cells, sharp inside: logit 8, blurry edge: q = 4/36) sits in front of
+    // object 1 (10x10), whose decoded mask covers it too. Both are given by the user on
+    // frame 0. Per-pixel argmax of mask probability gives object 2 its cells; the
+    // reference weight (class prob x similarity x quality) lets object 1 take them all.
+    let script: Vec<Vec<Obj>> = (0..6)
+        .map(|_| {
+            let mut small = obj(2, (8, 8, 10, 10), axis(1));
+            (small.peak, small.halo, small.detect) = (8.0, 2, false);
+            let mut large = obj(1, (4, 4, 14, 14), axis(0));
+            large.detect = false;
+            vec![large, small]
+        })
+        .collect();
+    let rect_mask = |(x0, y0, x1, y1): (usize, usize, usize, usize), hole: Option<(usize, usize, usize, usize)>| {
+        let mut m = crate::mask::Mask::new(W4, W4);
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let in_hole = hole.is_some_and(|(a, b, c, d)| x >= a && x < c && y >= b && y < d);
+                m.set(x, y, !in_hole);
+            }
+        }
+        m
+    };
+    let areas = |cfg: TrackerConfig| {
+        let mut tr = Tracker::new(cfg);
+        let (v, mut dec) = (vocab(), FakeDecoder::new(script.clone()));
+        let large = tr.add_target(TargetPrompt::Mask(rect_mask((4, 4, 14, 14), Some((8, 8, 10, 10)))));
+        let small = tr.add_target(TargetPrompt::Mask(rect_mask((8, 8, 10, 10), None)));
+        (0..6)
+            .map(|t| {
+                let f = features(t, &dec.script[t].clone());
+                let tracks = tr.step(&f, &mut dec, &v).unwrap();
+                let area = |id| tracks.iter().find(|k| k.id == id).map_or(0, |k| k.mask.area());
+                (area(large), area(small))
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(areas(TrackerConfig::default()), vec![(96, 4); 6]);
+    let reference = areas(TrackerConfig { user_logit_argmax: false, ..Default::default() });
+    assert_eq!(reference[0], (96, 4), "the given masks on the frame they are given");
+    assert!(reference[1..].iter().all(|&a| a == (100, 0)), "{reference:?}");
 }
 
 #[test]
@@ -322,7 +369,9 @@ fn a_user_target_given_on_a_detected_object_replaces_its_target() {
     assert_eq!(remembered, 1);
     // Without the rule the detected target lives on beside the user's, decodes the same
     // object, wins the tied pixels (born first) and the user's target shows nothing.
-    let (out, remembered) = seen(TrackerConfig { user_replaces_iou: 2.0, ..Default::default() });
+    // (With the reference overlap weights; with `user_logit_argmax` the user's target would
+    // win the tied pixels, but two identities would still follow one object.)
+    let (out, remembered) = seen(TrackerConfig { user_replaces_iou: 2.0, user_logit_argmax: false, ..Default::default() });
     assert_eq!(remembered, 2);
     assert!(out[4..].iter().all(|f| f == &vec![(1, 64)]), "the old target takes the pixels back: {out:?}");
 }
