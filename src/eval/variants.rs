@@ -60,18 +60,13 @@ pub fn table(rows: &[Row]) -> String {
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
-        let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.3}"));
-        let (jf, jf1) = (fmt(r.jf), fmt(r.jf_first_pixel));
-        let category = [r.vis_map, r.frame_map, r.hota, r.deta, r.assa, r.idf1, r.idsw as f64, r.mota];
-        let category: Vec<String> = category
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match (r.prompt_only, i) {
-                (true, _) => "n/a".to_string(),
-                (false, 6) => format!("{v}"),
-                _ => format!("{v:.3}"),
-            })
-            .collect();
+        let f3 = |v: f64| format!("{v:.3}");
+        let (jf, jf1) = (r.jf.map_or("n/a".to_string(), f3), r.jf_first_pixel.map_or("n/a".to_string(), f3));
+        let category = if r.prompt_only {
+            vec!["n/a".to_string(); 8]
+        } else {
+            vec![f3(r.vis_map), f3(r.frame_map), f3(r.hota), f3(r.deta), f3(r.assa), f3(r.idf1), r.idsw.to_string(), f3(r.mota)]
+        };
         s.push_str(&format!(
             "| {} | {} | {} | {} | {:.2} | {:.3} | {:.1} |\n",
             r.variant,

@@ -3,6 +3,7 @@ mod fake;
 mod text;
 
 use super::*;
+use crate::mask::rect;
 use fake::{axis, features, obj, vocab, FakeDecoder, Obj, E, W4};
 
 /// Output of one frame: (id, state, mask area, mask bbox x0).
@@ -310,21 +311,16 @@ fn a_small_user_target_keeps_its_pixels_against_a_large_one_spreading_over_it() 
             vec![large, small]
         })
         .collect();
-    let rect_mask = |(x0, y0, x1, y1): (usize, usize, usize, usize), hole: Option<(usize, usize, usize, usize)>| {
-        let mut m = crate::mask::Mask::new(W4, W4);
-        for y in y0..y1 {
-            for x in x0..x1 {
-                let in_hole = hole.is_some_and(|(a, b, c, d)| x >= a && x < c && y >= b && y < d);
-                m.set(x, y, !in_hole);
-            }
-        }
-        m
-    };
+    // The large object's visible mask: its rectangle without the small one in front.
+    let mut large_given = rect(W4, W4, 4, 4, 14, 14);
+    for (x, y) in (8..10).flat_map(|x| (8..10).map(move |y| (x, y))) {
+        large_given.set(x, y, false);
+    }
     let areas = |cfg: TrackerConfig| {
         let mut tr = Tracker::new(cfg);
         let (v, mut dec) = (vocab(), FakeDecoder::new(script.clone()));
-        let large = tr.add_target(TargetPrompt::Mask(rect_mask((4, 4, 14, 14), Some((8, 8, 10, 10)))));
-        let small = tr.add_target(TargetPrompt::Mask(rect_mask((8, 8, 10, 10), None)));
+        let large = tr.add_target(TargetPrompt::Mask(large_given.clone()));
+        let small = tr.add_target(TargetPrompt::Mask(rect(W4, W4, 8, 8, 10, 10)));
         (0..6)
             .map(|t| {
                 let f = features(t, &dec.script[t].clone());
@@ -343,12 +339,7 @@ fn a_small_user_target_keeps_its_pixels_against_a_large_one_spreading_over_it() 
 #[test]
 fn a_user_target_given_on_a_detected_object_replaces_its_target() {
     let script: Vec<Vec<Obj>> = (0..6).map(|_| vec![obj(1, (4, 4, 12, 12), axis(0))]).collect();
-    let mut given = crate::mask::Mask::new(W4, W4);
-    for y in 4..12 {
-        for x in 4..12 {
-            given.set(x, y, true);
-        }
-    }
+    let given = rect(W4, W4, 4, 4, 12, 12);
     let seen = |cfg: TrackerConfig| {
         let mut tr = Tracker::new(cfg);
         let (v, mut dec) = (vocab(), FakeDecoder::new(script.clone()));
@@ -404,12 +395,7 @@ fn user_targets_by_box_points_and_mask_with_detection_off() {
     }
     assert!(tr.remove_target(1));
     assert!(!tr.remove_target(1));
-    let mut m = crate::mask::Mask::new(W4, W4);
-    for y in 16..24 {
-        for x in 0..8 {
-            m.set(x, y, true);
-        }
-    }
+    let m = rect(W4, W4, 0, 16, 8, 24);
     let mut tr = Tracker::new(TrackerConfig { detect_interval: 0, ..Default::default() });
     let id = tr.add_target(TargetPrompt::Mask(m));
     let out = run(&mut tr, &mut FakeDecoder::new(two_movers(5)));
