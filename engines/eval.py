@@ -80,7 +80,7 @@ def mask_quality(logits):
     return np.where(lo > 0, hi / np.maximum(lo, 1), 0.0)
 
 
-def evaluate(runner: Runner, root: Path, nms_iou: float, max_videos=None):
+def evaluate(runner: Runner, root: Path, nms_iou: float, max_videos=None, prompt_tokens=32):
     ann = json.loads((root / "annotations.json").read_text())
     by_video = {}
     for a in ann["annotations"]:
@@ -116,7 +116,7 @@ def evaluate(runner: Runner, root: Path, nms_iou: float, max_videos=None):
             kept += mask_nms(dets[n:], nms_iou)
             multi[n_multi:] = mask_nms(multi[n_multi:], nms_iou)
             if prev is not None:
-                prompt_ious += prompt_step(runner, prev, feats, gt_m, h, w, gen)
+                prompt_ious += prompt_step(runner, prev, feats, gt_m, h, w, gen, prompt_tokens)
             prev = (feats, gt_m)
     cats = ann["categories"]
     inst = coco_scores(images, gts, kept, cats)
@@ -188,13 +188,12 @@ def top_class_pairs(probs, quality, k):
             for c in order[q]]
 
 
-def prompt_step(runner, prev, feats, gt_m, h, w, gen):
+def prompt_step(runner, prev, feats, gt_m, h, w, gen, r):
     feats_prev, gt_prev = prev
     s8 = torch.from_numpy(feats_prev[1][0])
     ids = [k for k in gt_prev if k in gt_m]
     if not ids:
         return []
-    r = 32
     toks = np.stack([sampler.sample_tokens(torch.from_numpy(gt_prev[k][0]), s8, r, gen).numpy()
                      for k in ids])
     out = runner.decode(feats, toks, np.ones(toks.shape[:2]))
@@ -262,6 +261,9 @@ def main():
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--nms", type=float, default=0.7,
                     help="class-aware mask NMS IoU for detections; 1 = off")
+    ap.add_argument("--prompt-tokens", type=int, default=32,
+                    help="R tokens sampled from the GT mask for the prompt IoU (ref 32 default, "
+                         "64-256 at test; at most the bundle's max_prompt_tokens)")
     ap.add_argument("--split", choices=["eval", "val"], default="eval",
                     help="eval: held-out seeds 1000000.. ; val: seeds 90000.. (for choices)")
     args = ap.parse_args()
@@ -274,14 +276,14 @@ def main():
         synth(args.synth_bin, d, seed, args.videos, args.frames, ["--difficulty", diff],
               size=runner.size[1])
         t = time.time()
-        inst, raw, topk, sem, piou = evaluate(runner, d, args.nms)
+        inst, raw, topk, sem, piou = evaluate(runner, d, args.nms, prompt_tokens=args.prompt_tokens)
         results[diff] = {"instance": inst, "instance_raw": raw, "instance_top3_classes": topk,
                          "nms_iou": args.nms,
                          "semantic_mIoU": sem["paint"]["mIoU"],
                          "semantic_per_class": sem["paint"]["per_class"],
                          "semantic_mIoU_m2f": sem["m2f"]["mIoU"],
                          "prompt_iou_t_to_t1": float(np.mean(piou)) if piou else None,
-                         "prompt_pairs": len(piou), "seconds": round(time.time() - t, 1),
+                         "prompt_pairs": len(piou), "prompt_tokens": args.prompt_tokens, "seconds": round(time.time() - t, 1),
                          "videos": args.videos, "frames": args.frames, "first_seed": seed}
     print(json.dumps(results, indent=1))
     if args.out:

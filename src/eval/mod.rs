@@ -13,6 +13,7 @@ pub mod score;
 pub mod soak;
 pub mod variants;
 
+use crate::metrics::vos::JfSummary;
 use crate::segmenter::Segmenter;
 use crate::tracker::{TrackerConfig, TrackerMode};
 use crate::world::ytvis::{Annotation, Dataset, Video};
@@ -45,8 +46,8 @@ pub fn evaluate(
         };
         if v.mode == TrackerMode::PromptQuery {
             let (jf, timing) = run_vos(seg, gt, score::VOS_MIN_AREA, &dir.join("vos.json"), frames)?;
-            row.jf = Some(jf);
-            row.jf_first_pixel = Some(run_vos(seg, gt, 0.0, &dir.join("vos_first_pixel.json"), frames)?.0);
+            (row.jf, row.jf_ci95) = (Some(jf.jf), jf.jf_ci95);
+            row.jf_first_pixel = Some(run_vos(seg, gt, 0.0, &dir.join("vos_first_pixel.json"), frames)?.0.jf);
             if v.prompt_only() {
                 (row.frame_ms, row.tracker_ms, row.tracker_share) = (timing.frame_ms(), timing.tracker_ms(), timing.tracker_share());
             }
@@ -73,14 +74,14 @@ fn run_category(seg: &mut Segmenter, gt: &Dataset, name: &str, dir: &Path, frame
 
 /// The VOS protocol with objects given at `min_area` (fraction of the frame); writes the
 /// per-object results to `path` and returns J&F and the run's timing.
-fn run_vos(seg: &mut Segmenter, gt: &Dataset, min_area: f64, path: &Path, frames: &mut Frames) -> Result<(f64, Timing), String> {
+fn run_vos(seg: &mut Segmenter, gt: &Dataset, min_area: f64, path: &Path, frames: &mut Frames) -> Result<(JfSummary, Timing), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let (vos_out, _, timing) = run_all(seg, gt, Protocol::Prompt(min_area), frames)?;
     let vos: VosResults = vos_out.into_iter().zip(sorted(gt)).map(|(o, video)| (video.id, o.vos)).collect();
     write_json(path, &vos).map_err(|e| e.to_string())?;
-    Ok((score::vos_jf(gt, &vos, min_area)?.jf, timing))
+    Ok((score::vos_jf(gt, &vos, min_area)?, timing))
 }
 
 fn sorted(gt: &Dataset) -> Vec<&Video> {
@@ -126,6 +127,7 @@ fn score_row(
         idsw: m.clear.num_switches,
         mota: m.clear.mota(),
         jf: None,
+        jf_ci95: None,
         jf_first_pixel: None,
         frame_ms: timing.frame_ms(),
         tracker_ms: timing.tracker_ms(),

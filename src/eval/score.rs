@@ -157,7 +157,7 @@ pub fn vos_jf(gt: &Dataset, pred: &VosResults, min_area_fraction: f64) -> Result
                 None => vec![None; v.length],
             };
             let frames = (first + 1)..v.length.saturating_sub(1);
-            acc.add_object(frames.map(|f| (p[f].as_ref().unwrap_or(&empty), t[f].as_ref().unwrap_or(&empty))));
+            acc.add_object(v.id, frames.map(|f| (p[f].as_ref().unwrap_or(&empty), t[f].as_ref().unwrap_or(&empty))));
         }
     }
     Ok(acc.summary())

@@ -46,6 +46,8 @@ pub struct Row {
     pub mota: f64,
     /// `None` where the variant cannot follow user prompts (similarity baseline).
     pub jf: Option<f64>,
+    /// 95 % interval of `jf`, resampling whole videos: how far the sample can be trusted.
+    pub jf_ci95: Option<(f64, f64)>,
     /// J&F with each object given on its first visible pixel (strict protocol).
     pub jf_first_pixel: Option<f64>,
     pub frame_ms: f64,
@@ -56,22 +58,24 @@ pub struct Row {
 /// Markdown table of the rows.
 pub fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| tracker | VIS mAP | frame AP | HOTA | DetA | AssA | IDF1 | IDSW | MOTA | VOS J&F | J&F first px | frame ms | tracker ms | tracker % |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| tracker | VIS mAP | frame AP | HOTA | DetA | AssA | IDF1 | IDSW | MOTA | VOS J&F | J&F 95 % CI | J&F first px | frame ms | tracker ms | tracker % |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let f3 = |v: f64| format!("{v:.3}");
         let (jf, jf1) = (r.jf.map_or("n/a".to_string(), f3), r.jf_first_pixel.map_or("n/a".to_string(), f3));
+        let ci = r.jf_ci95.map_or("n/a".to_string(), |(lo, hi)| format!("{lo:.3}-{hi:.3}"));
         let category = if r.prompt_only {
             vec!["n/a".to_string(); 8]
         } else {
             vec![f3(r.vis_map), f3(r.frame_map), f3(r.hota), f3(r.deta), f3(r.assa), f3(r.idf1), r.idsw.to_string(), f3(r.mota)]
         };
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} | {:.3} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.3} | {:.1} |\n",
             r.variant,
             category.join(" | "),
             jf,
+            ci,
             jf1,
             r.frame_ms,
             r.tracker_ms,
@@ -98,7 +102,11 @@ mod tests {
         let t = table(&[Row { variant: "x".into(), idsw: 3, jf: None, tracker_share: 0.05, ..Default::default() }]);
         assert!(t.lines().nth(2).unwrap().starts_with("| x | 0.000 |"));
         assert!(t.contains("| 3 |") && t.contains("n/a") && t.ends_with("| 5.0 |\n"));
-        let vos = Row { variant: "v".into(), prompt_only: true, jf: Some(0.5), ..Default::default() };
-        assert!(table(&[vos]).lines().nth(2).unwrap().starts_with("| v | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0.500 | n/a |"));
+        let vos = Row { variant: "v".into(), prompt_only: true, jf: Some(0.5), jf_ci95: Some((0.25, 0.75)), ..Default::default() };
+        assert!(table(&[vos])
+            .lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("| v | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0.500 | 0.250-0.750 | n/a |"));
     }
 }

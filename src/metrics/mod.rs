@@ -5,10 +5,12 @@
 //! - [`ap`]: COCO AP@[.5:.95] (per-frame mask AP; YouTube-VIS video mAP with video IoU).
 //! - [`mot`]: CLEAR MOT (MOTA, ID switches) and IDF1, as py-motmetrics computes them.
 //! - [`hota`]: HOTA / DetA / AssA / LocA as TrackEval computes them.
+//! - [`bootstrap`]: 95 % intervals of a mean, resampling whole videos.
 //!
 //! Metrics work on masks or on per-frame IoU matrices; `video_iou` and `frame_sims`
 //! build those from masks.
 pub mod ap;
+pub mod bootstrap;
 pub mod hota;
 pub mod mot;
 pub mod vos;

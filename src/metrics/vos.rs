@@ -98,6 +98,8 @@ pub struct JfSummary {
     pub f: f64,
     pub jf: f64,
     pub objects: usize,
+    /// 95 % interval of `jf`, resampling whole videos (`bootstrap::mean_ci95`).
+    pub jf_ci95: Option<(f64, f64)>,
 }
 
 /// Accumulates per-object J and F means.
@@ -105,11 +107,14 @@ pub struct JfSummary {
 pub struct JfAccumulator {
     j: Vec<f64>,
     f: Vec<f64>,
+    /// Video of each object, for the interval.
+    video: Vec<u64>,
 }
 
 impl JfAccumulator {
-    /// Adds one object's frames (pred, gt) pairs; an object with no frame is ignored.
-    pub fn add_object<'a>(&mut self, frames: impl IntoIterator<Item = (&'a Mask, &'a Mask)>) {
+    /// Adds one object of `video`: its frames' (pred, gt) pairs; an object with no frame is
+    /// ignored.
+    pub fn add_object<'a>(&mut self, video: u64, frames: impl IntoIterator<Item = (&'a Mask, &'a Mask)>) {
         let (mut sj, mut sf, mut n) = (0.0, 0.0, 0usize);
         for (p, g) in frames {
             sj += j_measure(p, g);
@@ -119,13 +124,16 @@ impl JfAccumulator {
         if n > 0 {
             self.j.push(sj / n as f64);
             self.f.push(sf / n as f64);
+            self.video.push(video);
         }
     }
 
     pub fn summary(&self) -> JfSummary {
         let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
         let (j, f) = (mean(&self.j), mean(&self.f));
-        JfSummary { j, f, jf: (j + f) / 2.0, objects: self.j.len() }
+        let jf: Vec<f64> = self.j.iter().zip(&self.f).map(|(j, f)| (j + f) / 2.0).collect();
+        let jf_ci95 = super::bootstrap::mean_ci95(&jf, &self.video, 0);
+        JfSummary { j, f, jf: (j + f) / 2.0, objects: self.j.len(), jf_ci95 }
     }
 }
 
@@ -169,9 +177,11 @@ mod tests {
         let a = rect(16, 16, 2, 2, 10, 10);
         let e = Mask::new(16, 16);
         let mut acc = JfAccumulator::default();
-        acc.add_object([(&a, &a), (&e, &a)]); // J: 1, 0 -> .5; F: 1, 0 -> .5
-        acc.add_object([(&a, &a)]); // 1, 1
+        acc.add_object(1, [(&a, &a), (&e, &a)]); // J: 1, 0 -> .5; F: 1, 0 -> .5
+        acc.add_object(2, [(&a, &a)]); // 1, 1
         let s = acc.summary();
         assert_eq!((s.j, s.f, s.jf, s.objects), (0.75, 0.75, 0.75, 2));
+        // Two videos of one object each: a resample is {.5, .5}, {1, 1} or a mix.
+        assert_eq!(s.jf_ci95, Some((0.5, 1.0)));
     }
 }
