@@ -91,10 +91,12 @@ def evaluate(runner: Runner, root: Path, nms_iou: float, max_videos=None, prompt
     conf = {k: np.zeros((9, 9), np.int64) for k in ("paint", "m2f")}
     gen = torch.Generator().manual_seed(0)
     img_id = 0
+    per_video = []                              # (prompt IoUs, paint confusion) per video
     for v in ann["videos"][:max_videos]:
         h, w = v["height"], v["width"]
         anns = by_video.get(v["id"], [])
         prev = None
+        n_piou, conf_before = len(prompt_ious), conf["paint"].copy()
         for fi, fname in enumerate(v["file_names"]):
             img_id += 1
             images.append({"id": img_id, "width": w, "height": h})
@@ -118,11 +120,33 @@ def evaluate(runner: Runner, root: Path, nms_iou: float, max_videos=None, prompt
             if prev is not None:
                 prompt_ious += prompt_step(runner, prev, feats, gt_m, h, w, gen, prompt_tokens)
             prev = (feats, gt_m)
+        per_video.append((prompt_ious[n_piou:], conf["paint"] - conf_before))
     cats = ann["categories"]
     inst = coco_scores(images, gts, kept, cats)
     raw = coco_scores(images, gts, dets, cats) if nms_iou < 1 else inst
     topk = coco_scores(images, gts, multi, cats)
-    return inst, raw, topk, {k: semantic(c) for k, c in conf.items()}, prompt_ious
+    return inst, raw, topk, {k: semantic(c) for k, c in conf.items()}, prompt_ious, per_video
+
+
+def video_bootstrap_ci(per_video, stat, resamples=2000, seed=0):
+    """95 % percentile interval of `stat(list of per-video items)`, resampling whole videos
+    with replacement (objects and frames of one video share its scene, so they are not
+    independent samples). The Rust twin is src/metrics/bootstrap.rs."""
+    if not per_video:
+        return None
+    rng = np.random.default_rng(seed)
+    vals = np.sort([stat([per_video[i] for i in rng.integers(len(per_video), size=len(per_video))])
+                    for _ in range(resamples)])
+    return [float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))]
+
+
+def mean_prompt_iou(items):
+    ious = [x for p, _ in items for x in p]
+    return float(np.mean(ious)) if ious else 0.0
+
+
+def pooled_miou(items):
+    return semantic(sum(c for _, c in items))["mIoU"]
 
 
 def mask_nms(dets, iou_max):
@@ -276,13 +300,16 @@ def main():
         synth(args.synth_bin, d, seed, args.videos, args.frames, ["--difficulty", diff],
               size=runner.size[1])
         t = time.time()
-        inst, raw, topk, sem, piou = evaluate(runner, d, args.nms, prompt_tokens=args.prompt_tokens)
+        inst, raw, topk, sem, piou, per_video = evaluate(runner, d, args.nms,
+                                                         prompt_tokens=args.prompt_tokens)
         results[diff] = {"instance": inst, "instance_raw": raw, "instance_top3_classes": topk,
                          "nms_iou": args.nms,
                          "semantic_mIoU": sem["paint"]["mIoU"],
+                         "semantic_mIoU_ci95": video_bootstrap_ci(per_video, pooled_miou),
                          "semantic_per_class": sem["paint"]["per_class"],
                          "semantic_mIoU_m2f": sem["m2f"]["mIoU"],
                          "prompt_iou_t_to_t1": float(np.mean(piou)) if piou else None,
+                         "prompt_iou_ci95": video_bootstrap_ci(per_video, mean_prompt_iou),
                          "prompt_pairs": len(piou), "prompt_tokens": args.prompt_tokens, "seconds": round(time.time() - t, 1),
                          "videos": args.videos, "frames": args.frames, "first_seed": seed}
     print(json.dumps(results, indent=1))
