@@ -66,7 +66,10 @@ fn eval_writes_rescorable_standard_files() {
     assert_eq!(score::vis_map(&gt, &vis).unwrap().map, r.vis_map);
     let m = score::mot_scores(&gt, &mots).unwrap();
     assert_eq!((m.id.idf1(), m.clear.num_switches), (r.idf1, r.idsw));
-    assert_eq!(Some(score::vos_jf(&gt, &vos, score::VOS_MIN_AREA).unwrap().jf), r.jf);
+    let rescored = score::vos_jf(&gt, &vos, score::VOS_MIN_AREA).unwrap();
+    assert_eq!((Some(rescored.jf), rescored.jf_ci95), (r.jf, r.jf_ci95));
+    let (lo, hi) = r.jf_ci95.expect("an interval for a scored variant");
+    assert!(lo <= rescored.jf && rescored.jf <= hi, "{lo} {} {hi}", rescored.jf);
     let vos1: VosResults = read_json(&dir.join("vos_first_pixel.json")).unwrap();
     assert_eq!(Some(score::vos_jf(&gt, &vos1, 0.0).unwrap().jf), r.jf_first_pixel);
     assert!(r.frame_ms > 0.0 && r.tracker_ms >= 0.0 && r.tracker_share < 1.0, "{r:?}");
