@@ -311,7 +311,8 @@ def main():
                          "semantic_mIoU_m2f": sem["m2f"]["mIoU"],
                          "prompt_iou_t_to_t1": float(np.mean(piou)) if piou else None,
                          "prompt_iou_ci95": video_bootstrap_ci(per_video, mean_prompt_iou),
-                         "prompt_pairs": len(piou), "prompt_tokens": args.prompt_tokens, "seconds": round(time.time() - t, 1),
+                         "prompt_pairs": len(piou), "prompt_tokens": args.prompt_tokens,
+                         "seconds": round(time.time() - t, 1),
                          "videos": args.videos, "frames": args.frames, "first_seed": seed}
     print(json.dumps(results, indent=1))
     if args.out:

@@ -3,9 +3,10 @@
 //! A held-out sample of 20-60 world videos is small: a 0.02 difference in J&F can be
 //! sampling noise. Objects of one video share its scene, so they are resampled together
 //! (a cluster bootstrap over videos), not one by one, which would understate the spread.
-//! Written here because it is ten lines and no maintained crate offers the clustered
+//! Written here because it is a few lines and no maintained crate offers the clustered
 //! variant; SplitMix64 (`world::rng`) keeps it reproducible on every platform.
 use crate::world::rng::Rng;
+use std::collections::BTreeMap;
 
 /// Resamples drawn (the usual size for a 95 % percentile interval).
 pub const RESAMPLES: usize = 2000;
@@ -35,20 +36,14 @@ pub fn mean_ci95(values: &[f64], groups: &[u64], seed: u64) -> Option<(f64, f64)
     Some((at(0.025), at(0.975)))
 }
 
-/// (sum, count) per group, in first-seen order.
+/// (sum, count) per group.
 fn clusters(values: &[f64], groups: &[u64]) -> Vec<(f64, usize)> {
-    let mut keys: Vec<u64> = Vec::new();
-    let mut out: Vec<(f64, usize)> = Vec::new();
+    let mut by_group: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
     for (&v, &g) in values.iter().zip(groups) {
-        let i = keys.iter().position(|&k| k == g).unwrap_or_else(|| {
-            keys.push(g);
-            out.push((0.0, 0));
-            keys.len() - 1
-        });
-        out[i].0 += v;
-        out[i].1 += 1;
+        let c = by_group.entry(g).or_default();
+        (c.0, c.1) = (c.0 + v, c.1 + 1);
     }
-    out
+    by_group.into_values().collect()
 }
 
 #[cfg(test)]
