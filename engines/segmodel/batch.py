@@ -69,8 +69,11 @@ def make_batch(videos, clips: int, cfg, rng: np.random.Generator, gen: torch.Gen
     for c in range(clips):
         v = videos[rng.integers(len(videos))]
         n_f = v.frames.shape[0]
-        a = int(rng.integers(n_f))
-        b = int(min(n_f - 1, a + rng.integers(0, 4)))
+        # Gap first, then a start that fits it: clamping b at the last frame instead would
+        # over-draw k = 0 in short (windowed) videos.
+        k = int(min(n_f - 1, rng.integers(0, 4)))
+        a = int(rng.integers(n_f - k))
+        b = a + k
         flip = rng.random() < 0.5
         pair = []
         for f in (a, b):

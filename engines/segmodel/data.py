@@ -56,7 +56,19 @@ def check_categories(cats):
         raise ValueError(f"dataset classes {names} differ from the model's {CLASS_NAMES}")
 
 
-def load_dataset(root: Path, size: int = 256, max_videos: int | None = None) -> list[Video]:
+def frame_window(vid: int, n_f: int, window: int | None, seed: int) -> range:
+    """The frames of a video to keep: all, or `window` consecutive ones at an offset drawn
+    from (seed, video id). Why: many short windows of many worlds give more distinct
+    objects per GiB of memory than whole videos of few worlds, while offsets spread over
+    the video keep its later states (entries, exits, drifted light) in the training set."""
+    if not window or window >= n_f:
+        return range(n_f)
+    start = int(np.random.default_rng([seed, vid]).integers(0, n_f - window + 1))
+    return range(start, start + window)
+
+
+def load_dataset(root: Path, size: int = 256, max_videos: int | None = None,
+                 window: int | None = None, seed: int = 0) -> list[Video]:
     root = Path(root)
     ann = json.loads((root / "annotations.json").read_text())
     check_categories(ann["categories"])
@@ -65,17 +77,19 @@ def load_dataset(root: Path, size: int = 256, max_videos: int | None = None) -> 
         by_video.setdefault(a["video_id"], []).append(a)
     videos = []
     for v in ann["videos"][:max_videos]:
-        frames = torch.stack([load_frame(root / f, size) for f in v["file_names"]])
-        anns = by_video.get(v["id"], [])
-        n_f = len(v["file_names"])
-        masks = torch.zeros(len(anns), n_f, size, size, dtype=torch.bool)
+        keep = frame_window(v["id"], len(v["file_names"]), window, seed)
+        frames = torch.stack([load_frame(root / v["file_names"][f], size) for f in keep])
+        anns = [a for a in by_video.get(v["id"], [])
+                if any(a["segmentations"][f] is not None for f in keep)]
+        masks = torch.zeros(len(anns), len(keep), size, size, dtype=torch.bool)
         for ai, a in enumerate(anns):
-            for fi, rle in enumerate(a["segmentations"]):
+            for fi, f in enumerate(keep):
+                rle = a["segmentations"][f]
                 if rle is not None:
                     masks[ai, fi] = resize_mask(decode_rle(rle), size)
         videos.append(Video(
             vid=v["id"], width=v["width"], height=v["height"], frames=frames, masks=masks,
             classes=torch.tensor([a["category_id"] - 1 for a in anns], dtype=torch.long),
-            track_ids=[a["id"] for a in anns], rles=[a["segmentations"] for a in anns],
-            file_names=v["file_names"]))
+            track_ids=[a["id"] for a in anns], rles=[[a["segmentations"][f] for f in keep] for a in anns],
+            file_names=[v["file_names"][f] for f in keep]))
     return videos

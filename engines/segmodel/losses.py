@@ -38,17 +38,14 @@ def dice(logits, targets):
     return 1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)
 
 
-def mask_losses(logits_lr, targets_hr, full_res=True):
-    """logits at 1/4 res [K, h, w] upsampled to the targets' res [K, S, S] (as at inference),
-    or (full_res=False, cheaper, for the auxiliary layers) targets area-pooled to 1/4 res."""
-    if not full_res:
-        soft = F.adaptive_avg_pool2d(targets_hr.unsqueeze(1), logits_lr.shape[-2:]).squeeze(1)
-        bce = F.binary_cross_entropy_with_logits(logits_lr, soft, reduction="none").mean((1, 2))
-        return bce, dice(logits_lr, soft), None
-    up = F.interpolate(logits_lr.unsqueeze(1), size=targets_hr.shape[-2:], mode="bilinear",
+def mask_losses(logits_lr, targets):
+    """logits at 1/4 res [K, h, w] upsampled bilinearly (as at inference) to the targets'
+    resolution [K, s, s]; the final layer's targets are area-pooled to 1/2 res (see
+    step.FINAL_LOSS_SIZE)."""
+    up = F.interpolate(logits_lr.unsqueeze(1), size=targets.shape[-2:], mode="bilinear",
                        align_corners=False).squeeze(1)
-    bce = F.binary_cross_entropy_with_logits(up, targets_hr, reduction="none").mean((1, 2))
-    return bce, dice(up, targets_hr), up
+    bce = F.binary_cross_entropy_with_logits(up, targets, reduction="none").mean((1, 2))
+    return bce, dice(up, targets), up
 
 
 @torch.no_grad()
