@@ -90,6 +90,7 @@ def load_dataset(root: Path, size: int = 256, max_videos: int | None = None,
         videos.append(Video(
             vid=v["id"], width=v["width"], height=v["height"], frames=frames, masks=masks,
             classes=torch.tensor([a["category_id"] - 1 for a in anns], dtype=torch.long),
-            track_ids=[a["id"] for a in anns], rles=[[a["segmentations"][f] for f in keep] for a in anns],
+            track_ids=[a["id"] for a in anns],
+            rles=[[a["segmentations"][f] for f in keep] for a in anns],
             file_names=[v["file_names"][f] for f in keep]))
     return videos
