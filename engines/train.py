@@ -39,10 +39,12 @@ REPO = ENGINES.parent
 def synth(bin_path: Path, out: Path, seed: int, videos: int, frames: int, extra=(),
           size: int = DEFAULT.width):
     """Render a dataset at the model's input size (the world scales with the frame); an
-    existing one is reused only when it holds the requested number of videos."""
+    existing one is reused only when it holds the requested videos and frames per video."""
     ann = out / "annotations.json"
-    if ann.exists() and len(json.loads(ann.read_text())["videos"]) == videos:
-        return
+    if ann.exists():
+        have = json.loads(ann.read_text())["videos"]
+        if len(have) == videos and all(len(v["file_names"]) == frames for v in have):
+            return
     if out.exists():
         shutil.rmtree(out)
     cmd = [str(bin_path), "synth", "--seed", str(seed), "--videos", str(videos),
