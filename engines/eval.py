@@ -109,6 +109,7 @@ def evaluate(runner: Runner, root: Path, nms_iou: float, max_videos=None, prompt
                         gt_m[a["id"]] = (m, a["category_id"])
                         gts.append({"id": len(gts) + 1, "image_id": img_id, "iscrowd": 0,
                                     "category_id": a["category_id"], "area": float(m.sum()),
+                                    "visible": a["visible_fractions"][fi],
                                     "segmentation": mask_utils.encode(np.asfortranarray(m))})
             feats = runner.encode(load_frame(root / fname, runner.size[0]))
             c = feats[1].shape[1]
@@ -243,15 +244,37 @@ def coco_scores(images, gts, dets, cats, class_acc=True):
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
-    acc = class_accuracy(ev) if class_acc else None
-    return {"AP": ev.stats[0], "AP50": ev.stats[1], "AP75": ev.stats[2], "AR100": ev.stats[8],
-            "class_acc_matched": acc}
+    out = {"AP": ev.stats[0], "AP50": ev.stats[1], "AP75": ev.stats[2], "AR100": ev.stats[8],
+           "class_acc_matched": None}
+    if class_acc:
+        pairs = matched_classes(ev)
+        out["class_acc_matched"] = sum(ok for _, ok in pairs) / max(len(pairs), 1)
+        out["class_acc_by_area"] = banded(pairs, "area", AREA_BANDS)
+        out["class_acc_by_visible"] = banded(pairs, "visible", VISIBLE_BANDS)
+    return out
 
 
-def class_accuracy(ev: COCOeval):
-    """Of GT objects whose best-IoU detection (any class) has IoU >= 0.5, the fraction
-    whose detection has the right class."""
-    right = total = 0
+# Bands for the class-accuracy breakdown. The world's objects are small (at 256 px most
+# lie under COCO's "small" limit of 32^2 = 1024 px^2), so COCO's bands would put nearly
+# all of them in one; these split the matched objects into groups of comparable size.
+AREA_BANDS = (0, 300, 800, 2000, float("inf"))
+VISIBLE_BANDS = (0.0, 0.5, 0.8, 0.99, float("inf"))
+
+
+def banded(pairs, key, edges):
+    """[{band, objects, acc}] of (gt annotation, right?) pairs grouped by gt[key]."""
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = [ok for g, ok in pairs if lo <= g.get(key, -1) < hi]
+        rows.append({"band": [lo, hi if hi != float("inf") else None], "objects": len(sel),
+                     "acc": sum(sel) / len(sel) if sel else None})
+    return rows
+
+
+def matched_classes(ev: COCOeval):
+    """[(gt annotation, right?)] for the GT objects whose best-IoU detection (any class)
+    has IoU >= 0.5; right = that detection has the GT's class."""
+    pairs = []
     for img in ev.params.imgIds:
         g = [a for c in ev.params.catIds for a in ev._gts[img, c]]
         d = [a for c in ev.params.catIds for a in ev._dts[img, c]]
@@ -262,9 +285,8 @@ def class_accuracy(ev: COCOeval):
         for j, ga in enumerate(g):
             i = int(np.argmax(iou[:, j]))
             if iou[i, j] >= 0.5:
-                total += 1
-                right += int(d[i]["category_id"] == ga["category_id"])
-    return right / max(total, 1)
+                pairs.append((ga, d[i]["category_id"] == ga["category_id"]))
+    return pairs
 
 
 def semantic(conf):
