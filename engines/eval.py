@@ -33,8 +33,8 @@ ENGINES = Path(__file__).resolve().parent
 sys.path.insert(0, str(ENGINES))
 from segmodel import sampler  # noqa: E402
 from segmodel.data import decode_rle, load_frame  # noqa: E402
-from segmodel.export import DEC_IN, DEC_OUT, ENC_OUT  # noqa: E402
-from segmodel.verify import sessions  # noqa: E402
+from segmodel.export import DEC_OUT  # noqa: E402
+from segmodel.verify import output_names, sessions  # noqa: E402
 from train import default_synth_bin, synth  # noqa: E402
 
 EVAL_SEED = 1_000_000
@@ -48,6 +48,7 @@ class Runner:
         import tomllib
         self.m = tomllib.loads((bundle / "bundle.toml").read_text())
         self.enc, self.dec = sessions(bundle)
+        self.feat_names = output_names(self.enc)   # contract v1's four [+ class_feat]
         voc = json.loads((bundle / "vocabulary.json").read_text())
         self.vocab = np.asarray(voc["embeddings"], np.float32)
         self.size = (self.m["input"]["height"], self.m["input"]["width"])
@@ -57,10 +58,11 @@ class Runner:
         x = rgb_u8.float().numpy()[None] / 255.0
         mean = np.asarray(self.m["input"]["mean"], np.float32).reshape(1, 3, 1, 1)
         std = np.asarray(self.m["input"]["std"], np.float32).reshape(1, 3, 1, 1)
-        return self.enc.run(ENC_OUT, {"image": ((x - mean) / std).astype(np.float32)})
+        return self.enc.run(self.feat_names, {"image": ((x - mean) / std).astype(np.float32)})
 
     def decode(self, feats, tokens, valid):
-        feeds = dict(zip(DEC_IN, list(feats) + [tokens.astype(np.float32), valid.astype(np.float32)]))
+        feeds = dict(zip(self.feat_names, feats))
+        feeds.update(prompt_tokens=tokens.astype(np.float32), prompt_valid=valid.astype(np.float32))
         return dict(zip(DEC_OUT, self.dec.run(DEC_OUT, feeds)))
 
     def class_probs(self, emb):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from segmodel.config import CLASS_NAMES, DEFAULT  # noqa: E402
+from segmodel.config import CLASS_NAMES, DEFAULT, config_for  # noqa: E402
 from segmodel.export import bundle_toml, export_onnx  # noqa: E402
 from segmodel.model import SegModel  # noqa: E402
 from segmodel.parity import max_abs_diff  # noqa: E402
@@ -25,10 +25,12 @@ from segmodel.parity import max_abs_diff  # noqa: E402
 
 def load_model(checkpoint, seed):
     torch.manual_seed(seed)
-    model = SegModel(DEFAULT)
-    if checkpoint:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"] if "model" in state else state)
+    if not checkpoint:
+        return SegModel(DEFAULT).eval()
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = state["model"] if "model" in state else state
+    model = SegModel(config_for(state))
+    model.load_state_dict(state)
     return model.eval()
 
 
@@ -53,7 +55,7 @@ def main():
         f"Small unified query-based segmenter ({weights} weights; seed {args.seed}); "
         "see engines/README.md")
     (args.out / "bundle.toml").write_text(
-        bundle_toml(DEFAULT, weights, desc, (args.out / "text_encoder.onnx").exists()))
+        bundle_toml(model.cfg, weights, desc, (args.out / "text_encoder.onnx").exists()))
     sizes = {p.name: p.stat().st_size for p in sorted(args.out.iterdir())}
     report["bytes"] = sizes
     print(json.dumps(report, indent=1))

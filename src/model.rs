@@ -27,6 +27,30 @@ pub struct Features {
     pub s32: Tensor,
     /// [C, H/4, W/4]: mask features; mask logits = MLP(query) . mask_feat.
     pub mask_feat: Tensor,
+    /// [C, H/4, W/4] class features, pooled under each query's mask for its class
+    /// embedding: an optional tensor of the contract (empty when the bundle has none).
+    pub class_feat: Tensor,
+}
+
+impl Features {
+    /// The decoder's feature inputs in [`crate::bundle::manifest::FEATURES`] order, then
+    /// `class_feat` when `with_class` (the bundle declares it).
+    pub fn inputs(&self, with_class: bool) -> Vec<&Tensor> {
+        let mut v = vec![&self.mask_feat, &self.s8, &self.s16, &self.s32];
+        if with_class {
+            v.push(&self.class_feat);
+        }
+        v
+    }
+
+    /// Mutable views in the same order (encoder outputs).
+    pub fn outputs_mut(&mut self, with_class: bool) -> Vec<&mut Tensor> {
+        let mut v = vec![&mut self.mask_feat, &mut self.s8, &mut self.s16, &mut self.s32];
+        if with_class {
+            v.push(&mut self.class_feat);
+        }
+        v
+    }
 }
 
 /// Prompt tokens of P targets, T tokens each (padded; `valid` marks real tokens).

@@ -3,7 +3,7 @@
 They mirror `[input]` / `[model]` of bundle.toml (see notes in engines/CONTRACT.md); the
 exporter writes them from this one place so the manifest can never drift from the graph.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 CLASS_NAMES = ["disc", "square", "triangle", "star", "ring", "cross", "hexagon", "crescent"]
 
@@ -30,6 +30,11 @@ class ModelConfig:
     tokens_per_frame: int = 32    # R
     memory_frames: int = 5        # M (FIFO) ; +1 pinned first frame
     logit_scale: float = 20.0
+    # Class features of their own (image -> 1/4 res, `class_feat`), pooled under each
+    # query's mask for its class embedding; an optional encoder output / decoder input of
+    # the contract. False gives the session-8 architecture (checkpoints without it).
+    class_feat: bool = True
+    class_branch_channels: int = 32
 
     @property
     def max_prompt_tokens(self) -> int:
@@ -37,3 +42,9 @@ class ModelConfig:
 
 
 DEFAULT = ModelConfig()
+
+
+def config_for(state_dict) -> ModelConfig:
+    """The config a checkpoint was trained with (with or without the class branch)."""
+    has = any(k.startswith("encoder.class_branch.") for k in state_dict)
+    return replace(DEFAULT, class_feat=has)

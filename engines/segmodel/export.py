@@ -12,8 +12,18 @@ from .config import ModelConfig
 OPSET = 17
 ENC_OUT = ["mask_feat", "feat_s8", "feat_s16", "feat_s32"]
 DEC_IN = ENC_OUT + ["prompt_tokens", "prompt_valid"]
+STRIDES = (4, 8, 16, 32, 4)
 HEADS = ["masks", "class_emb", "assoc_emb", "quality"]
 DEC_OUT = [f"det_{h}" for h in HEADS] + [f"prompt_{h}" for h in HEADS]
+
+
+def enc_out(cfg: ModelConfig):
+    """Encoder output names: the four of contract v1, plus the optional `class_feat`."""
+    return ENC_OUT + (["class_feat"] if cfg.class_feat else [])
+
+
+def dec_in(cfg: ModelConfig):
+    return enc_out(cfg) + ["prompt_tokens", "prompt_valid"]
 
 
 class EncoderOnnx(nn.Module):
@@ -33,9 +43,10 @@ class DecoderOnnx(nn.Module):
         self.dec = model.decoder
         self.n = model.cfg.num_queries
 
-    def forward(self, mask_feat, feat_s8, feat_s16, feat_s32, prompt_tokens, prompt_valid):
-        outs = self.dec(mask_feat, feat_s8, feat_s16, feat_s32,
-                        prompt_tokens.unsqueeze(0), prompt_valid.unsqueeze(0))
+    def forward(self, *inputs):
+        """inputs = the encoder's features (in enc_out order), prompt_tokens, prompt_valid."""
+        *feats, prompt_tokens, prompt_valid = inputs
+        outs = self.dec(tuple(feats), prompt_tokens.unsqueeze(0), prompt_valid.unsqueeze(0))
         n = self.n
         res = []
         for part in (slice(0, n), slice(n, None)):
@@ -46,7 +57,7 @@ class DecoderOnnx(nn.Module):
 
 def feature_shapes(cfg: ModelConfig):
     c, h, w = cfg.hidden_dim, cfg.height, cfg.width
-    return {name: [1, c, h // s, w // s] for name, s in zip(ENC_OUT, (4, 8, 16, 32))}
+    return {name: [1, c, h // s, w // s] for name, s in zip(enc_out(cfg), STRIDES)}
 
 
 def tensor_table(cfg: ModelConfig):
@@ -108,13 +119,13 @@ def export_onnx(model, out_dir: Path):
     with torch.no_grad():
         feats = model.encoder(image)
     _onnx_export(EncoderOnnx(model), (image,), out_dir / "image_encoder.onnx",
-                 ["image"], ENC_OUT, None)
+                 ["image"], enc_out(cfg), None)
     tokens = torch.randn(3, 40, cfg.hidden_dim)
     valid = torch.ones(3, 40)
     dyn = {"prompt_tokens": {0: "P", 1: "T"}, "prompt_valid": {0: "P", 1: "T"}}
     dyn.update({f"prompt_{h}": {0: "P"} for h in HEADS})
     _onnx_export(DecoderOnnx(model), (*feats, tokens, valid), out_dir / "mask_decoder.onnx",
-                 DEC_IN, DEC_OUT, dyn)
+                 dec_in(cfg), DEC_OUT, dyn)
     stamp_io_shapes(out_dir / "image_encoder.onnx", "image_encoder", cfg)
     stamp_io_shapes(out_dir / "mask_decoder.onnx", "mask_decoder", cfg)
 

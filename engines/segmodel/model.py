@@ -76,15 +76,44 @@ class PixelDecoder(nn.Module):
         return self.mask_proj(outs[0]), outs[1], outs[2], outs[3]
 
 
+class ClassBranch(nn.Module):
+    """Class features of their own at 1/4 resolution, read from the image.
+
+    Why a separate branch: the class errors sit on small objects (< 300 px^2, i.e. a few
+    1/4-res cells), and when the class loss reached `mask_feat` through mask pooling
+    (session 9) class accuracy rose but masks and tracking fell, while pooling a frozen
+    `mask_feat` bought nothing. Reading the image directly keeps the class loss off the
+    mask path entirely. A 4x4 stride-4 patch embedding keeps every pixel of a cell (the
+    sub-cell shape detail a small object's class depends on) at a fraction of the cost of
+    full-resolution convolutions; then one residual block (receptive field 20 px: about
+    one small object).
+    """
+
+    def __init__(self, mid, c):
+        super().__init__()
+        patch = nn.Sequential(nn.Conv2d(3, mid, 4, 4, bias=False), nn.BatchNorm2d(mid),
+                              nn.ReLU(inplace=True))
+        self.body = nn.Sequential(patch, ResBlock(mid), nn.Conv2d(mid, c, 1))
+
+    def forward(self, image):
+        return self.body(image)
+
+
 class ImageEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.backbone = Backbone(cfg.backbone_channels)
         self.pixel_decoder = PixelDecoder(cfg.backbone_channels, cfg.hidden_dim)
+        self.class_branch = ClassBranch(cfg.class_branch_channels, cfg.hidden_dim) \
+            if cfg.class_feat else None
 
     def forward(self, image):
-        """image [B,3,H,W] normalised -> mask_feat, feat_s8, feat_s16, feat_s32."""
-        return self.pixel_decoder(self.backbone(image))
+        """image [B,3,H,W] normalised -> mask_feat, feat_s8, feat_s16, feat_s32 (and
+        class_feat when the config has the class branch)."""
+        feats = self.pixel_decoder(self.backbone(image))
+        if self.class_branch is None:
+            return feats
+        return (*feats, self.class_branch(image))
 
 
 class Attention(nn.Module):
@@ -158,16 +187,30 @@ class Heads(nn.Module):
         self.cls = mlp(c, 2 * c, cfg.class_dim, 2)
         self.assoc = mlp(c, c, cfg.assoc_dim, 2)
         self.quality = mlp(c, c, 1, 2)
+        if cfg.class_feat:
+            self.pool_norm = nn.LayerNorm(c)
+            self.pool_proj = nn.Linear(c, c)
 
     def masks(self, q, mask_feat):
         qn = self.norm(q)
         return torch.einsum("bqc,bchw->bqhw", self.mask(qn), mask_feat)
 
-    def forward(self, q, mask_feat):
+    def forward(self, q, mask_feat, class_feat=None):
         qn = self.norm(q)
         masks = torch.einsum("bqc,bchw->bqhw", self.mask(qn), mask_feat)
         quality = torch.sigmoid(self.quality(qn)).squeeze(-1)
-        return masks, self.cls(qn), self.assoc(qn), quality
+        cls_in = qn
+        if class_feat is not None:
+            cls_in = qn + self.pool_proj(self.pool_norm(mask_pool(class_feat, masks)))
+        return masks, self.cls(cls_in), self.assoc(qn), quality
+
+
+def mask_pool(feat, mask_logits):
+    """Mean of feat [B,C,h,w] under each query's soft mask [B,Q,h,w] -> [B,Q,C] (OMG-Seg's
+    mask pooling). The weights are detached: the class loss must not move the masks."""
+    w = torch.sigmoid(mask_logits.detach())
+    total = torch.einsum("bqhw,bchw->bqc", w, feat)
+    return total / (w.sum((-1, -2)).unsqueeze(-1) + 1e-4)
 
 
 class MaskDecoder(nn.Module):
@@ -211,9 +254,12 @@ class MaskDecoder(nn.Module):
         off = off * (1.0 - all_off)
         return (off * NEG).unsqueeze(1)
 
-    def forward(self, mask_feat, s8, s16, s32, tokens, valid, aux=False):
-        """tokens [B,P,T,C], valid [B,P,T] -> per layer (masks, cls, assoc, quality) over
+    def forward(self, feats, tokens, valid, aux=False):
+        """feats = the encoder's outputs (mask_feat, s8, s16, s32[, class_feat]),
+        tokens [B,P,T,C], valid [B,P,T] -> per layer (masks, cls, assoc, quality) over
         the N + P queries; the last entry is the final prediction."""
+        mask_feat, s8, s16, s32 = feats[:4]
+        class_feat = feats[4] if len(feats) > 4 else None
         b, n = mask_feat.shape[0], self.cfg.num_queries
         p = tokens.shape[1]
         qd = self.query_feat.unsqueeze(0).expand(b, -1, -1)
@@ -234,13 +280,13 @@ class MaskDecoder(nn.Module):
         outs = []
         masks = self.heads.masks(q, mask_feat)
         if aux:
-            outs.append(self.heads(q, mask_feat))
+            outs.append(self.heads(q, mask_feat, class_feat))
         for li, layer in enumerate(self.layers):
             mem, mem_pos, hw = levels[li % 3]
             cb = self.cross_bias(masks, hw)
             q = layer(q, pos, n, tokens, tok_bias, mem, mem_pos, cb, self_bias)
             if aux or li == len(self.layers) - 1:
-                out = self.heads(q, mask_feat)
+                out = self.heads(q, mask_feat, class_feat)
                 masks = out[0]
                 outs.append(out)
             else:

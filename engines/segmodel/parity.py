@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .export import DEC_OUT, ENC_OUT
+from .export import DEC_OUT, enc_out
 from .verify import random_prompts, run_bundle, sessions
 
 CASES = [(1, 1, ()), (1, 192, (0,)), (3, 40, (1,)), (8, 96, ()), (32, 192, (5, 31))]
@@ -13,9 +13,9 @@ CASES = [(1, 1, ()), (1, 192, (0,)), (3, 40, (1,)), (8, 96, ()), (32, 192, (5, 3
 def torch_outputs(model, image, tokens, valid):
     with torch.no_grad():
         feats = model.encoder(torch.from_numpy(image))
-        outs = model.decoder(*feats, torch.from_numpy(tokens)[None], torch.from_numpy(valid)[None])
+        outs = model.decoder(feats, torch.from_numpy(tokens)[None], torch.from_numpy(valid)[None])
     n = model.cfg.num_queries
-    res = dict(zip(ENC_OUT, (f.numpy() for f in feats)))
+    res = dict(zip(enc_out(model.cfg), (f.numpy() for f in feats)))
     final = [t[0].numpy() for t in outs[-1]]
     res.update(zip(DEC_OUT, [t[:n] for t in final] + [t[n:] for t in final]))
     return res

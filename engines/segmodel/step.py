@@ -138,7 +138,7 @@ def compute_loss(model, batch: Batch, text, logs: dict, bf16: bool = False):
         feats = model.encoder(images)
     feats = tuple(f.float() for f in feats)
     tokens, valid = gather_tokens(feats[1], batch)
-    outs = model.decoder(*feats, tokens, valid, aux=True)
+    outs = model.decoder(feats, tokens, valid, aux=True)
     tg = Targets(batch, feats[0].shape[-2:])
     scale = model.cfg.logit_scale
     n = model.cfg.num_queries

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .export import DEC_IN, DEC_OUT, ENC_OUT
+from .export import DEC_OUT
 
 
 def sessions(bundle: Path):
@@ -16,12 +16,19 @@ def sessions(bundle: Path):
 
 def run_bundle(enc, dec, image, tokens, valid):
     """image [1,3,H,W], tokens [P,T,C], valid [P,T] -> dict of all encoder+decoder outputs."""
-    feats = enc.run(ENC_OUT, {"image": image.astype(np.float32)})
-    feeds = dict(zip(DEC_IN, feats + [tokens.astype(np.float32), valid.astype(np.float32)]))
+    names = output_names(enc)
+    feats = enc.run(names, {"image": image.astype(np.float32)})
+    feeds = dict(zip(names, feats))
+    feeds.update(prompt_tokens=tokens.astype(np.float32), prompt_valid=valid.astype(np.float32))
     outs = dec.run(DEC_OUT, feeds)
-    res = dict(zip(ENC_OUT, feats))
+    res = dict(zip(names, feats))
     res.update(zip(DEC_OUT, outs))
     return res
+
+
+def output_names(session):
+    """Encoder output names in graph order (the four of contract v1 [+ class_feat])."""
+    return [o.name for o in session.get_outputs()]
 
 
 def random_prompts(rng, p, t, c, empty_rows=()):

@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch", reason="torch not installed: export parity 
 
 ENGINES = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ENGINES))
-from segmodel.config import DEFAULT  # noqa: E402
+from segmodel.config import DEFAULT, config_for  # noqa: E402
 from segmodel.export import export_onnx  # noqa: E402
 from segmodel.model import SegModel  # noqa: E402
 from segmodel.parity import max_abs_diff  # noqa: E402
@@ -27,12 +27,13 @@ from segmodel import sampler  # noqa: E402
 
 def _model():
     torch.manual_seed(0)
-    model = SegModel(DEFAULT)
     ckpt = os.environ.get("SEGSTREAM_CHECKPOINT")
     if ckpt:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)["model"]
+        model = SegModel(config_for(state))
+        model.load_state_dict(state)
     else:
+        model = SegModel(DEFAULT)
         # Non-trivial BatchNorm statistics so folding them is exercised too.
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):

@@ -238,7 +238,7 @@ impl Manifest {
         let n = fx(m.num_queries as i64);
         let p = self.prompt_dim(0);
         let mut v = vec![("image_encoder", Io::Input, "image", vec![fx(1), fx(3), fx(h), fx(w)])];
-        for (name, s) in FEATURES {
+        for (name, s) in self.features() {
             v.push(("image_encoder", Io::Output, name, feat(s)));
             v.push(("mask_decoder", Io::Input, name, feat(s)));
         }
@@ -250,6 +250,22 @@ impl Manifest {
             v.push(("mask_decoder", Io::Output, name("class_emb"), vec![q.clone(), fx(m.class_dim as i64)]));
             v.push(("mask_decoder", Io::Output, name("assoc_emb"), vec![q.clone(), fx(m.assoc_dim as i64)]));
             v.push(("mask_decoder", Io::Output, name("quality"), vec![q.clone()]));
+        }
+        v
+    }
+
+    /// Whether the bundle has the optional `class_feat` tensor (declared for either file:
+    /// then both must declare it, so an encoder output never goes unused).
+    pub fn has_class_feat(&self) -> bool {
+        self.tensors.iter().any(|t| t.name == CLASS_FEAT.0 && t.file != "text_encoder")
+    }
+
+    /// Encoder outputs / decoder inputs of this bundle with their strides: [`FEATURES`],
+    /// then [`CLASS_FEAT`] when declared.
+    pub fn features(&self) -> Vec<(&'static str, i64)> {
+        let mut v = FEATURES.to_vec();
+        if self.has_class_feat() {
+            v.push(CLASS_FEAT);
         }
         v
     }
@@ -270,8 +286,12 @@ impl Manifest {
     }
 }
 
-/// Encoder outputs / decoder inputs with their strides.
+/// Encoder outputs / decoder inputs every bundle has, with their strides.
 pub const FEATURES: [(&str, i64); 4] = [("mask_feat", 4), ("feat_s8", 8), ("feat_s16", 16), ("feat_s32", 32)];
+
+/// Optional encoder output / decoder input: features of the classifier's own
+/// ([C, H/4, W/4]), passed through from encoder to decoder like the four above.
+pub const CLASS_FEAT: (&str, i64) = ("class_feat", 4);
 
 fn output_name(prefix: &str, head: &str) -> &'static str {
     match (prefix, head) {

@@ -5,19 +5,20 @@
 //! prompt (T = 1, no valid token) whose outputs are dropped, as the contract allows.
 //! Outputs come from ONNX Runtime's CPU arena and are copied into the caller's
 //! [`DecoderOutput`], whose buffers are reused from frame to frame.
-use ort::session::Session;
+use std::borrow::Cow;
+
+use ort::session::{Session, SessionInputValue};
 use ort::value::TensorRef;
 
-use crate::bundle::manifest::FEATURES;
 use crate::bundle::Bundle;
 use crate::model::{DecoderOutput, Features, MaskDecoder, ModelError, PromptBatch, QueryOutputs};
 use crate::runtime::{Provider, RuntimeError};
-use crate::tensor::Tensor;
 
 pub struct OrtDecoder {
     session: Session,
-    /// [1, C, h, w] of mask_feat, s8, s16, s32 (the decoder's feature inputs).
-    feature_shapes: [[usize; 4]; 4],
+    /// Feature input names (mask_feat, s8, s16, s32[, class_feat]) and their
+    /// [1, C, h, w] shapes.
+    features: Vec<(&'static str, [usize; 4])>,
     hidden: usize,
     max_prompts: usize,
     max_tokens: usize,
@@ -35,10 +36,10 @@ impl OrtDecoder {
         let session = super::session::open_validated(bundle, "mask_decoder", provider)?;
         let m = &bundle.manifest;
         let (w, h, c) = (m.input.width, m.input.height, m.model.hidden_dim);
-        let feature_shapes = FEATURES.map(|(_, s)| [1, c, h / s as usize, w / s as usize]);
+        let features = m.features().into_iter().map(|(n, s)| (n, [1, c, h / s as usize, w / s as usize])).collect();
         Ok(OrtDecoder {
             session,
-            feature_shapes,
+            features,
             hidden: c,
             max_prompts: m.model.max_prompts,
             max_tokens: m.model.max_prompt_tokens,
@@ -47,8 +48,12 @@ impl OrtDecoder {
         })
     }
 
+    fn with_class(&self) -> bool {
+        self.features.len() > 4
+    }
+
     fn check_features(&self, f: &Features) -> Result<(), ModelError> {
-        for ((name, _), (t, want)) in FEATURES.iter().zip(feature_list(f).iter().zip(&self.feature_shapes)) {
+        for ((name, want), t) in self.features.iter().zip(f.inputs(self.with_class())) {
             if t.shape[..] != want[1..] {
                 return Err(ModelError::Input(format!("{name} is {:?}, decoder expects {:?}", t.shape, &want[1..])));
             }
@@ -80,10 +85,6 @@ fn view<'a>(shape: &[usize], data: &'a [f32]) -> Result<TensorRef<'a, f32>, Mode
     TensorRef::from_array_view((shape.to_vec(), data)).map_err(|e| backend("input view", e))
 }
 
-fn feature_list(f: &Features) -> [&Tensor; 4] {
-    [&f.mask_feat, &f.s8, &f.s16, &f.s32]
-}
-
 impl MaskDecoder for OrtDecoder {
     fn decode_into(&mut self, features: &Features, prompts: &PromptBatch, detect: bool, out: &mut DecoderOutput) -> Result<(), ModelError> {
         self.check_features(features)?;
@@ -92,15 +93,12 @@ impl MaskDecoder for OrtDecoder {
         let (tokens, valid): (&[f32], &[f32]) =
             if p == 0 { (&self.empty_tokens, &self.empty_valid) } else { (&prompts.tokens.data, &prompts.valid.data) };
         let (rows, cols) = if p == 0 { (1, 1) } else { (p, t) };
-        let feats = feature_list(features);
-        let inputs = ort::inputs! {
-            "mask_feat" => view(&self.feature_shapes[0], &feats[0].data)?,
-            "feat_s8" => view(&self.feature_shapes[1], &feats[1].data)?,
-            "feat_s16" => view(&self.feature_shapes[2], &feats[2].data)?,
-            "feat_s32" => view(&self.feature_shapes[3], &feats[3].data)?,
-            "prompt_tokens" => view(&[rows, cols, c], tokens)?,
-            "prompt_valid" => view(&[rows, cols], valid)?,
-        };
+        let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(self.features.len() + 2);
+        for ((name, shape), t) in self.features.iter().zip(features.inputs(self.with_class())) {
+            inputs.push((Cow::Borrowed(*name), view(shape, &t.data)?.into()));
+        }
+        inputs.push((Cow::Borrowed("prompt_tokens"), view(&[rows, cols, c], tokens)?.into()));
+        inputs.push((Cow::Borrowed("prompt_valid"), view(&[rows, cols], valid)?.into()));
         // ORT allocates its outputs from its own arena (reused across runs); we copy them
         // into `out`'s buffers, which keep their capacity from frame to frame.
         let outputs = self.session.run(inputs).map_err(|e| backend("run", e))?;

@@ -8,7 +8,6 @@ use ort::memory::Allocator;
 use ort::session::Session;
 use ort::value::Tensor as OrtTensor;
 
-use crate::bundle::manifest::FEATURES;
 use crate::bundle::Bundle;
 use crate::model::{Features, ImageEncoder, ModelError};
 use crate::runtime::{Provider, RuntimeError};
@@ -19,6 +18,8 @@ pub struct OrtEncoder {
     binding: IoBinding,
     input: OrtTensor<f32>,
     input_shape: [usize; 4],
+    /// Output names in `Features::outputs_mut` order (the optional class_feat last).
+    names: Vec<&'static str>,
 }
 
 fn backend(what: &str, e: ort::Error) -> ModelError {
@@ -34,12 +35,14 @@ impl OrtEncoder {
         let input_shape = [1, 3, h, w];
         let input = OrtTensor::<f32>::new(&Allocator::default(), input_shape).map_err(init)?;
         let mut binding = session.create_binding().map_err(init)?;
-        for (name, stride) in FEATURES {
+        let features = m.features();
+        for &(name, stride) in &features {
             let s = stride as usize;
             let out = OrtTensor::<f32>::new(&Allocator::default(), [1, c, h / s, w / s]).map_err(init)?;
             binding.bind_output(name, out).map_err(init)?;
         }
-        Ok(OrtEncoder { session, binding, input, input_shape })
+        let names = features.iter().map(|f| f.0).collect();
+        Ok(OrtEncoder { session, binding, input, input_shape, names })
     }
 }
 
@@ -51,9 +54,8 @@ impl ImageEncoder for OrtEncoder {
         self.input.extract_tensor_mut().1.copy_from_slice(&image.data);
         self.binding.bind_input("image", &self.input).map_err(|e| backend("binding the image", e))?;
         let outputs = self.session.run_binding(&self.binding).map_err(|e| backend("run", e))?;
-        for (name, dst) in
-            [("mask_feat", &mut out.mask_feat), ("feat_s8", &mut out.s8), ("feat_s16", &mut out.s16), ("feat_s32", &mut out.s32)]
-        {
+        let with_class = self.names.len() > 4;
+        for (&name, dst) in self.names.iter().zip(out.outputs_mut(with_class)) {
             let value = outputs.get(name).ok_or_else(|| ModelError::Backend(format!("image encoder: no output {name}")))?;
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| backend(name, e))?;
             // Features drop the batch axis: [1, C, h, w] -> [C, h, w].

@@ -1,6 +1,5 @@
 //! The contract's encoder and decoder on TensorRT engines (COMPILED, NOT RUN: see mod.rs).
 use super::engine::TrtEngine;
-use crate::bundle::manifest::FEATURES;
 use crate::bundle::Bundle;
 use crate::model::{DecoderOutput, Features, ImageEncoder, MaskDecoder, ModelError, PromptBatch};
 use crate::tensor::Tensor;
@@ -12,12 +11,15 @@ fn backend(what: &str, e: String) -> ModelError {
 pub struct TrtEncoder {
     engine: TrtEngine,
     input_shape: [usize; 4],
+    /// Feature names in `Features::outputs_mut` order (the optional class_feat last).
+    names: Vec<&'static str>,
 }
 
 impl TrtEncoder {
     pub fn new(engine: TrtEngine, bundle: &Bundle) -> TrtEncoder {
         let i = &bundle.manifest.input;
-        TrtEncoder { engine, input_shape: [1, 3, i.height, i.width] }
+        let names = bundle.manifest.features().into_iter().map(|f| f.0).collect();
+        TrtEncoder { engine, input_shape: [1, 3, i.height, i.width], names }
     }
 }
 
@@ -26,8 +28,8 @@ impl ImageEncoder for TrtEncoder {
         if image.shape != self.input_shape {
             return Err(ModelError::Input(format!("image encoder expects {:?}, got {:?}", self.input_shape, image.shape)));
         }
-        let mut outputs =
-            [("mask_feat", &mut out.mask_feat), ("feat_s8", &mut out.s8), ("feat_s16", &mut out.s16), ("feat_s32", &mut out.s32)];
+        let with_class = self.names.len() > 4;
+        let mut outputs: Vec<(&str, &mut Tensor)> = self.names.iter().copied().zip(out.outputs_mut(with_class)).collect();
         // Features drop the batch axis: [1, C, h, w] -> [C, h, w].
         self.engine.run(&[("image", &self.input_shape, &image.data)], &mut outputs, 1).map_err(|e| backend("image encoder", e))
     }
@@ -36,6 +38,8 @@ impl ImageEncoder for TrtEncoder {
 pub struct TrtDecoder {
     engine: TrtEngine,
     hidden: usize,
+    /// Feature input names (mask_feat, s8, s16, s32[, class_feat]).
+    names: Vec<&'static str>,
     /// One padding token used when there is no prompt (the engine needs P >= 1).
     empty_tokens: Vec<f32>,
 }
@@ -43,7 +47,8 @@ pub struct TrtDecoder {
 impl TrtDecoder {
     pub fn new(engine: TrtEngine, bundle: &Bundle) -> TrtDecoder {
         let c = bundle.manifest.model.hidden_dim;
-        TrtDecoder { engine, hidden: c, empty_tokens: vec![0.0; c] }
+        let names = bundle.manifest.features().into_iter().map(|f| f.0).collect();
+        TrtDecoder { engine, hidden: c, names, empty_tokens: vec![0.0; c] }
     }
 }
 
@@ -54,11 +59,11 @@ impl MaskDecoder for TrtDecoder {
         let (tokens, valid): (&[f32], &[f32]) =
             if p == 0 { (&self.empty_tokens, &[0.0]) } else { (&prompts.tokens.data, &prompts.valid.data) };
         let batched = |t: &Tensor| -> Vec<usize> { std::iter::once(1).chain(t.shape.iter().copied()).collect() };
-        let feats = [&f.mask_feat, &f.s8, &f.s16, &f.s32];
+        let feats = f.inputs(self.names.len() > 4);
         let shapes: Vec<Vec<usize>> = feats.iter().map(|t| batched(t)).collect();
         let (tok_shape, val_shape) = ([rows, cols, self.hidden], [rows, cols]);
         let mut inputs: Vec<(&str, &[usize], &[f32])> =
-            FEATURES.iter().zip(&shapes).zip(feats).map(|(((n, _), s), t)| (*n, &s[..], &t.data[..])).collect();
+            self.names.iter().zip(&shapes).zip(feats).map(|((n, s), t)| (*n, &s[..], &t.data[..])).collect();
         inputs.push(("prompt_tokens", &tok_shape, tokens));
         inputs.push(("prompt_valid", &val_shape, valid));
         {
