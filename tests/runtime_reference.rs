@@ -5,7 +5,7 @@ mod runtime_common;
 
 use std::path::Path;
 
-use runtime_common::{picture, repo, tiny};
+use runtime_common::{make_bundle, picture, repo, tiny};
 use segstream::bundle::Bundle;
 use segstream::kernels::Preprocessor;
 use segstream::model::{Features, PromptBatch};
@@ -32,7 +32,25 @@ fn assert_close(name: &str, ours: &Tensor, reference: &[f32]) {
 
 #[test]
 fn tiny_bundle_outputs_match_python_onnxruntime() {
-    let bundle = Bundle::load(&tiny()).unwrap();
+    outputs_match_python_onnxruntime(&tiny());
+}
+
+/// The optional `class_feat` tensor goes from the encoder to the decoder: the fixture's
+/// class embeddings read its mean, so a missing or misplaced copy changes them.
+#[test]
+fn class_feat_bundle_outputs_match_python_onnxruntime() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make_bundle(dir.path(), &["--class-feat"]);
+    assert!(Bundle::load(&path).unwrap().manifest.has_class_feat());
+    let f = outputs_match_python_onnxruntime(&path);
+    assert_eq!(f.class_feat.shape, f.mask_feat.shape);
+    assert!(f.class_feat.data.iter().any(|&v| v != 0.0));
+}
+
+/// Runs `dir` in Rust and in Python on the same image and prompts, asserts every output
+/// agrees, and returns the Rust features.
+fn outputs_match_python_onnxruntime(dir: &Path) -> Features {
+    let bundle = Bundle::load(dir).unwrap();
     let (i, m) = (&bundle.manifest.input, &bundle.manifest.model);
     let mut pre = Preprocessor::new(i.width, i.height, i.mean, i.std);
     let mut image = Tensor::default();
@@ -63,14 +81,17 @@ fn tiny_bundle_outputs_match_python_onnxruntime() {
     std::fs::write(work.path().join("dims.json"), dims).unwrap();
     let status = std::process::Command::new("python3")
         .arg(repo().join("tests/fixtures/ort_reference.py"))
-        .arg(tiny())
+        .arg(dir)
         .arg(work.path())
         .status()
         .expect("python3 with onnxruntime");
     assert!(status.success(), "ort_reference.py failed");
 
     let r = |n: &str| read_f32(&work.path().join(format!("{n}.f32")));
-    for (name, ours) in [("mask_feat", &f.mask_feat), ("feat_s8", &f.s8), ("feat_s16", &f.s16), ("feat_s32", &f.s32)] {
+    let names = bundle.manifest.features();
+    let ours = f.inputs(bundle.manifest.has_class_feat());
+    assert_eq!(names.len(), ours.len());
+    for ((name, _), ours) in names.iter().zip(ours) {
         assert_close(name, ours, &r(name));
     }
     for (prefix, q) in [("det", &out.detections), ("prompt", &out.prompts)] {
@@ -79,4 +100,5 @@ fn tiny_bundle_outputs_match_python_onnxruntime() {
         assert_close(&format!("{prefix}_assoc_emb"), &q.assoc_emb, &r(&format!("{prefix}_assoc_emb")));
         assert_close(&format!("{prefix}_quality"), &q.quality, &r(&format!("{prefix}_quality")));
     }
+    f
 }

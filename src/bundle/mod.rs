@@ -151,6 +151,30 @@ pub(crate) mod tests {
         assert!(Manifest::parse(&undeclared).unwrap_err().contains("symbol `Q` is not declared in [dynamic]"));
     }
 
+    /// `[[tensors]]` entry for `class_feat` of the 64 px fixture (C = 16, stride 4).
+    fn class_feat(file: &str, io: &str, side: usize) -> String {
+        format!("\n[[tensors]]\nfile = \"{file}\"\nio = \"{io}\"\nname = \"class_feat\"\ndtype = \"f32\"\nshape = [1, 16, {side}, {side}]\n")
+    }
+
+    /// The optional class_feat: absent is fine, present must be declared by both files
+    /// with the stride-4 feature shape.
+    #[test]
+    fn class_feat_is_optional_but_checked() {
+        assert!(!Manifest::parse(FIXTURE_TOML).unwrap().has_class_feat());
+        let with = |extra: &str| FIXTURE_TOML.replacen("[dynamic]", &format!("{extra}\n[dynamic]"), 1);
+        let both = with(&(class_feat("image_encoder", "output", 16) + &class_feat("mask_decoder", "input", 16)));
+        let m = Manifest::parse(&both).unwrap();
+        assert!(m.has_class_feat());
+        assert_eq!(m.features().last(), Some(&("class_feat", 4)));
+        let e = Manifest::parse(&with(&class_feat("image_encoder", "output", 16))).unwrap_err();
+        assert!(e.contains("mask_decoder input `class_feat` is missing"), "{e}");
+        let e = Manifest::parse(&with(&class_feat("mask_decoder", "input", 16))).unwrap_err();
+        assert!(e.contains("image_encoder output `class_feat` is missing"), "{e}");
+        let wrong = with(&(class_feat("image_encoder", "output", 8) + &class_feat("mask_decoder", "input", 8)));
+        let e = Manifest::parse(&wrong).unwrap_err();
+        assert!(e.contains("`class_feat` is declared as [1, 16, 8, 8], but [input]/[model] imply [1, 16, 16, 16]"), "{e}");
+    }
+
     #[test]
     fn vocabulary_rows_are_checked() {
         let v = parse_vocabulary(r#"{"names":["a","b"],"embeddings":[[3,4],[0,2]]}"#, 2, 10.0).unwrap();
