@@ -28,6 +28,8 @@ import torch
 ENGINES = Path(__file__).resolve().parent
 sys.path.insert(0, str(ENGINES))
 from segmodel.batch import make_batch  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
 from segmodel.config import DEFAULT  # noqa: E402
 from segmodel.data import load_dataset  # noqa: E402
 from segmodel.model import SegModel  # noqa: E402
@@ -118,9 +120,14 @@ def parse():
     ap.add_argument("--clips", type=int, default=8, help="clips per batch (2 frames each)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
-                    help="encoder autocast precision while training; auto = bf16 on a CPU "
-                         "with AMX, else fp32 (see default_precision)")
+    ap.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="bf16",
+                    help="encoder autocast precision while training (bf16: the recipe of "
+                         "record); auto = bf16 on a CPU with AMX, else fp32 (faster there, "
+                         "see default_precision)")
+    ap.add_argument("--class-branch", choices=["on", "off"],
+                    default="on" if DEFAULT.class_feat else "off",
+                    help="the image -> class_feat branch pooled into the class head "
+                         "(segmodel/model.py ClassBranch); off = the session-8 architecture")
     ap.add_argument("--out", type=Path, default=ENGINES / "checkpoints" / "tiny.pt")
     ap.add_argument("--log", type=Path, default=None)
     ap.add_argument("--resume", type=Path, default=None,
@@ -156,7 +163,8 @@ def main():
     print(f"loaded {len(videos)} videos in {time.time() - t0:.0f}s", flush=True)
     text = text_embeddings(ENGINES / "tiny")
     # channels_last with NHWC input (compute_loss): 16 % faster steps on this CPU.
-    model = SegModel(DEFAULT).train().to(memory_format=torch.channels_last)
+    cfg = replace(DEFAULT, class_feat=args.class_branch == "on")
+    model = SegModel(cfg).train().to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "embed" not in n]
     other = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "embed" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
@@ -184,7 +192,7 @@ def main():
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(it, progress, args.lr)
-        batch = make_batch(videos, args.clips, DEFAULT, rng, gen)
+        batch = make_batch(videos, args.clips, cfg, rng, gen)
         logs = {}
         loss = compute_loss(model, batch, text, logs, bf16=args.precision == "bf16")
         opt.zero_grad(set_to_none=True)

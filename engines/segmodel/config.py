@@ -32,8 +32,9 @@ class ModelConfig:
     logit_scale: float = 20.0
     # Class features of their own (image -> 1/4 res, `class_feat`), pooled under each
     # query's mask for its class embedding; an optional encoder output / decoder input of
-    # the contract. False gives the session-8 architecture (checkpoints without it).
-    class_feat: bool = True
+    # the contract. Off: the committed bundle's architecture (the session-10 run with it
+    # was not adopted, engines/README.md); train.py --class-branch on turns it on.
+    class_feat: bool = False
     class_branch_channels: int = 32
 
     @property

@@ -7,6 +7,7 @@ architecture with seeded random weights. Also checks the sampler formula on know
 """
 import math
 import os
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -19,13 +20,14 @@ torch = pytest.importorskip("torch", reason="torch not installed: export parity 
 ENGINES = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ENGINES))
 from segmodel.config import DEFAULT, config_for  # noqa: E402
+from segmodel.verify import sessions  # noqa: E402
 from segmodel.export import export_onnx  # noqa: E402
 from segmodel.model import SegModel  # noqa: E402
 from segmodel.parity import max_abs_diff  # noqa: E402
 from segmodel import sampler  # noqa: E402
 
 
-def _model():
+def _model(class_feat):
     torch.manual_seed(0)
     ckpt = os.environ.get("SEGSTREAM_CHECKPOINT")
     if ckpt:
@@ -33,7 +35,7 @@ def _model():
         model = SegModel(config_for(state))
         model.load_state_dict(state)
     else:
-        model = SegModel(DEFAULT)
+        model = SegModel(replace(DEFAULT, class_feat=class_feat))
         # Non-trivial BatchNorm statistics so folding them is exercised too.
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -42,9 +44,12 @@ def _model():
     return model.eval()
 
 
-def test_onnx_runtime_matches_pytorch(tmp_path):
-    model = _model()
+@pytest.mark.parametrize("class_feat", [False, True], ids=["contract-v1", "class-branch"])
+def test_onnx_runtime_matches_pytorch(tmp_path, class_feat):
+    model = _model(class_feat)
     export_onnx(model, tmp_path)
+    names = [o.name for o in sessions(tmp_path)[0].get_outputs()]
+    assert ("class_feat" in names) == model.cfg.class_feat, names
     diff = max_abs_diff(model, tmp_path, seed=3)
     assert diff <= 1e-4, f"max |ORT - torch| = {diff:.3e}"
 
