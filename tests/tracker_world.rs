@@ -91,6 +91,7 @@ fn features(t: usize, objs: &[Obj]) -> Features {
         s16: Tensor::zeros(&[C, 8, 8]),
         s32: Tensor { shape: vec![1], data: vec![t as f32] },
         mask_feat: Tensor::zeros(&[C, W4, W4]),
+        class_feat: Tensor::default(),
     }
 }
 

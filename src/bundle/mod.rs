@@ -153,7 +153,9 @@ pub(crate) mod tests {
 
     /// `[[tensors]]` entry for `class_feat` of the 64 px fixture (C = 16, stride 4).
     fn class_feat(file: &str, io: &str, side: usize) -> String {
-        format!("\n[[tensors]]\nfile = \"{file}\"\nio = \"{io}\"\nname = \"class_feat\"\ndtype = \"f32\"\nshape = [1, 16, {side}, {side}]\n")
+        format!(
+            "\n[[tensors]]\nfile = \"{file}\"\nio = \"{io}\"\nname = \"class_feat\"\ndtype = \"f32\"\nshape = [1, 16, {side}, {side}]\n"
+        )
     }
 
     /// The optional class_feat: absent is fine, present must be declared by both files
