@@ -5,7 +5,8 @@ PYTHON ?= python3
 
 # libnvrtc.so.12 from the nvidia-cuda-nvrtc-cu12 wheel: lets the tests compile our CUDA
 # kernels to PTX (no GPU needed). Empty when the wheel is missing; the deps target installs it.
-NVRTC_LIB := $(shell $(PYTHON) -c "import nvidia.cuda_nvrtc,os;print(os.path.join(os.path.dirname(nvidia.cuda_nvrtc.__file__),'lib'))" 2>/dev/null)
+# (nvidia.cuda_nvrtc is a namespace package: no __file__, so read its __path__.)
+NVRTC_LIB := $(shell $(PYTHON) -c "import nvidia.cuda_nvrtc as m,os;print(os.path.join(list(m.__path__)[0],'lib'))" 2>/dev/null)
 export LD_LIBRARY_PATH := $(NVRTC_LIB)$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
 
 .PHONY: deps build release demo test test-rust test-python lint inspect bench clean-out
