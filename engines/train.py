@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,6 @@ import torch
 ENGINES = Path(__file__).resolve().parent
 sys.path.insert(0, str(ENGINES))
 from segmodel.batch import make_batch  # noqa: E402
-from dataclasses import replace  # noqa: E402
-
 from segmodel.config import DEFAULT  # noqa: E402
 from segmodel.data import load_dataset  # noqa: E402
 from segmodel.model import SegModel  # noqa: E402

@@ -33,23 +33,17 @@ pub struct Features {
 }
 
 impl Features {
-    /// The decoder's feature inputs in [`crate::bundle::manifest::FEATURES`] order, then
-    /// `class_feat` when `with_class` (the bundle declares it).
-    pub fn inputs(&self, with_class: bool) -> Vec<&Tensor> {
-        let mut v = vec![&self.mask_feat, &self.s8, &self.s16, &self.s32];
-        if with_class {
-            v.push(&self.class_feat);
-        }
-        v
+    /// The first `count` feature maps in `Manifest::features` order ([`FEATURES`], then
+    /// `class_feat`): pass the length of the bundle's own feature list.
+    ///
+    /// [`FEATURES`]: crate::bundle::manifest::FEATURES
+    pub fn inputs(&self, count: usize) -> impl Iterator<Item = &Tensor> {
+        [&self.mask_feat, &self.s8, &self.s16, &self.s32, &self.class_feat].into_iter().take(count)
     }
 
     /// Mutable views in the same order (encoder outputs).
-    pub fn outputs_mut(&mut self, with_class: bool) -> Vec<&mut Tensor> {
-        let mut v = vec![&mut self.mask_feat, &mut self.s8, &mut self.s16, &mut self.s32];
-        if with_class {
-            v.push(&mut self.class_feat);
-        }
-        v
+    pub fn outputs_mut(&mut self, count: usize) -> impl Iterator<Item = &mut Tensor> {
+        [&mut self.mask_feat, &mut self.s8, &mut self.s16, &mut self.s32, &mut self.class_feat].into_iter().take(count)
     }
 }
 

@@ -11,7 +11,6 @@ from .config import ModelConfig
 
 OPSET = 17
 ENC_OUT = ["mask_feat", "feat_s8", "feat_s16", "feat_s32"]
-DEC_IN = ENC_OUT + ["prompt_tokens", "prompt_valid"]
 STRIDES = (4, 8, 16, 32, 4)
 HEADS = ["masks", "class_emb", "assoc_emb", "quality"]
 DEC_OUT = [f"det_{h}" for h in HEADS] + [f"prompt_{h}" for h in HEADS]

@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch", reason="torch not installed: export parity 
 ENGINES = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ENGINES))
 from segmodel.config import DEFAULT, config_for  # noqa: E402
-from segmodel.verify import sessions  # noqa: E402
+from segmodel.verify import output_names, sessions  # noqa: E402
 from segmodel.export import export_onnx  # noqa: E402
 from segmodel.model import SegModel  # noqa: E402
 from segmodel.parity import max_abs_diff  # noqa: E402
@@ -48,7 +48,7 @@ def _model(class_feat):
 def test_onnx_runtime_matches_pytorch(tmp_path, class_feat):
     model = _model(class_feat)
     export_onnx(model, tmp_path)
-    names = [o.name for o in sessions(tmp_path)[0].get_outputs()]
+    names = output_names(sessions(tmp_path)[0])
     assert ("class_feat" in names) == model.cfg.class_feat, names
     diff = max_abs_diff(model, tmp_path, seed=3)
     assert diff <= 1e-4, f"max |ORT - torch| = {diff:.3e}"

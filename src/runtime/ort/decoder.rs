@@ -48,12 +48,8 @@ impl OrtDecoder {
         })
     }
 
-    fn with_class(&self) -> bool {
-        self.features.len() > 4
-    }
-
     fn check_features(&self, f: &Features) -> Result<(), ModelError> {
-        for ((name, want), t) in self.features.iter().zip(f.inputs(self.with_class())) {
+        for ((name, want), t) in self.features.iter().zip(f.inputs(self.features.len())) {
             if t.shape[..] != want[1..] {
                 return Err(ModelError::Input(format!("{name} is {:?}, decoder expects {:?}", t.shape, &want[1..])));
             }
@@ -94,7 +90,7 @@ impl MaskDecoder for OrtDecoder {
             if p == 0 { (&self.empty_tokens, &self.empty_valid) } else { (&prompts.tokens.data, &prompts.valid.data) };
         let (rows, cols) = if p == 0 { (1, 1) } else { (p, t) };
         let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(self.features.len() + 2);
-        for ((name, shape), t) in self.features.iter().zip(features.inputs(self.with_class())) {
+        for ((name, shape), t) in self.features.iter().zip(features.inputs(self.features.len())) {
             inputs.push((Cow::Borrowed(*name), view(shape, &t.data)?.into()));
         }
         inputs.push((Cow::Borrowed("prompt_tokens"), view(&[rows, cols, c], tokens)?.into()));

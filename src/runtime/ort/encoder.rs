@@ -54,8 +54,7 @@ impl ImageEncoder for OrtEncoder {
         self.input.extract_tensor_mut().1.copy_from_slice(&image.data);
         self.binding.bind_input("image", &self.input).map_err(|e| backend("binding the image", e))?;
         let outputs = self.session.run_binding(&self.binding).map_err(|e| backend("run", e))?;
-        let with_class = self.names.len() > 4;
-        for (&name, dst) in self.names.iter().zip(out.outputs_mut(with_class)) {
+        for (&name, dst) in self.names.iter().zip(out.outputs_mut(self.names.len())) {
             let value = outputs.get(name).ok_or_else(|| ModelError::Backend(format!("image encoder: no output {name}")))?;
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| backend(name, e))?;
             // Features drop the batch axis: [1, C, h, w] -> [C, h, w].

@@ -28,8 +28,7 @@ impl ImageEncoder for TrtEncoder {
         if image.shape != self.input_shape {
             return Err(ModelError::Input(format!("image encoder expects {:?}, got {:?}", self.input_shape, image.shape)));
         }
-        let with_class = self.names.len() > 4;
-        let mut outputs: Vec<(&str, &mut Tensor)> = self.names.iter().copied().zip(out.outputs_mut(with_class)).collect();
+        let mut outputs: Vec<(&str, &mut Tensor)> = self.names.iter().copied().zip(out.outputs_mut(self.names.len())).collect();
         // Features drop the batch axis: [1, C, h, w] -> [C, h, w].
         self.engine.run(&[("image", &self.input_shape, &image.data)], &mut outputs, 1).map_err(|e| backend("image encoder", e))
     }
@@ -59,7 +58,7 @@ impl MaskDecoder for TrtDecoder {
         let (tokens, valid): (&[f32], &[f32]) =
             if p == 0 { (&self.empty_tokens, &[0.0]) } else { (&prompts.tokens.data, &prompts.valid.data) };
         let batched = |t: &Tensor| -> Vec<usize> { std::iter::once(1).chain(t.shape.iter().copied()).collect() };
-        let feats = f.inputs(self.names.len() > 4);
+        let feats: Vec<&Tensor> = f.inputs(self.names.len()).collect();
         let shapes: Vec<Vec<usize>> = feats.iter().map(|t| batched(t)).collect();
         let (tok_shape, val_shape) = ([rows, cols, self.hidden], [rows, cols]);
         let mut inputs: Vec<(&str, &[usize], &[f32])> =
