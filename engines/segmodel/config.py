@@ -22,7 +22,12 @@ class ModelConfig:
     class_dim: int = 384          # D, all-MiniLM-L6-v2 text space
     assoc_dim: int = 64           # E
     mask_stride: int = 4
-    num_layers: int = 4           # decoder layers, round-robin over s32, s16, s8
+    num_layers: int = 4           # decoder layers
+    # Which feature level each decoder layer cross-attends (0 = s32, 1 = s16, 2 = s8).
+    # Round-robin (s32, s16, s8, s32) is the committed bundle's; train.py --last-level s8
+    # gives (0, 1, 2, 2): at 256 px an s32 cell is 32x32 px, larger than most of the
+    # world's objects, so the final (class-emitting) layer reads 8x8 px cells instead.
+    layer_levels: tuple = (0, 1, 2, 0)
     num_heads: int = 4
     ffn_dim: int = 256
     backbone_channels: tuple = (48, 64, 96, 128)   # strides 4, 8, 16, 32
@@ -46,6 +51,14 @@ DEFAULT = ModelConfig()
 
 
 def config_for(state_dict) -> ModelConfig:
-    """The config a checkpoint was trained with (with or without the class branch)."""
+    """The config a checkpoint was trained with (class branch, per-layer levels). A
+    checkpoint from before `decoder.layer_levels` was recorded gets the round-robin entry
+    added, so it loads as it was trained."""
     has = any(k.startswith("encoder.class_branch.") for k in state_dict)
-    return replace(DEFAULT, class_feat=has)
+    levels = state_dict.setdefault("decoder.layer_levels", _levels_tensor(DEFAULT.layer_levels))
+    return replace(DEFAULT, class_feat=has, layer_levels=tuple(int(v) for v in levels.tolist()))
+
+
+def _levels_tensor(levels):
+    import torch  # config.py is imported by tooling that may not need torch otherwise
+    return torch.tensor(levels, dtype=torch.int64)

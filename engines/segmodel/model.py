@@ -2,7 +2,7 @@
 
 Image encoder: conv backbone (strides 4/8/16/32) + FPN-like pixel decoder.
 Unified mask decoder: N learnable queries and P prompt queries share every weight; per
-layer ProCA -> masked cross-attention (round-robin s32, s16, s8) -> separated
+layer ProCA -> masked cross-attention (s32, s16, s8, then s32 or s8: cfg.layer_levels) -> separated
 self-attention -> FFN; heads for mask logits, class embedding, association embedding and
 quality. Shapes carry a batch axis B everywhere for training; the ONNX wrappers in
 export.py fix B = 1 as the contract requires.
@@ -226,6 +226,10 @@ class MaskDecoder(nn.Module):
         self.layers = nn.ModuleList(
             [DecoderLayer(c, cfg.num_heads, cfg.ffn_dim) for _ in range(cfg.num_layers)])
         self.heads = Heads(cfg)
+        assert len(cfg.layer_levels) == cfg.num_layers, "one feature level per layer"
+        # Recorded in the state dict so export and evaluation rebuild the same decoder
+        # (config_for); forward reads the config's tuple, a constant for ONNX tracing.
+        self.register_buffer("layer_levels", torch.tensor(cfg.layer_levels, dtype=torch.int64))
 
     def prompt_init(self, tokens, valid):
         """Initial prompt query = mean of its valid tokens (guarded) + learned embedding."""
@@ -282,7 +286,7 @@ class MaskDecoder(nn.Module):
         if aux:
             outs.append(self.heads(q, mask_feat, class_feat))
         for li, layer in enumerate(self.layers):
-            mem, mem_pos, hw = levels[li % 3]
+            mem, mem_pos, hw = levels[self.cfg.layer_levels[li]]
             cb = self.cross_bias(masks, hw)
             q = layer(q, pos, n, tokens, tok_bias, mem, mem_pos, cb, self_bias)
             if aux or li == len(self.layers) - 1:

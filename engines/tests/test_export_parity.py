@@ -27,7 +27,7 @@ from segmodel.parity import max_abs_diff  # noqa: E402
 from segmodel import sampler  # noqa: E402
 
 
-def _model(class_feat):
+def _model(class_feat, levels=DEFAULT.layer_levels):
     torch.manual_seed(0)
     ckpt = os.environ.get("SEGSTREAM_CHECKPOINT")
     if ckpt:
@@ -35,7 +35,7 @@ def _model(class_feat):
         model = SegModel(config_for(state))
         model.load_state_dict(state)
     else:
-        model = SegModel(replace(DEFAULT, class_feat=class_feat))
+        model = SegModel(replace(DEFAULT, class_feat=class_feat, layer_levels=levels))
         # Non-trivial BatchNorm statistics so folding them is exercised too.
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -44,14 +44,29 @@ def _model(class_feat):
     return model.eval()
 
 
-@pytest.mark.parametrize("class_feat", [False, True], ids=["contract-v1", "class-branch"])
-def test_onnx_runtime_matches_pytorch(tmp_path, class_feat):
-    model = _model(class_feat)
+@pytest.mark.parametrize("class_feat,levels", [(False, DEFAULT.layer_levels),
+                                               (True, DEFAULT.layer_levels),
+                                               (False, (0, 1, 2, 2))],
+                         ids=["contract-v1", "class-branch", "last-level-s8"])
+def test_onnx_runtime_matches_pytorch(tmp_path, class_feat, levels):
+    model = _model(class_feat, levels)
     export_onnx(model, tmp_path)
     names = output_names(sessions(tmp_path)[0])
     assert ("class_feat" in names) == model.cfg.class_feat, names
     diff = max_abs_diff(model, tmp_path, seed=3)
     assert diff <= 1e-4, f"max |ORT - torch| = {diff:.3e}"
+
+
+def test_checkpoint_records_its_decoder_levels():
+    """config_for rebuilds what was trained: the s8 last layer survives a state dict, and
+    a state dict from before levels were recorded loads as round-robin."""
+    s8 = SegModel(replace(DEFAULT, layer_levels=(0, 1, 2, 2))).state_dict()
+    assert config_for(s8).layer_levels == (0, 1, 2, 2)
+    old = SegModel(DEFAULT).state_dict()
+    del old["decoder.layer_levels"]
+    cfg = config_for(old)
+    assert cfg.layer_levels == (0, 1, 2, 0)
+    SegModel(cfg).load_state_dict(old)   # strict: the filled-in entry matches the buffer
 
 
 def test_sampler_positional_encoding_formula():
