@@ -29,7 +29,7 @@ import torch
 ENGINES = Path(__file__).resolve().parent
 sys.path.insert(0, str(ENGINES))
 from segmodel.batch import make_batch  # noqa: E402
-from segmodel.config import DEFAULT  # noqa: E402
+from segmodel.config import DEFAULT, ROUND_ROBIN  # noqa: E402
 from segmodel.data import load_dataset  # noqa: E402
 from segmodel.model import SegModel  # noqa: E402
 from segmodel.step import compute_loss  # noqa: E402
@@ -127,9 +127,10 @@ def parse():
                     default="on" if DEFAULT.class_feat else "off",
                     help="the image -> class_feat branch pooled into the class head "
                          "(segmodel/model.py ClassBranch); off = the session-8 architecture")
-    ap.add_argument("--last-level", choices=["s32", "s8"], default="s32",
-                    help="feature level of the last decoder layer: s32 = round-robin "
-                         "(s32, s16, s8, s32), the committed bundle; s8 = (s32, s16, s8, s8)")
+    ap.add_argument("--last-level", choices=["s32", "s8"], default="s8",
+                    help="feature level of the last decoder layer: s8 = (s32, s16, s8, s8), "
+                         "the committed bundle (session 11); s32 = round-robin (s32, s16, "
+                         "s8, s32), the bundles before it")
     ap.add_argument("--out", type=Path, default=ENGINES / "checkpoints" / "tiny.pt")
     ap.add_argument("--log", type=Path, default=None)
     ap.add_argument("--resume", type=Path, default=None,
@@ -165,7 +166,7 @@ def main():
     print(f"loaded {len(videos)} videos in {time.time() - t0:.0f}s", flush=True)
     text = text_embeddings(ENGINES / "tiny")
     # channels_last with NHWC input (compute_loss): 16 % faster steps on this CPU.
-    levels = DEFAULT.layer_levels[:-1] + ((2,) if args.last_level == "s8" else (0,))
+    levels = ROUND_ROBIN[:-1] + ((2,) if args.last_level == "s8" else (0,))
     cfg = replace(DEFAULT, class_feat=args.class_branch == "on", layer_levels=levels)
     model = SegModel(cfg).train().to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "embed" not in n]

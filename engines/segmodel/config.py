@@ -24,10 +24,11 @@ class ModelConfig:
     mask_stride: int = 4
     num_layers: int = 4           # decoder layers
     # Which feature level each decoder layer cross-attends (0 = s32, 1 = s16, 2 = s8).
-    # Round-robin (s32, s16, s8, s32) is the committed bundle's; train.py --last-level s8
-    # gives (0, 1, 2, 2): at 256 px an s32 cell is 32x32 px, larger than most of the
-    # world's objects, so the final (class-emitting) layer reads 8x8 px cells instead.
-    layer_levels: tuple = (0, 1, 2, 0)
+    # s32, s16, s8, then s8 again rather than wrapping round to s32: at 256 px an s32
+    # cell is 32x32 px, larger than most of the world's objects, so the final
+    # (class-emitting) layer reads 8x8 px cells. Adopted in session 11 (engines/README.md);
+    # bundles before it were trained with ROUND_ROBIN (train.py --last-level s32).
+    layer_levels: tuple = (0, 1, 2, 2)
     num_heads: int = 4
     ffn_dim: int = 256
     backbone_channels: tuple = (48, 64, 96, 128)   # strides 4, 8, 16, 32
@@ -48,14 +49,15 @@ class ModelConfig:
 
 
 DEFAULT = ModelConfig()
+ROUND_ROBIN = (0, 1, 2, 0)   # the decoder levels of checkpoints before session 11
 
 
 def config_for(state_dict) -> ModelConfig:
     """The config a checkpoint was trained with (class branch, per-layer levels). A
     checkpoint from before `decoder.layer_levels` was recorded gets the round-robin entry
-    added, so it loads as it was trained."""
+    added (what every such checkpoint was trained with), so it loads as it was trained."""
     has = any(k.startswith("encoder.class_branch.") for k in state_dict)
-    levels = state_dict.setdefault("decoder.layer_levels", _levels_tensor(DEFAULT.layer_levels))
+    levels = state_dict.setdefault("decoder.layer_levels", _levels_tensor(ROUND_ROBIN))
     return replace(DEFAULT, class_feat=has, layer_levels=tuple(int(v) for v in levels.tolist()))
 
 

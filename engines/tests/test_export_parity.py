@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch", reason="torch not installed: export parity 
 
 ENGINES = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ENGINES))
-from segmodel.config import DEFAULT, config_for  # noqa: E402
+from segmodel.config import DEFAULT, ROUND_ROBIN, config_for  # noqa: E402
 from segmodel.verify import output_names, sessions  # noqa: E402
 from segmodel.export import export_onnx  # noqa: E402
 from segmodel.model import SegModel  # noqa: E402
@@ -46,8 +46,8 @@ def _model(class_feat, levels=DEFAULT.layer_levels):
 
 @pytest.mark.parametrize("class_feat,levels", [(False, DEFAULT.layer_levels),
                                                (True, DEFAULT.layer_levels),
-                                               (False, (0, 1, 2, 2))],
-                         ids=["contract-v1", "class-branch", "last-level-s8"])
+                                               (False, ROUND_ROBIN)],
+                         ids=["contract-v1", "class-branch", "round-robin"])
 def test_onnx_runtime_matches_pytorch(tmp_path, class_feat, levels):
     model = _model(class_feat, levels)
     export_onnx(model, tmp_path)
@@ -58,14 +58,15 @@ def test_onnx_runtime_matches_pytorch(tmp_path, class_feat, levels):
 
 
 def test_checkpoint_records_its_decoder_levels():
-    """config_for rebuilds what was trained: the s8 last layer survives a state dict, and
-    a state dict from before levels were recorded loads as round-robin."""
-    s8 = SegModel(replace(DEFAULT, layer_levels=(0, 1, 2, 2))).state_dict()
-    assert config_for(s8).layer_levels == (0, 1, 2, 2)
-    old = SegModel(DEFAULT).state_dict()
+    """config_for rebuilds what was trained: either level order survives a state dict,
+    and a state dict from before levels were recorded loads as round-robin."""
+    for levels in ((0, 1, 2, 2), ROUND_ROBIN):
+        state = SegModel(replace(DEFAULT, layer_levels=levels)).state_dict()
+        assert config_for(state).layer_levels == levels
+    old = SegModel(replace(DEFAULT, layer_levels=ROUND_ROBIN)).state_dict()
     del old["decoder.layer_levels"]
     cfg = config_for(old)
-    assert cfg.layer_levels == (0, 1, 2, 0)
+    assert cfg.layer_levels == ROUND_ROBIN
     SegModel(cfg).load_state_dict(old)   # strict: the filled-in entry matches the buffer
 
 
