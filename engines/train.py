@@ -166,7 +166,7 @@ def main():
     print(f"loaded {len(videos)} videos in {time.time() - t0:.0f}s", flush=True)
     text = text_embeddings(ENGINES / "tiny")
     # channels_last with NHWC input (compute_loss): 16 % faster steps on this CPU.
-    levels = ROUND_ROBIN[:-1] + ((2,) if args.last_level == "s8" else (0,))
+    levels = DEFAULT.layer_levels if args.last_level == "s8" else ROUND_ROBIN
     cfg = replace(DEFAULT, class_feat=args.class_branch == "on", layer_levels=levels)
     model = SegModel(cfg).train().to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "embed" not in n]

@@ -2,9 +2,9 @@
 
 Image encoder: conv backbone (strides 4/8/16/32) + FPN-like pixel decoder.
 Unified mask decoder: N learnable queries and P prompt queries share every weight; per
-layer ProCA -> masked cross-attention (s32, s16, s8, then s32 or s8: cfg.layer_levels) -> separated
-self-attention -> FFN; heads for mask logits, class embedding, association embedding and
-quality. Shapes carry a batch axis B everywhere for training; the ONNX wrappers in
+layer ProCA -> masked cross-attention (s32, s16, s8, then s8 or s32: cfg.layer_levels) ->
+separated self-attention -> FFN; heads for mask logits, class embedding, association
+embedding and quality. Shapes carry a batch axis B everywhere for training; the ONNX wrappers in
 export.py fix B = 1 as the contract requires.
 """
 import torch
