@@ -2,7 +2,9 @@
 //! - YouTube-VIS results JSON: `[{"video_id", "category_id", "score", "segmentations": [RLE|null]}]`;
 //! - MOTS (MOTChallenge) text, one line per object and frame:
 //!   `<frame, 1-based> <track id> <category id> <height> <width> <COCO RLE counts>`;
-//! - VOS per-object RLE JSON: `{"<video id>": {"<object id>": [RLE|null, ...]}}`.
+//! - VOS per-object RLE JSON: `{"<video id>": {"<object id>": [RLE|null, ...]}}`;
+//! - per-frame results JSON (what a stream consumer receives, frame by frame):
+//!   `[{"video_id", "frame" (0-based), "track_id", "category_id", "score", "segmentation": RLE}]`.
 use crate::mask::Mask;
 use crate::rle::{self, Rle};
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,19 @@ pub struct MotsRow {
     pub track_id: u64,
     pub category_id: u64,
     pub rle: Rle,
+}
+
+/// One object of one frame as the pipeline emitted it: the class and score are the
+/// tracker's on that frame (online, from past frames only), unlike `VisResult`, which
+/// gives a whole track one class after the video has ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameResult {
+    pub video_id: u64,
+    pub frame: usize,
+    pub track_id: u64,
+    pub category_id: u64,
+    pub score: f64,
+    pub segmentation: Rle,
 }
 
 /// VOS predictions: video id -> object id -> per-frame mask.

@@ -5,9 +5,11 @@
 //! Layout of the output directory, per variant `<name>` (slashes become `-`):
 //! `<name>/vis_results.json` (YouTube-VIS), `<name>/mots/<video id>.txt` (MOTS),
 //! `<name>/vos.json` (per-object RLE; `vos_first_pixel.json` for the strict protocol, see
-//! `score::VOS_MIN_AREA`); plus `summary.json` and `table.md`.
+//! `score::VOS_MIN_AREA`), `<name>/frame_results.json` (every frame's objects as emitted,
+//! see `frame_scores`); plus `summary.json` and `table.md`.
 pub mod bench;
 pub mod formats;
+pub mod frame_scores;
 pub mod run;
 pub mod score;
 pub mod soak;
@@ -68,8 +70,13 @@ fn run_category(seg: &mut Segmenter, gt: &Dataset, name: &str, dir: &Path, frame
     for (vid, rows) in &mots {
         write_mots(&dir.join(format!("mots/{vid}.txt")), rows).map_err(|e| e.to_string())?;
     }
+    let frames: Vec<_> = vis.iter().flat_map(|o| o.frames.iter().cloned()).collect();
+    write_json(&dir.join("frame_results.json"), &frames).map_err(|e| e.to_string())?;
     let all_vis: Vec<_> = vis.into_iter().flat_map(|o| o.vis).collect();
-    score_row(name, gt, &all_vis, &mots, &timing)
+    let mut row = score_row(name, gt, &all_vis, &mots, &timing)?;
+    let online = frame_scores::frame_scores(gt, &frames)?;
+    (row.online_ap, row.online_ap50, row.online_class_acc, row.online_miou) = (online.ap.map, online.ap.ap50, online.class_acc, online.miou);
+    Ok(row)
 }
 
 /// The VOS protocol with objects given at `min_area` (fraction of the frame); writes the
@@ -120,6 +127,10 @@ fn score_row(
         prompt_only: false,
         vis_map: score::vis_map(gt, vis)?.map,
         frame_map: score::frame_map(gt, vis)?.map,
+        online_ap: 0.0, // filled by run_category
+        online_ap50: 0.0,
+        online_class_acc: 0.0,
+        online_miou: 0.0,
         hota: h.hota,
         deta: h.deta,
         assa: h.assa,

@@ -7,7 +7,7 @@
 //!   still applies (other objects found by detection take part in overlap resolution);
 //!   at interval 0 (detection off) only the given objects are decoded, as in UniVS's
 //!   prompt-specified inference.
-use super::formats::{MotsRow, VisResult};
+use super::formats::{FrameResult, MotsRow, VisResult};
 use super::score::prompt_frame;
 use crate::rle::{self, Rle};
 use crate::segmenter::{FrameRef, PixelFormat, Segmenter};
@@ -67,6 +67,8 @@ impl Timing {
 pub struct VideoOutput {
     pub vis: Vec<VisResult>,
     pub mots: Vec<MotsRow>,
+    /// Every emitted object of every frame, with that frame's class and score.
+    pub frames: Vec<FrameResult>,
     /// Ground-truth annotation id -> per-frame predicted mask (prompt protocol).
     pub vos: BTreeMap<u64, Vec<Option<Rle>>>,
     pub timing: Timing,
@@ -122,7 +124,9 @@ pub fn run_video(
                 votes: BTreeMap::new(),
             });
             let r = rle::encode(&o.mask);
-            out.mots.push(MotsRow { frame: f, track_id: o.track_id, category_id: o.class_id as u64 + 1, rle: r.clone() });
+            let category_id = o.class_id as u64 + 1;
+            out.mots.push(MotsRow { frame: f, track_id: o.track_id, category_id, rle: r.clone() });
+            out.frames.push(FrameResult { video_id: video.id, frame: f, track_id: o.track_id, category_id, score: o.score as f64, segmentation: r.clone() });
             acc.tube[f] = Some(r);
             acc.score += o.score as f64;
             acc.n += 1;

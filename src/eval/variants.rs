@@ -37,7 +37,14 @@ pub struct Row {
     /// Scored on VOS only (`Variant::prompt_only`): the category columns are not measured.
     pub prompt_only: bool,
     pub vis_map: f64,
+    /// Per-frame AP with each track's majority class and mean score (known after the video).
     pub frame_map: f64,
+    /// Per-frame figures of the online output (`frame_scores`: each frame's own class and
+    /// score, as a stream consumer receives them).
+    pub online_ap: f64,
+    pub online_ap50: f64,
+    pub online_class_acc: f64,
+    pub online_miou: f64,
     pub hota: f64,
     pub deta: f64,
     pub assa: f64,
@@ -58,17 +65,17 @@ pub struct Row {
 /// Markdown table of the rows.
 pub fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| tracker | VIS mAP | frame AP | HOTA | DetA | AssA | IDF1 | IDSW | MOTA | VOS J&F | J&F 95 % CI | J&F first px | frame ms | tracker ms | tracker % |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| tracker | VIS mAP | frame AP | online AP | online AP50 | class acc | mIoU | HOTA | DetA | AssA | IDF1 | IDSW | MOTA | VOS J&F | J&F 95 % CI | J&F first px | frame ms | tracker ms | tracker % |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let f3 = |v: f64| format!("{v:.3}");
         let (jf, jf1) = (r.jf.map_or("n/a".to_string(), f3), r.jf_first_pixel.map_or("n/a".to_string(), f3));
         let ci = r.jf_ci95.map_or("n/a".to_string(), |(lo, hi)| format!("{lo:.3}-{hi:.3}"));
         let category = if r.prompt_only {
-            vec!["n/a".to_string(); 8]
+            vec!["n/a".to_string(); 12]
         } else {
-            vec![f3(r.vis_map), f3(r.frame_map), f3(r.hota), f3(r.deta), f3(r.assa), f3(r.idf1), r.idsw.to_string(), f3(r.mota)]
+            vec![f3(r.vis_map), f3(r.frame_map), f3(r.online_ap), f3(r.online_ap50), f3(r.online_class_acc), f3(r.online_miou), f3(r.hota), f3(r.deta), f3(r.assa), f3(r.idf1), r.idsw.to_string(), f3(r.mota)]
         };
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {:.2} | {:.3} | {:.1} |\n",
@@ -107,6 +114,6 @@ mod tests {
             .lines()
             .nth(2)
             .unwrap()
-            .starts_with("| v | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0.500 | 0.250-0.750 | n/a |"));
+            .starts_with("| v | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0.500 | 0.250-0.750 | n/a |"));
     }
 }
