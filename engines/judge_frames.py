@@ -10,6 +10,7 @@ only. Every frame is a COCO image (ids in video order, then frame order, as eval
 the figures are eval.py's (`coco_scores`: AP, AP50, class accuracy of matched objects;
 semantic mIoU painted lowest score first), so the two are comparable: eval.py scores each
 frame alone, this scores the streaming output. No NMS here: the tracker resolves overlaps.
+Needs numpy and pycocotools only (no torch): `tests/metrics_judges.rs` runs it in CI.
 """
 import argparse
 import json
@@ -20,9 +21,13 @@ import numpy as np
 
 ENGINES = Path(__file__).resolve().parent
 sys.path.insert(0, str(ENGINES))
-from eval import coco_scores, semantic, video_bootstrap_ci, pooled_miou  # noqa: E402
-from segmodel.data import decode_rle  # noqa: E402
+from segmodel.cocometrics import coco_scores, pooled_miou, semantic, video_bootstrap_ci  # noqa: E402
 from pycocotools import mask as mask_utils  # noqa: E402
+
+
+def rle_bytes(rle):
+    """pycocotools wants the compressed counts as bytes; JSON holds them as text."""
+    return {"size": rle["size"], "counts": rle["counts"].encode()}
 
 
 def judge(ann: dict, results: list) -> dict:
@@ -42,7 +47,7 @@ def judge(ann: dict, results: list) -> dict:
             gt_sem = np.zeros((h, w), np.int64)
             for a in by_video.get(v["id"], []):
                 rle = a["segmentations"][f]
-                m = decode_rle(rle) if rle is not None else None
+                m = mask_utils.decode(rle_bytes(rle)) if rle is not None else None
                 if m is None or not m.any():
                     continue
                 gt_sem[m > 0] = a["category_id"]
@@ -53,8 +58,7 @@ def judge(ann: dict, results: list) -> dict:
             pred = np.zeros((h, w), np.int64)
             frame = by_frame.get((v["id"], f), [])
             for r in sorted(frame, key=lambda r: r["score"]):     # stable: emitted order on ties
-                seg = {"size": r["segmentation"]["size"],
-                       "counts": r["segmentation"]["counts"].encode()}
+                seg = rle_bytes(r["segmentation"])
                 pred[mask_utils.decode(seg) > 0] = r["category_id"]
                 dets.append({"image_id": img_id, "category_id": r["category_id"],
                              "score": r["score"], "segmentation": seg})
@@ -70,11 +74,14 @@ def judge(ann: dict, results: list) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True, help="dataset dir (annotations.json)")
+    ap.add_argument("--data", type=Path, help="dataset dir (its annotations.json)")
+    ap.add_argument("--annotations", type=Path, help="or the annotations file itself")
     ap.add_argument("--results", type=Path, required=True, help="frame_results.json")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    ann = json.loads((args.data / "annotations.json").read_text())
+    if (args.data is None) == (args.annotations is None):
+        ap.error("give --data or --annotations")
+    ann = json.loads((args.annotations or args.data / "annotations.json").read_text())
     res = judge(ann, json.loads(args.results.read_text()))
     print(json.dumps(res, indent=1))
     if args.out:

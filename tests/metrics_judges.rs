@@ -2,8 +2,11 @@
 //! truth (YouTube-VIS JSON) and noisy predictions in the formats `segstream eval` writes
 //! (YouTube-VIS results, MOTS text, VOS RLE JSON), scores them with segstream, runs
 //! tests/judges/metrics_judge.py (pycocotools, py-motmetrics, a numpy DAVIS J&F) on the
-//! files and asserts agreement to 1e-3. Needs python3 with pycocotools, motmetrics, scipy.
-use segstream::eval::formats::{self, MotsRow, VisResult, VosResults};
+//! files and asserts agreement to 1e-3; the per-frame results (`frame_results.json`: AP,
+//! AP50, class accuracy of matched objects, semantic mIoU) are judged by
+//! engines/judge_frames.py (pycocotools). Needs python3 with pycocotools, motmetrics, scipy.
+use segstream::eval::formats::{self, FrameResult, MotsRow, VisResult, VosResults};
+use segstream::eval::frame_scores::frame_scores;
 use segstream::eval::score;
 use segstream::mask::Mask;
 use segstream::rle;
@@ -66,6 +69,7 @@ struct Data {
     vis: Vec<VisResult>,
     mots: BTreeMap<u64, Vec<MotsRow>>,
     vos: VosResults,
+    frames: Vec<FrameResult>,
 }
 
 fn some_mask(m: Mask) -> Option<Mask> {
@@ -82,6 +86,7 @@ fn make(seed: u64, videos: u64, clean: bool) -> Data {
         vis: vec![],
         mots: BTreeMap::new(),
         vos: BTreeMap::new(),
+        frames: vec![],
     };
     let mut next_ann = 1;
     for vid in 1..=videos {
@@ -162,6 +167,10 @@ fn make(seed: u64, videos: u64, clean: bool) -> Data {
             for (f, m) in t.iter().enumerate() {
                 if let Some(m) = m {
                     rows.push(MotsRow { frame: f, track_id: id(f), category_id: class, rle: rle::encode(m) });
+                    // Per frame: the class flips on one frame in five, scores vary per frame.
+                    let category_id = if rng.below(5) == 0 { 1 + (class % 3) } else { class };
+                    let (track_id, score) = (id(f), 0.2 + 0.8 * rng.unit());
+                    d.frames.push(FrameResult { video_id: vid, frame: f, track_id, category_id, score, segmentation: rle::encode(m) });
                 }
             }
             if t.iter().any(|m| m.is_some()) {
@@ -183,6 +192,7 @@ fn ours(dir: &Path, d: &Data) -> BTreeMap<&'static str, f64> {
     formats::write_json(&dir.join("gt.json"), &d.gt).unwrap();
     formats::write_json(&dir.join("vis.json"), &d.vis).unwrap();
     formats::write_json(&dir.join("vos.json"), &d.vos).unwrap();
+    formats::write_json(&dir.join("frame_results.json"), &d.frames).unwrap();
     std::fs::create_dir_all(dir.join("mots")).unwrap();
     for (vid, rows) in &d.mots {
         formats::write_mots(&dir.join(format!("mots/{vid}.txt")), rows).unwrap();
@@ -195,7 +205,13 @@ fn ours(dir: &Path, d: &Data) -> BTreeMap<&'static str, f64> {
     let m = score::mot_scores(&gt, &mots).unwrap();
     let h = m.hota.summary();
     let jf = score::vos_jf(&gt, &vos, 0.0).unwrap(); // the judge gives objects on their first visible frame
+    let frames: Vec<FrameResult> = formats::read_json(&dir.join("frame_results.json")).unwrap();
+    let online = frame_scores(&gt, &frames).unwrap();
     BTreeMap::from([
+        ("online_ap", online.ap.map),
+        ("online_ap50", online.ap.ap50),
+        ("online_class_acc", online.class_acc),
+        ("online_miou", online.miou),
         ("vis_map", score::vis_map(&gt, &vis).unwrap().map),
         ("frame_map", score::frame_map(&gt, &vis).unwrap().map),
         ("idf1", m.id.idf1()),
@@ -223,7 +239,31 @@ fn judge(dir: &Path) -> serde_json::Value {
         .output()
         .expect("python3 must be installed for the judge");
     assert!(out.status.success(), "judge failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("judge prints JSON")
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("judge prints JSON");
+    let frames = judge_frames(dir);
+    let inst = &frames["instance"];
+    for (ours, theirs) in [("online_ap", &inst["AP"]), ("online_ap50", &inst["AP50"]), ("online_class_acc", &inst["class_acc_matched"])] {
+        v[ours] = theirs.clone();
+    }
+    v["online_miou"] = frames["semantic_mIoU"].clone();
+    v
+}
+
+/// engines/judge_frames.py (pycocotools) on gt.json + frame_results.json.
+fn judge_frames(dir: &Path) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("engines/judge_frames.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg("--annotations")
+        .arg(dir.join("gt.json"))
+        .arg("--results")
+        .arg(dir.join("frame_results.json"))
+        .arg("--out")
+        .arg(dir.join("judge_frames.json"))
+        .output()
+        .expect("python3 must be installed for the judge");
+    assert!(out.status.success(), "judge_frames failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&std::fs::read_to_string(dir.join("judge_frames.json")).unwrap()).expect("judge_frames writes JSON")
 }
 
 #[test]
@@ -246,5 +286,7 @@ fn metrics_agree_with_outside_judges() {
         assert!(ours["vis_map"] > 0.05 && ours["vis_map"] < 0.95, "{ours:?}");
         assert!(ours["idsw"] >= 1.0 && ours["idf1"] < 1.0, "{ours:?}");
         assert!(ours["jf"] > 0.3 && ours["jf"] < 0.99, "{ours:?}");
+        assert!(ours["online_class_acc"] > 0.5 && ours["online_class_acc"] < 0.99, "{ours:?}");
+        assert!(ours["online_ap50"] > 0.2 && ours["online_ap50"] < 0.99 && ours["online_miou"] < 0.99, "{ours:?}");
     }
 }

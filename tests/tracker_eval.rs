@@ -47,7 +47,7 @@ fn eval_writes_rescorable_standard_files() {
         w.render(i as u64, &mut rgb).map_err(|e| e.to_string())?;
         Ok(rgb)
     };
-    let rows = evaluate(&mut seg, &gt, &vs, &Default::default(), out.path(), &mut frames).unwrap();
+    let rows = evaluate(&mut seg, &gt, &vs, &Default::default(), out.path(), &mut frames, true).unwrap();
     assert_eq!(rows.iter().map(|r| r.variant.as_str()).collect::<Vec<_>>(), ["prompt-query/i3", "similarity", "prompt-query/i0"]);
     assert!(rows[1].jf.is_none(), "the similarity tracker cannot follow prompts");
     // Detection off: scored on VOS only, from its own result file; no category files.

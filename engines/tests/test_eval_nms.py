@@ -1,6 +1,6 @@
 """eval.py's detection post-processing: class-aware greedy mask NMS and the (query, class) pairs.
 
-Needs torch (eval.py runs the contract sampler); skipped without it like the parity test.
+The code is in segmodel/cocometrics.py (no torch), so this runs in CI.
 """
 import sys
 from pathlib import Path
@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch", reason="torch not installed: eval.py needs it")
 mask_utils = pytest.importorskip("pycocotools.mask")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from eval import mask_nms  # noqa: E402
+from segmodel.cocometrics import mask_nms, top_class_pairs  # noqa: E402
 
 
 def det(x0, x1, cat, score):
@@ -40,7 +39,6 @@ def test_threshold_one_keeps_everything():
 
 
 def test_each_query_offers_its_best_classes_scored_by_quality():
-    from eval import top_class_pairs
     probs = np.array([[0.1, 0.9, 0.5, 0.05], [0.6, 0.2, 0.3, 0.7]])
     pairs = top_class_pairs(probs, np.array([0.5, 1.0]), 2)
     assert [(q, c) for q, c, _ in pairs] == [(0, 1), (0, 2), (1, 3), (1, 0)]

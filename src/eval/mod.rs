@@ -29,6 +29,7 @@ use variants::{Row, Variant};
 pub type Frames<'a> = dyn FnMut(&Video, usize) -> Result<Vec<u8>, String> + 'a;
 
 /// Runs and scores every variant; writes the files under `out`. Returns the table rows.
+/// `vos = false` skips the two VOS passes of the category variants (quick comparisons).
 pub fn evaluate(
     seg: &mut Segmenter,
     gt: &Dataset,
@@ -36,6 +37,7 @@ pub fn evaluate(
     base: &TrackerConfig,
     out: &Path,
     frames: &mut Frames,
+    vos: bool,
 ) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for v in variants {
@@ -46,7 +48,7 @@ pub fn evaluate(
         } else {
             run_category(seg, gt, &v.name, &dir, frames)?
         };
-        if v.mode == TrackerMode::PromptQuery {
+        if v.mode == TrackerMode::PromptQuery && (vos || v.prompt_only()) {
             let (jf, timing) = run_vos(seg, gt, score::VOS_MIN_AREA, &dir.join("vos.json"), frames)?;
             (row.jf, row.jf_ci95) = (Some(jf.jf), jf.jf_ci95);
             row.jf_first_pixel = Some(run_vos(seg, gt, 0.0, &dir.join("vos_first_pixel.json"), frames)?.0.jf);
@@ -75,7 +77,8 @@ fn run_category(seg: &mut Segmenter, gt: &Dataset, name: &str, dir: &Path, frame
     let all_vis: Vec<_> = vis.into_iter().flat_map(|o| o.vis).collect();
     let mut row = score_row(name, gt, &all_vis, &mots, &timing)?;
     let online = frame_scores::frame_scores(gt, &frames)?;
-    (row.online_ap, row.online_ap50, row.online_class_acc, row.online_miou) = (online.ap.map, online.ap.ap50, online.class_acc, online.miou);
+    (row.online_ap, row.online_ap50, row.online_class_acc, row.online_miou) =
+        (online.ap.map, online.ap.ap50, online.class_acc, online.miou);
     Ok(row)
 }
 

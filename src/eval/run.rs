@@ -126,7 +126,14 @@ pub fn run_video(
             let r = rle::encode(&o.mask);
             let category_id = o.class_id as u64 + 1;
             out.mots.push(MotsRow { frame: f, track_id: o.track_id, category_id, rle: r.clone() });
-            out.frames.push(FrameResult { video_id: video.id, frame: f, track_id: o.track_id, category_id, score: o.score as f64, segmentation: r.clone() });
+            out.frames.push(FrameResult {
+                video_id: video.id,
+                frame: f,
+                track_id: o.track_id,
+                category_id,
+                score: o.score as f64,
+                segmentation: r.clone(),
+            });
             acc.tube[f] = Some(r);
             acc.score += o.score as f64;
             acc.n += 1;

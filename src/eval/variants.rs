@@ -75,7 +75,20 @@ pub fn table(rows: &[Row]) -> String {
         let category = if r.prompt_only {
             vec!["n/a".to_string(); 12]
         } else {
-            vec![f3(r.vis_map), f3(r.frame_map), f3(r.online_ap), f3(r.online_ap50), f3(r.online_class_acc), f3(r.online_miou), f3(r.hota), f3(r.deta), f3(r.assa), f3(r.idf1), r.idsw.to_string(), f3(r.mota)]
+            vec![
+                f3(r.vis_map),
+                f3(r.frame_map),
+                f3(r.online_ap),
+                f3(r.online_ap50),
+                f3(r.online_class_acc),
+                f3(r.online_miou),
+                f3(r.hota),
+                f3(r.deta),
+                f3(r.assa),
+                f3(r.idf1),
+                r.idsw.to_string(),
+                f3(r.mota),
+            ]
         };
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {:.2} | {:.3} | {:.1} |\n",

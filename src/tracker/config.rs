@@ -17,6 +17,22 @@ pub enum TrackerMode {
     Similarity,
 }
 
+/// Which mask a target shows on a frame where it was decoded from its prompt AND matched a
+/// detection (the reference keeps the prompt query's; the others are measured options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchedMask {
+    /// The prompt query's mask (reference: detection only refreshes embeddings).
+    #[default]
+    Prompt,
+    /// The matched detection's mask.
+    Detection,
+    /// The mean of the two logit maps (two decodes of one object, averaged).
+    Mean,
+    /// Whichever of the two has the higher mask quality q.
+    Best,
+}
+
 /// Tracker configuration (all fields public; `Default` gives the reference values).
 /// Deserialisable with every field optional (`TrackerConfig::from_overrides`).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -79,6 +95,8 @@ pub struct TrackerConfig {
     /// Running-mean window of the target embedding and class embedding (ours: 10 frames, so
     /// the mean follows slow appearance changes yet smooths single-frame noise).
     pub mean_window: u32,
+    /// Mask of a target that has both a prompt-query output and a matched detection.
+    pub matched_mask: MatchedMask,
     /// Similarity mode: accept a match when the cosine exceeds this (ours 0.5).
     pub similarity_threshold: f32,
     /// Ours: a tentative target is confirmed after this many frames with a mask (2: one
@@ -121,6 +139,7 @@ impl Default for TrackerConfig {
             memory_frames: 5,
             assoc_memory: 3,
             mean_window: 10,
+            matched_mask: MatchedMask::Prompt,
             similarity_threshold: 0.5,
             confirm_frames: 2,
             lost_after: 1,

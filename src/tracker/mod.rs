@@ -26,7 +26,7 @@ pub mod target;
 mod tests;
 pub mod text;
 
-pub use config::{TrackerConfig, TrackerMode};
+pub use config::{MatchedMask, TrackerConfig, TrackerMode};
 
 use crate::mask::Mask;
 use crate::model::{Features, MaskDecoder, ModelError, PromptBatch};

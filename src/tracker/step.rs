@@ -5,7 +5,7 @@ use super::memory::MemoryPool;
 use super::overlap::{resolve, Claim};
 use super::sampler::{box_mask, points_mask};
 use super::target::{Source, Target};
-use super::{TargetPrompt, Track, TrackState, Tracker, TrackerMode};
+use super::{MatchedMask, TargetPrompt, Track, TrackState, Tracker, TrackerMode};
 use crate::mask::{BBox, Mask};
 use crate::model::{DecoderOutput, Features, MaskDecoder, ModelError, QueryOutputs};
 use crate::vocab::Vocabulary;
@@ -257,6 +257,8 @@ impl Tracker {
                 copy_into(&mut t.class_emb, cls);
                 t.quality = d.quality;
                 t.source = Source::Detection;
+            } else if t.source == Source::Prompt {
+                combine_masks(t, out.mask_logits.row(d.index), d.quality, self.config.matched_mask);
             }
         }
     }
@@ -405,6 +407,22 @@ impl Tracker {
             n += 1;
         }
         self.tracks.truncate(n);
+    }
+}
+
+/// A prompt-present target's mask given its matched detection's logits.
+fn combine_masks(t: &mut Target, det: &[f32], det_quality: f32, how: MatchedMask) {
+    match how {
+        MatchedMask::Prompt => {}
+        MatchedMask::Best if det_quality <= t.quality => {}
+        MatchedMask::Detection | MatchedMask::Best => {
+            copy_into(&mut t.logits, det);
+            t.quality = det_quality;
+        }
+        MatchedMask::Mean => {
+            t.logits.iter_mut().zip(det).for_each(|(a, b)| *a = 0.5 * (*a + b));
+            t.quality = mask_quality(&t.logits);
+        }
     }
 }
 

@@ -31,6 +31,10 @@ pub struct EvalArgs {
     /// to every variant (which then sets its own mode and detect interval).
     #[arg(long = "tracker", value_name = "KEY=VALUE")]
     pub tracker: Vec<String>,
+    /// Category protocol only: skip the VOS passes of category variants (about a third of
+    /// the time each), for quick comparisons of tracker settings.
+    #[arg(long)]
+    pub skip_vos: bool,
     /// Evaluate only the first N videos.
     #[arg(long)]
     pub max_videos: Option<usize>,
@@ -140,7 +144,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         read_rgb(&data.join(name))
     };
     let started = std::time::Instant::now();
-    let rows = eval::evaluate(&mut seg, &gt, &variants, &base, &args.out, &mut frames).map_err(|e| anyhow::anyhow!(e))?;
+    let rows = eval::evaluate(&mut seg, &gt, &variants, &base, &args.out, &mut frames, !args.skip_vos).map_err(|e| anyhow::anyhow!(e))?;
     println!(
         "segstream eval: {} videos, model `{}`, {:.0} s; results in {}\n",
         gt.videos.len(),
