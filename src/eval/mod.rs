@@ -49,8 +49,9 @@ pub fn evaluate(
             run_category(seg, gt, &v.name, &dir, frames)?
         };
         if v.mode == TrackerMode::PromptQuery && (vos || v.prompt_only()) {
-            let (jf, timing) = run_vos(seg, gt, score::VOS_MIN_AREA, &dir.join("vos.json"), frames)?;
+            let (jf, next, timing) = run_vos(seg, gt, score::VOS_MIN_AREA, &dir.join("vos.json"), frames)?;
             (row.jf, row.jf_ci95) = (Some(jf.jf), jf.jf_ci95);
+            (row.next_iou, row.next_iou_ci95) = (Some(next.0), next.2);
             row.jf_first_pixel = Some(run_vos(seg, gt, 0.0, &dir.join("vos_first_pixel.json"), frames)?.0.jf);
             if v.prompt_only() {
                 (row.frame_ms, row.tracker_ms, row.tracker_share) = (timing.frame_ms(), timing.tracker_ms(), timing.tracker_share());
@@ -83,15 +84,22 @@ fn run_category(seg: &mut Segmenter, gt: &Dataset, name: &str, dir: &Path, frame
 }
 
 /// The VOS protocol with objects given at `min_area` (fraction of the frame); writes the
-/// per-object results to `path` and returns J&F and the run's timing.
-fn run_vos(seg: &mut Segmenter, gt: &Dataset, min_area: f64, path: &Path, frames: &mut Frames) -> Result<(JfSummary, Timing), String> {
+/// per-object results to `path` and returns J&F, the next-frame IoU and the run's timing.
+fn run_vos(
+    seg: &mut Segmenter,
+    gt: &Dataset,
+    min_area: f64,
+    path: &Path,
+    frames: &mut Frames,
+) -> Result<(JfSummary, NextIou, Timing), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let (vos_out, _, timing) = run_all(seg, gt, Protocol::Prompt(min_area), frames)?;
     let vos: VosResults = vos_out.into_iter().zip(sorted(gt)).map(|(o, video)| (video.id, o.vos)).collect();
     write_json(path, &vos).map_err(|e| e.to_string())?;
-    Ok((score::vos_jf(gt, &vos, min_area)?, timing))
+    let next = score::next_frame_iou(gt, &vos, min_area)?;
+    Ok((score::vos_jf(gt, &vos, min_area)?, next, timing))
 }
 
 fn sorted(gt: &Dataset) -> Vec<&Video> {
@@ -99,6 +107,9 @@ fn sorted(gt: &Dataset) -> Vec<&Video> {
     v.sort_by_key(|v| v.id);
     v
 }
+
+/// (mean, objects, 95 % interval) of `score::next_frame_iou`.
+type NextIou = (f64, usize, Option<(f64, f64)>);
 
 type RunAll = (Vec<run::VideoOutput>, BTreeMap<u64, Vec<formats::MotsRow>>, Timing);
 
@@ -143,6 +154,8 @@ fn score_row(
         jf: None,
         jf_ci95: None,
         jf_first_pixel: None,
+        next_iou: None,
+        next_iou_ci95: None,
         frame_ms: timing.frame_ms(),
         tracker_ms: timing.tracker_ms(),
         tracker_share: timing.tracker_share(),

@@ -162,3 +162,71 @@ pub fn vos_jf(gt: &Dataset, pred: &VosResults, min_area_fraction: f64) -> Result
     }
     Ok(acc.summary())
 }
+
+/// The issue-3 prompt figure on the VOS run: each object given as a mask on its prompt
+/// frame ([`prompt_frame`]), the IoU of the prediction on the next frame (objects present
+/// there; a missing prediction counts as empty). Returns (mean, objects, 95 % interval
+/// resampling whole videos).
+pub fn next_frame_iou(gt: &Dataset, pred: &VosResults, min_area_fraction: f64) -> Result<(f64, usize, Option<(f64, f64)>), String> {
+    let (mut ious, mut groups) = (Vec::new(), Vec::new());
+    for v in sorted_videos(gt) {
+        for (a, t) in gt_tubes(gt, v.id, v.length)? {
+            let Some(first) = prompt_frame(a, v.width, v.height, min_area_fraction) else { continue };
+            let Some(Some(g)) = t.get(first + 1) else { continue };
+            let p = match pred.get(&v.id).and_then(|o| o.get(&a.id)).and_then(|segs| segs.get(first + 1)) {
+                Some(r) => decode(r).map_err(|e| format!("VOS object {}: {e}", a.id))?,
+                None => None,
+            };
+            let p = p.unwrap_or_else(|| Mask::new(v.width, v.height));
+            ious.push(crate::metrics::vos::j_measure(&p, g));
+            groups.push(v.id);
+        }
+    }
+    let mean = if ious.is_empty() { 0.0 } else { ious.iter().sum::<f64>() / ious.len() as f64 };
+    Ok((mean, ious.len(), crate::metrics::bootstrap::mean_ci95(&ious, &groups, 0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rle::encode;
+    use crate::world::ytvis::{categories, Video};
+
+    fn row(bits: &[u8]) -> Mask {
+        Mask { width: bits.len(), height: 1, data: bits.to_vec() }
+    }
+
+    fn ann(id: u64, frames: &[Option<Mask>]) -> Annotation {
+        Annotation {
+            id,
+            video_id: 1,
+            category_id: 1,
+            iscrowd: 0,
+            track_id: id,
+            segmentations: frames.iter().map(|m| m.as_ref().map(encode)).collect(),
+            areas: vec![None; frames.len()],
+            bboxes: vec![None; frames.len()],
+            visible_fractions: vec![1.0; frames.len()],
+        }
+    }
+
+    #[test]
+    fn next_frame_iou_scores_the_frame_after_the_prompt_frame() {
+        let video = Video { id: 1, width: 4, height: 1, length: 3, file_names: vec![], seed: 0, difficulty: String::new() };
+        let on = |b: &[u8]| Some(row(b));
+        let gt = Dataset {
+            videos: vec![video],
+            categories: categories(),
+            annotations: vec![
+                ann(1, &[on(&[1, 1, 0, 0]), on(&[1, 1, 0, 0]), on(&[1, 1, 0, 0])]),
+                ann(2, &[None, on(&[0, 0, 1, 1]), on(&[0, 0, 1, 1])]), // given on frame 1
+                ann(3, &[on(&[0, 0, 0, 1]), None, None]),              // gone on frame 1: not scored
+            ],
+        };
+        // Object 1 at frame 1: predicted [1,0,0,0] -> IoU 1/2; object 2 at frame 2: no prediction -> 0.
+        let pred: VosResults = BTreeMap::from([(1, BTreeMap::from([(1, vec![None, Some(encode(&row(&[1, 0, 0, 0]))), None])]))]);
+        let (mean, n, ci) = next_frame_iou(&gt, &pred, 0.0).unwrap();
+        assert_eq!((mean, n), (0.25, 2));
+        assert_eq!(ci, Some((0.25, 0.25)), "one video: nothing to resample between");
+    }
+}

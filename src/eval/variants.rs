@@ -57,6 +57,10 @@ pub struct Row {
     pub jf_ci95: Option<(f64, f64)>,
     /// J&F with each object given on its first visible pixel (strict protocol).
     pub jf_first_pixel: Option<f64>,
+    /// VOS run: IoU on the frame after the one each object was given on (issue 3's
+    /// prompt-guided figure through the runtime), and its 95 % interval.
+    pub next_iou: Option<f64>,
+    pub next_iou_ci95: Option<(f64, f64)>,
     pub frame_ms: f64,
     pub tracker_ms: f64,
     pub tracker_share: f64,
@@ -65,13 +69,17 @@ pub struct Row {
 /// Markdown table of the rows.
 pub fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| tracker | VIS mAP | frame AP | online AP | online AP50 | class acc | mIoU | HOTA | DetA | AssA | IDF1 | IDSW | MOTA | VOS J&F | J&F 95 % CI | J&F first px | frame ms | tracker ms | tracker % |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| tracker | VIS mAP | frame AP | online AP | online AP50 | class acc | mIoU | HOTA | DetA | AssA | IDF1 | IDSW | MOTA | VOS J&F | J&F 95 % CI | J&F first px | next-frame IoU | frame ms | tracker ms | tracker % |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let f3 = |v: f64| format!("{v:.3}");
         let (jf, jf1) = (r.jf.map_or("n/a".to_string(), f3), r.jf_first_pixel.map_or("n/a".to_string(), f3));
         let ci = r.jf_ci95.map_or("n/a".to_string(), |(lo, hi)| format!("{lo:.3}-{hi:.3}"));
+        let next = r.next_iou.map_or("n/a".to_string(), |v| match r.next_iou_ci95 {
+            Some((lo, hi)) => format!("{v:.3} ({lo:.3}-{hi:.3})"),
+            None => f3(v),
+        });
         let category = if r.prompt_only {
             vec!["n/a".to_string(); 12]
         } else {
@@ -91,12 +99,13 @@ pub fn table(rows: &[Row]) -> String {
             ]
         };
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.2} | {:.3} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.3} | {:.1} |\n",
             r.variant,
             category.join(" | "),
             jf,
             ci,
             jf1,
+            next,
             r.frame_ms,
             r.tracker_ms,
             100.0 * r.tracker_share
@@ -123,10 +132,8 @@ mod tests {
         assert!(t.lines().nth(2).unwrap().starts_with("| x | 0.000 |"));
         assert!(t.contains("| 3 |") && t.contains("n/a") && t.ends_with("| 5.0 |\n"));
         let vos = Row { variant: "v".into(), prompt_only: true, jf: Some(0.5), jf_ci95: Some((0.25, 0.75)), ..Default::default() };
-        assert!(table(&[vos])
-            .lines()
-            .nth(2)
-            .unwrap()
-            .starts_with("| v | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0.500 | 0.250-0.750 | n/a |"));
+        assert!(table(&[vos]).lines().nth(2).unwrap().starts_with(
+            "| v | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0.500 | 0.250-0.750 | n/a | n/a |"
+        ));
     }
 }

@@ -511,3 +511,35 @@ fn check_group(q: &QueryOutputs, name: &str, want: Option<usize>, geo: &Geometry
     }
     Ok((q.assoc_emb.shape[1], q.class_emb.shape[1]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(logits: &[f32]) -> Target {
+        let mut t = Target::new(1, false, MemoryPool::new(1, 1, 1, 1, 1, 1));
+        t.logits = logits.to_vec();
+        t.quality = mask_quality(logits);
+        t
+    }
+
+    #[test]
+    fn matched_mask_options_combine_prompt_and_detection_logits() {
+        let (prompt, det) = ([2.0, 2.0, -2.0, 0.5], [-2.0, 3.0, 3.0, 3.0]);
+        let dq = mask_quality(&det); // 3 of 3 above -1 are above 1: q = 1
+        let mut t = target(&prompt);
+        combine_masks(&mut t, &det, dq, MatchedMask::Prompt);
+        assert_eq!((t.logits.as_slice(), t.quality), (&prompt[..], 2.0 / 3.0));
+        combine_masks(&mut t, &det, dq, MatchedMask::Mean);
+        assert_eq!(t.logits, [0.0, 2.5, 0.5, 1.75]);
+        assert_eq!(t.quality, 0.5, "q of the mean: 2 of 4 above 1");
+        let mut t = target(&prompt);
+        combine_masks(&mut t, &det, dq, MatchedMask::Best);
+        assert_eq!((t.logits.as_slice(), t.quality), (&det[..], 1.0), "the detection's q is higher");
+        let mut t = target(&det);
+        combine_masks(&mut t, &prompt, 2.0 / 3.0, MatchedMask::Best);
+        assert_eq!(t.logits, det, "the prompt's q is higher: kept");
+        combine_masks(&mut t, &prompt, 2.0 / 3.0, MatchedMask::Detection);
+        assert_eq!(t.logits, prompt);
+    }
+}
