@@ -2,7 +2,8 @@
 //! world videos: the files are written in the standard formats, parse back, re-score to
 //! the reported numbers, and the VOS protocol hands every object's mask to the tracker on
 //! its first visible frame (checked through the result file, whatever the weights).
-use segstream::eval::formats::{read_json, read_mots, VisResult, VosResults};
+use segstream::eval::formats::{read_json, read_mots, FrameResult, VisResult, VosResults};
+use segstream::eval::frame_scores::frame_scores;
 use segstream::eval::{evaluate, score, variants};
 use segstream::segmenter::{Segmenter, SegmenterSettings};
 use segstream::world::ytvis::{categories, frame_path, Dataset, Video, VideoRecorder};
@@ -73,6 +74,15 @@ fn eval_writes_rescorable_standard_files() {
     let vos1: VosResults = read_json(&dir.join("vos_first_pixel.json")).unwrap();
     assert_eq!(Some(score::vos_jf(&gt, &vos1, 0.0).unwrap().jf), r.jf_first_pixel);
     assert!(r.frame_ms > 0.0 && r.tracker_ms >= 0.0 && r.tracker_share < 1.0, "{r:?}");
+    // The per-frame output as emitted, rescored from its file; the next-frame IoU of the VOS run.
+    let emitted: Vec<FrameResult> = read_json(&dir.join("frame_results.json")).unwrap();
+    let online = frame_scores(&gt, &emitted).unwrap();
+    assert_eq!((online.ap.map, online.ap.ap50, online.class_acc, online.miou), (r.online_ap, r.online_ap50, r.online_class_acc, r.online_miou));
+    assert_eq!(emitted.len(), mots.values().map(Vec::len).sum::<usize>(), "one per-frame result per MOTS row");
+    assert!(online.matched > 0 && r.online_miou > 0.0, "{r:?}");
+    let next = score::next_frame_iou(&gt, &vos, score::VOS_MIN_AREA).unwrap();
+    assert_eq!((Some(next.0), next.2), (r.next_iou, r.next_iou_ci95));
+    assert!(next.1 > 0, "objects scored on the frame after their prompt frame");
 
     // VOS plumbing: each object's given mask comes back on its prompt frame (the tracker
     // outputs a mask prompt as the target's mask on that frame), which is its first frame
