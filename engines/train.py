@@ -127,6 +127,10 @@ def parse():
                     default="on" if DEFAULT.class_feat else "off",
                     help="the image -> class_feat branch pooled into the class head "
                          "(segmodel/model.py ClassBranch); off = the session-8 architecture")
+    ap.add_argument("--mask-pos", choices=["on", "off"],
+                    default="on" if DEFAULT.mask_pos else "off",
+                    help="positional mask features (ModelConfig.mask_pos); off = the "
+                         "committed bundle's architecture")
     ap.add_argument("--last-level", choices=["s32", "s8"], default="s8",
                     help="feature level of the last decoder layer: s8 = (s32, s16, s8, s8), "
                          "the committed bundle (session 11); s32 = round-robin (s32, s16, "
@@ -167,7 +171,8 @@ def main():
     text = text_embeddings(ENGINES / "tiny")
     # channels_last with NHWC input (compute_loss): 16 % faster steps on this CPU.
     levels = DEFAULT.layer_levels if args.last_level == "s8" else ROUND_ROBIN
-    cfg = replace(DEFAULT, class_feat=args.class_branch == "on", layer_levels=levels)
+    cfg = replace(DEFAULT, class_feat=args.class_branch == "on", mask_pos=args.mask_pos == "on",
+                  layer_levels=levels)
     model = SegModel(cfg).train().to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "embed" not in n]
     other = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "embed" not in n)]

@@ -42,6 +42,13 @@ class ModelConfig:
     # was not adopted, engines/README.md); train.py --class-branch on turns it on.
     class_feat: bool = False
     class_branch_channels: int = 32
+    # Positional mask features: mask_feat += 1x1 projection of the sine encoding of each
+    # 1/4-res cell (the sampler's formula), zero-initialised. A mask logit is MLP(q) .
+    # mask_feat, so without position a query that knows its target by appearance lights up
+    # every look-alike (session 12: 42 % of the streaming output's misses were a prompt
+    # mask spread over a same-coloured neighbour); SOLO / CondInst add coordinates for the
+    # same reason. Off: the committed bundle; train.py --mask-pos on.
+    mask_pos: bool = False
 
     @property
     def max_prompt_tokens(self) -> int:
@@ -53,12 +60,14 @@ ROUND_ROBIN = (0, 1, 2, 0)   # the decoder levels of checkpoints before session 
 
 
 def config_for(state_dict) -> ModelConfig:
-    """The config a checkpoint was trained with (class branch, per-layer levels). A
+    """The config a checkpoint was trained with (class branch, mask positions, per-layer levels). A
     checkpoint from before `decoder.layer_levels` was recorded gets the round-robin entry
     added (what every such checkpoint was trained with), so it loads as it was trained."""
     has = any(k.startswith("encoder.class_branch.") for k in state_dict)
+    pos = any(k.startswith("encoder.pixel_decoder.pos_proj.") for k in state_dict)
     levels = state_dict.setdefault("decoder.layer_levels", _levels_tensor(ROUND_ROBIN))
-    return replace(DEFAULT, class_feat=has, layer_levels=tuple(int(v) for v in levels.tolist()))
+    return replace(DEFAULT, class_feat=has, mask_pos=pos,
+                   layer_levels=tuple(int(v) for v in levels.tolist()))
 
 
 def _levels_tensor(levels):

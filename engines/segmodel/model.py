@@ -56,13 +56,27 @@ class Backbone(nn.Module):
 
 
 class PixelDecoder(nn.Module):
-    """FPN: top-down fusion, one 3x3 output conv per level; mask_feat is linear (1x1)."""
+    """FPN: top-down fusion, one 3x3 output conv per level; mask_feat is linear (1x1),
+    plus a projection of each cell's position with `mask_pos` (ModelConfig)."""
 
-    def __init__(self, chans, c):
+    def __init__(self, chans, c, mask_pos=False):
         super().__init__()
         self.lateral = nn.ModuleList([nn.Conv2d(ci, c, 1) for ci in chans])
         self.out = nn.ModuleList([conv_bn(c, c) for _ in chans])
         self.mask_proj = nn.Conv2d(c, c, 1)
+        self.pos_proj = None
+        if mask_pos:
+            # Zero-initialised: training starts from the position-free model.
+            self.pos_proj = nn.Conv2d(c, c, 1)
+            nn.init.zeros_(self.pos_proj.weight)
+            nn.init.zeros_(self.pos_proj.bias)
+
+    def positions(self, like):
+        """pos_proj of the sine encoding of every cell of `like` [B, C, h, w]: [1, C, h, w]
+        (a constant of the traced graph: the input size is fixed per bundle)."""
+        c, h, w = like.shape[1:]
+        pe = grid_pe(h, w, c).t().reshape(1, c, h, w).to(like.dtype)
+        return self.pos_proj(pe)
 
     def forward(self, feats):
         outs = [None] * 4
@@ -73,7 +87,10 @@ class PixelDecoder(nn.Module):
                 lat = lat + F.interpolate(top, size=lat.shape[-2:], mode="nearest")
             top = lat
             outs[lvl] = self.out[lvl](lat)
-        return self.mask_proj(outs[0]), outs[1], outs[2], outs[3]
+        mask_feat = self.mask_proj(outs[0])
+        if self.pos_proj is not None:
+            mask_feat = mask_feat + self.positions(mask_feat)
+        return mask_feat, outs[1], outs[2], outs[3]
 
 
 class ClassBranch(nn.Module):
@@ -103,7 +120,7 @@ class ImageEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.backbone = Backbone(cfg.backbone_channels)
-        self.pixel_decoder = PixelDecoder(cfg.backbone_channels, cfg.hidden_dim)
+        self.pixel_decoder = PixelDecoder(cfg.backbone_channels, cfg.hidden_dim, cfg.mask_pos)
         self.class_branch = ClassBranch(cfg.class_branch_channels, cfg.hidden_dim) \
             if cfg.class_feat else None
 

@@ -27,7 +27,7 @@ from segmodel.parity import max_abs_diff  # noqa: E402
 from segmodel import sampler  # noqa: E402
 
 
-def _model(class_feat, levels=DEFAULT.layer_levels):
+def _model(class_feat, levels=DEFAULT.layer_levels, mask_pos=False):
     torch.manual_seed(0)
     ckpt = os.environ.get("SEGSTREAM_CHECKPOINT")
     if ckpt:
@@ -35,7 +35,10 @@ def _model(class_feat, levels=DEFAULT.layer_levels):
         model = SegModel(config_for(state))
         model.load_state_dict(state)
     else:
-        model = SegModel(replace(DEFAULT, class_feat=class_feat, layer_levels=levels))
+        model = SegModel(replace(DEFAULT, class_feat=class_feat, layer_levels=levels,
+                                 mask_pos=mask_pos))
+        if mask_pos:  # zero-initialised in training; random here so it shows in the output
+            torch.nn.init.normal_(model.encoder.pixel_decoder.pos_proj.weight, std=0.2)
         # Non-trivial BatchNorm statistics so folding them is exercised too.
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -44,12 +47,13 @@ def _model(class_feat, levels=DEFAULT.layer_levels):
     return model.eval()
 
 
-@pytest.mark.parametrize("class_feat,levels", [(False, DEFAULT.layer_levels),
-                                               (True, DEFAULT.layer_levels),
-                                               (False, ROUND_ROBIN)],
-                         ids=["contract-v1", "class-branch", "round-robin"])
-def test_onnx_runtime_matches_pytorch(tmp_path, class_feat, levels):
-    model = _model(class_feat, levels)
+@pytest.mark.parametrize("class_feat,levels,mask_pos", [(False, DEFAULT.layer_levels, False),
+                                                        (True, DEFAULT.layer_levels, False),
+                                                        (False, ROUND_ROBIN, False),
+                                                        (False, DEFAULT.layer_levels, True)],
+                         ids=["contract-v1", "class-branch", "round-robin", "mask-pos"])
+def test_onnx_runtime_matches_pytorch(tmp_path, class_feat, levels, mask_pos):
+    model = _model(class_feat, levels, mask_pos)
     export_onnx(model, tmp_path)
     names = output_names(sessions(tmp_path)[0])
     assert ("class_feat" in names) == model.cfg.class_feat, names
@@ -63,6 +67,8 @@ def test_checkpoint_records_its_decoder_levels():
     for levels in ((0, 1, 2, 2), ROUND_ROBIN):
         state = SegModel(replace(DEFAULT, layer_levels=levels)).state_dict()
         assert config_for(state).layer_levels == levels
+    assert config_for(SegModel(replace(DEFAULT, mask_pos=True)).state_dict()).mask_pos
+    assert not config_for(SegModel(DEFAULT).state_dict()).mask_pos
     old = SegModel(replace(DEFAULT, layer_levels=ROUND_ROBIN)).state_dict()
     del old["decoder.layer_levels"]
     cfg = config_for(old)
