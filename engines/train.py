@@ -129,8 +129,8 @@ def parse():
                          "(segmodel/model.py ClassBranch); off = the session-8 architecture")
     ap.add_argument("--mask-pos", choices=["on", "off"],
                     default="on" if DEFAULT.mask_pos else "off",
-                    help="positional mask features (ModelConfig.mask_pos); off = the "
-                         "committed bundle's architecture")
+                    help="positional mask features (ModelConfig.mask_pos): on = the "
+                         "committed bundle (session 12); off = the session-11 architecture")
     ap.add_argument("--last-level", choices=["s32", "s8"], default="s8",
                     help="feature level of the last decoder layer: s8 = (s32, s16, s8, s8), "
                          "the committed bundle (session 11); s32 = round-robin (s32, s16, "

@@ -47,8 +47,9 @@ class ModelConfig:
     # mask_feat, so without position a query that knows its target by appearance lights up
     # every look-alike (session 12: 42 % of the streaming output's misses were a prompt
     # mask spread over a same-coloured neighbour); SOLO / CondInst add coordinates for the
-    # same reason. Off: the committed bundle; train.py --mask-pos on.
-    mask_pos: bool = False
+    # same reason. Adopted in session 12 (engines/README.md); train.py --mask-pos off
+    # gives the session-11 architecture.
+    mask_pos: bool = True
 
     @property
     def max_prompt_tokens(self) -> int:

@@ -68,7 +68,7 @@ def test_checkpoint_records_its_decoder_levels():
         state = SegModel(replace(DEFAULT, layer_levels=levels)).state_dict()
         assert config_for(state).layer_levels == levels
     assert config_for(SegModel(replace(DEFAULT, mask_pos=True)).state_dict()).mask_pos
-    assert not config_for(SegModel(DEFAULT).state_dict()).mask_pos
+    assert not config_for(SegModel(replace(DEFAULT, mask_pos=False)).state_dict()).mask_pos
     old = SegModel(replace(DEFAULT, layer_levels=ROUND_ROBIN)).state_dict()
     del old["decoder.layer_levels"]
     cfg = config_for(old)
