@@ -77,7 +77,10 @@ fn eval_writes_rescorable_standard_files() {
     // The per-frame output as emitted, rescored from its file; the next-frame IoU of the VOS run.
     let emitted: Vec<FrameResult> = read_json(&dir.join("frame_results.json")).unwrap();
     let online = frame_scores(&gt, &emitted).unwrap();
-    assert_eq!((online.ap.map, online.ap.ap50, online.class_acc, online.miou), (r.online_ap, r.online_ap50, r.online_class_acc, r.online_miou));
+    assert_eq!(
+        (online.ap.map, online.ap.ap50, online.class_acc, online.miou),
+        (r.online_ap, r.online_ap50, r.online_class_acc, r.online_miou)
+    );
     assert_eq!(emitted.len(), mots.values().map(Vec::len).sum::<usize>(), "one per-frame result per MOTS row");
     assert!(online.matched > 0 && r.online_miou > 0.0, "{r:?}");
     let next = score::next_frame_iou(&gt, &vos, score::VOS_MIN_AREA).unwrap();
