@@ -67,7 +67,8 @@ def judge(ann: dict, results: list) -> dict:
         per_video.append(([], conf))
     inst = coco_scores(images, gts, dets, ann["categories"])
     total = sum(c for _, c in per_video)
-    return {"instance": inst, "semantic_mIoU": semantic(total)["mIoU"],
+    sem = semantic(total)
+    return {"instance": inst, "semantic_mIoU": sem["mIoU"], "semantic_per_class": sem["per_class"],
             "semantic_mIoU_ci95": video_bootstrap_ci(per_video, pooled_miou),
             "gt_objects": len(gts), "outputs": len(dets)}
 
