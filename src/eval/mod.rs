@@ -68,19 +68,15 @@ pub fn evaluate(
 /// The category protocol: writes the VIS and MOTS files under `dir` and scores them.
 fn run_category(seg: &mut Segmenter, gt: &Dataset, name: &str, dir: &Path, frames: &mut Frames) -> Result<Row, String> {
     std::fs::create_dir_all(dir.join("mots")).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let (vis, mots, timing) = run_all(seg, gt, Protocol::Category, frames)?;
+    let (mut vis, mots, timing) = run_all(seg, gt, Protocol::Category, frames)?;
     write_json(&dir.join("vis_results.json"), &vis.iter().flat_map(|o| o.vis.iter()).collect::<Vec<_>>()).map_err(|e| e.to_string())?;
     for (vid, rows) in &mots {
         write_mots(&dir.join(format!("mots/{vid}.txt")), rows).map_err(|e| e.to_string())?;
     }
-    let frames: Vec<_> = vis.iter().flat_map(|o| o.frames.iter().cloned()).collect();
+    let frames: Vec<_> = vis.iter_mut().flat_map(|o| std::mem::take(&mut o.frames)).collect();
     write_json(&dir.join("frame_results.json"), &frames).map_err(|e| e.to_string())?;
     let all_vis: Vec<_> = vis.into_iter().flat_map(|o| o.vis).collect();
-    let mut row = score_row(name, gt, &all_vis, &mots, &timing)?;
-    let online = frame_scores::frame_scores(gt, &frames)?;
-    (row.online_ap, row.online_ap50, row.online_class_acc, row.online_miou) =
-        (online.ap.map, online.ap.ap50, online.class_acc, online.miou);
-    Ok(row)
+    score_row(name, gt, &all_vis, &mots, &frames, &timing)
 }
 
 /// The VOS protocol with objects given at `min_area` (fraction of the frame); writes the
@@ -132,19 +128,21 @@ fn score_row(
     gt: &Dataset,
     vis: &[formats::VisResult],
     mots: &BTreeMap<u64, Vec<formats::MotsRow>>,
+    frames: &[formats::FrameResult],
     timing: &Timing,
 ) -> Result<Row, String> {
     let m = score::mot_scores(gt, mots)?;
     let h = m.hota.summary();
+    let online = frame_scores::frame_scores(gt, frames)?;
     Ok(Row {
         variant: name.to_string(),
         prompt_only: false,
         vis_map: score::vis_map(gt, vis)?.map,
         frame_map: score::frame_map(gt, vis)?.map,
-        online_ap: 0.0, // filled by run_category
-        online_ap50: 0.0,
-        online_class_acc: 0.0,
-        online_miou: 0.0,
+        online_ap: online.ap.map,
+        online_ap50: online.ap.ap50,
+        online_class_acc: online.class_acc,
+        online_miou: online.miou,
         hota: h.hota,
         deta: h.deta,
         assa: h.assa,
