@@ -4,8 +4,8 @@
 //! COCO mask AP / AP50 (image = frame), class accuracy of matched objects and semantic
 //! mIoU. `engines/judge_frames.py` computes the same figures with pycocotools from the
 //! same files (`tests/metrics_judges.rs` requires agreement).
-use super::formats::{decode, FrameResult};
-use super::score::MAX_DETS;
+use super::formats::FrameResult;
+use super::score::{gt_tubes, sorted_videos, MAX_DETS};
 use crate::mask::Mask;
 use crate::metrics::ap::{coco_ap, ApImage, ApSummary};
 use crate::world::ytvis::{Dataset, Video};
@@ -33,18 +33,10 @@ pub fn frame_scores(gt: &Dataset, results: &[FrameResult]) -> Result<FrameScores
     for r in results {
         by_frame.entry((r.video_id, r.frame)).or_default().push(r);
     }
-    let mut videos: Vec<&Video> = gt.videos.iter().collect();
-    videos.sort_by_key(|v| v.id);
-    for v in videos {
-        let anns: Vec<_> = gt.annotations.iter().filter(|a| a.video_id == v.id).collect();
+    for v in sorted_videos(gt) {
+        let tubes = gt_tubes(gt, v.id, v.length)?;
         for f in 0..v.length {
-            let mut g: Vec<(u64, Mask)> = Vec::new();
-            for a in &anns {
-                let seg = a.segmentations.get(f).ok_or_else(|| format!("annotation {}: no frame {f}", a.id))?;
-                if let Some(m) = decode(seg).map_err(|e| format!("annotation {}: {e}", a.id))? {
-                    g.push((a.category_id, m));
-                }
-            }
+            let g: Vec<(u64, &Mask)> = tubes.iter().filter_map(|(a, t)| t[f].as_ref().map(|m| (a.category_id, m))).collect();
             let dets = frame_dets(by_frame.get(&(v.id, f)).map_or(&[][..], |d| d.as_slice()), v)?;
             let im = ap_image(&g, &dets);
             let (r, m) = class_hits(&im, &g);
@@ -74,7 +66,7 @@ fn frame_dets(rs: &[&FrameResult], v: &Video) -> Result<Vec<(u64, f64, Mask)>, S
         .collect()
 }
 
-fn ap_image(g: &[(u64, Mask)], dets: &[(u64, f64, Mask)]) -> ApImage {
+fn ap_image(g: &[(u64, &Mask)], dets: &[(u64, f64, Mask)]) -> ApImage {
     let mut im = ApImage { gt: g.iter().map(|x| x.0).collect(), ..Default::default() };
     for (c, s, m) in dets {
         im.dt.push((*c, *s));
@@ -93,7 +85,7 @@ fn iou(a: &Mask, b: &Mask) -> f64 {
 }
 
 /// (right, matched) for one frame: each GT's best-IoU detection, first on ties.
-fn class_hits(im: &ApImage, g: &[(u64, Mask)]) -> (usize, usize) {
+fn class_hits(im: &ApImage, g: &[(u64, &Mask)]) -> (usize, usize) {
     let (mut right, mut matched) = (0, 0);
     for (j, (cat, _)) in g.iter().enumerate() {
         let best = (0..im.dt.len()).map(|d| (d, im.iou[d * g.len() + j])).fold(None, |b: Option<(usize, f64)>, x| match b {
@@ -109,7 +101,7 @@ fn class_hits(im: &ApImage, g: &[(u64, Mask)]) -> (usize, usize) {
 }
 
 /// Adds one frame to the confusion matrix `conf[gt * ncls + pred]` (0 = background).
-fn paint_confusion(g: &[(u64, Mask)], dets: &[(u64, f64, Mask)], v: &Video, ncls: usize, conf: &mut [u64]) {
+fn paint_confusion(g: &[(u64, &Mask)], dets: &[(u64, f64, Mask)], v: &Video, ncls: usize, conf: &mut [u64]) {
     let n = v.width * v.height;
     let (mut gt_sem, mut pred) = (vec![0usize; n], vec![0usize; n]);
     for (c, m) in g {
@@ -170,7 +162,8 @@ mod tests {
 
     #[test]
     fn class_hits_take_the_best_iou_output_of_any_class() {
-        let g = vec![(1, sq(0, 0, 4)), (2, sq(4, 4, 4))];
+        let (a, b) = (sq(0, 0, 4), sq(4, 4, 4));
+        let g = vec![(1, &a), (2, &b)];
         // Output 0 overlaps GT 0 fully with the wrong class; output 1 half-covers GT 1.
         let dets = vec![(2, 0.9, sq(0, 0, 4)), (2, 0.8, sq(4, 4, 2)), (1, 0.1, sq(4, 4, 3))];
         let im = ap_image(&g, &dets);

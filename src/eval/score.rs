@@ -22,7 +22,7 @@ fn tube(segs: &[Option<crate::rle::Rle>], len: usize, what: &str) -> Result<Tube
     segs.iter().map(decode).collect::<Result<_, _>>().map_err(|e| format!("{what}: {e}"))
 }
 
-fn gt_tubes(gt: &Dataset, video: u64, len: usize) -> Result<Vec<(&Annotation, Tube)>, String> {
+pub(super) fn gt_tubes(gt: &Dataset, video: u64, len: usize) -> Result<Vec<(&Annotation, Tube)>, String> {
     gt.annotations
         .iter()
         .filter(|a| a.video_id == video)
@@ -59,7 +59,7 @@ fn result_tubes<'r>(results: &'r [VisResult], v: &crate::world::ytvis::Video) ->
         .collect()
 }
 
-fn sorted_videos(gt: &Dataset) -> Vec<&crate::world::ytvis::Video> {
+pub(super) fn sorted_videos(gt: &Dataset) -> Vec<&crate::world::ytvis::Video> {
     let mut v: Vec<_> = gt.videos.iter().collect();
     v.sort_by_key(|v| v.id);
     v
