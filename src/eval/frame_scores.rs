@@ -6,6 +6,11 @@
 //! same files (`tests/metrics_judges.rs` requires agreement).
 use super::formats::FrameResult;
 use super::score::{gt_tubes, sorted_videos, MAX_DETS};
+
+/// Semantic paint takes outputs scored above this, as the per-frame eval.py does
+/// (engines/eval.py, `score[q] > 0.3`; engines/judge_frames.py uses the same): a dying
+/// track's near-zero-score mask can cover the whole frame and is not drawn as a class.
+pub const PAINT_MIN_SCORE: f64 = 0.3;
 use crate::mask::Mask;
 use crate::metrics::ap::{coco_ap, ApImage, ApSummary};
 use crate::world::ytvis::{Dataset, Video};
@@ -20,7 +25,8 @@ pub struct FrameScores {
     pub class_acc: f64,
     pub matched: usize,
     /// Semantic mIoU over the classes present in the ground truth, background included:
-    /// each frame painted with its objects' classes, lowest score first.
+    /// each frame painted with its objects' classes, lowest score first, outputs scored
+    /// above `PAINT_MIN_SCORE` only.
     pub miou: f64,
 }
 
@@ -109,7 +115,7 @@ fn paint_confusion(g: &[(u64, &Mask)], dets: &[(u64, f64, Mask)], v: &Video, ncl
     }
     let mut order: Vec<&(u64, f64, Mask)> = dets.iter().collect();
     order.sort_by(|a, b| a.1.total_cmp(&b.1)); // stable: ties keep the emitted order
-    for (c, _, m) in order {
+    for (c, _, m) in order.into_iter().filter(|d| d.1 > PAINT_MIN_SCORE) {
         paint(&mut pred, m, *c as usize);
     }
     for (gi, pi) in gt_sem.iter().zip(&pred) {
@@ -173,6 +179,25 @@ mod tests {
         assert_eq!(class_hits(&ap_image(&g, &dets), &g), (2, 2));
         let dets = vec![(1, 0.9, sq(0, 0, 2))]; // IoU 4/16 < 0.5: not matched
         assert_eq!(class_hits(&ap_image(&g, &dets), &g), (0, 0));
+    }
+
+    #[test]
+    fn paint_skips_outputs_at_or_below_the_paint_score() {
+        let v = Video { id: 1, width: 8, height: 8, length: 1, file_names: vec![], seed: 0, difficulty: String::new() };
+        let a = sq(0, 0, 4);
+        let g = vec![(1, &a)];
+        // A whole-frame output of class 2 at score 0.01 under the right one at 0.9.
+        let dets = vec![(2, 0.01, sq(0, 0, 8)), (1, 0.9, sq(0, 0, 4))];
+        let mut conf = vec![0u64; 9];
+        paint_confusion(&g, &dets, &v, 3, &mut conf);
+        assert_eq!(conf[0], 48, "background stays background");
+        assert_eq!(conf[3 + 1], 16);
+        assert_eq!(conf[2], 0, "the 0.01 output paints nothing");
+        // At 0.5 the same output is painted (below the class-1 one).
+        let dets = vec![(2, 0.5, sq(0, 0, 8)), (1, 0.9, sq(0, 0, 4))];
+        let mut conf = vec![0u64; 9];
+        paint_confusion(&g, &dets, &v, 3, &mut conf);
+        assert_eq!((conf[0], conf[2], conf[3 + 1]), (0, 48, 16));
     }
 
     #[test]
