@@ -30,9 +30,9 @@ from pycocotools import mask as mask_utils
 ENGINES = Path(__file__).resolve().parent
 sys.path.insert(0, str(ENGINES))
 from segmodel import sampler  # noqa: E402
-from segmodel.cocometrics import (coco_scores, mask_nms, mean_prompt_iou,  # noqa: E402
-                                  pooled_miou, semantic, top_class_pairs,
-                                  video_bootstrap_ci)
+from segmodel.cocometrics import (PAINT_MIN_SCORE, coco_scores, mask_nms,  # noqa: E402
+                                  mean_prompt_iou, pooled_miou, semantic,
+                                  top_class_pairs, video_bootstrap_ci)
 from segmodel.data import decode_rle, load_frame  # noqa: E402
 from segmodel.export import DEC_OUT  # noqa: E402
 from segmodel.verify import output_names, sessions  # noqa: E402
@@ -151,7 +151,7 @@ def frame_dets(runner, out, img_id, h, w, dets, multi, gt_m, conf):
             continue
         dets.append({"image_id": img_id, "category_id": int(cls[q]) + 1, "score": float(score[q]),
                      "segmentation": rles[q]})
-        if score[q] > 0.3:
+        if score[q] > PAINT_MIN_SCORE:
             sem[up[q]] = cls[q] + 1
     for q, c, s in top_class_pairs(probs, quality, TOPK_CLASSES):
         if rles[q] is not None:

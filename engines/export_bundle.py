@@ -29,14 +29,16 @@ def load_model(checkpoint, seed, input_size=None):
     on it (convolutions, and sine positions over normalised coordinates), only the traced
     graph does; the runtime resizes frames to it."""
     torch.manual_seed(seed)
-    resize = (lambda c: dataclasses.replace(c, width=input_size, height=input_size)) \
-        if input_size else (lambda c: c)
-    if not checkpoint:
-        return SegModel(resize(DEFAULT)).eval()
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    state = state["model"] if "model" in state else state
-    model = SegModel(resize(config_for(state)))
-    model.load_state_dict(state)
+    state = None
+    if checkpoint:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        state = state["model"] if "model" in state else state
+    cfg = config_for(state) if state is not None else DEFAULT
+    if input_size:
+        cfg = dataclasses.replace(cfg, width=input_size, height=input_size)
+    model = SegModel(cfg)
+    if state is not None:
+        model.load_state_dict(state)
     return model.eval()
 
 

@@ -20,12 +20,9 @@ from pathlib import Path
 import numpy as np
 
 ENGINES = Path(__file__).resolve().parent
-# Semantic paint takes outputs scored above this, as eval.py's does (`score[q] > 0.3`) and
-# src/eval/frame_scores.rs PAINT_MIN_SCORE: a near-zero-score output (a dying track's
-# mask can spread over the whole frame) is not drawn as a class.
-PAINT_MIN_SCORE = 0.3
 sys.path.insert(0, str(ENGINES))
-from segmodel.cocometrics import coco_scores, pooled_miou, semantic, video_bootstrap_ci  # noqa: E402
+from segmodel.cocometrics import (PAINT_MIN_SCORE, coco_scores, pooled_miou,  # noqa: E402
+                                  semantic, video_bootstrap_ci)
 from pycocotools import mask as mask_utils  # noqa: E402
 
 

@@ -6,6 +6,11 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+# Semantic paint (eval.py and judge_frames.py; src/eval/frame_scores.rs PAINT_MIN_SCORE is
+# its Rust twin) takes outputs scored above this: a near-zero-score output (a dying track's
+# mask can spread over the whole frame) is not drawn as a class.
+PAINT_MIN_SCORE = 0.3
+
 
 def video_bootstrap_ci(per_video, stat, resamples=2000, seed=0):
     """95 % percentile interval of `stat(list of per-video items)`, resampling whole videos

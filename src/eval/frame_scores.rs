@@ -6,15 +6,16 @@
 //! same files (`tests/metrics_judges.rs` requires agreement).
 use super::formats::FrameResult;
 use super::score::{gt_tubes, sorted_videos, MAX_DETS};
-
-/// Semantic paint takes outputs scored above this, as the per-frame eval.py does
-/// (engines/eval.py, `score[q] > 0.3`; engines/judge_frames.py uses the same): a dying
-/// track's near-zero-score mask can cover the whole frame and is not drawn as a class.
-pub const PAINT_MIN_SCORE: f64 = 0.3;
 use crate::mask::Mask;
 use crate::metrics::ap::{coco_ap, ApImage, ApSummary};
 use crate::world::ytvis::{Dataset, Video};
 use std::collections::BTreeMap;
+
+/// Semantic paint takes outputs scored above this, as the per-frame eval.py does (its
+/// Python twin: `PAINT_MIN_SCORE` in engines/segmodel/cocometrics.py, used by eval.py and
+/// judge_frames.py): a dying track's near-zero-score mask can cover the whole frame and
+/// is not drawn as a class.
+pub const PAINT_MIN_SCORE: f64 = 0.3;
 
 /// The per-frame figures; `class_acc` over `matched` objects.
 #[derive(Debug, Clone, Default, PartialEq)]
