@@ -56,6 +56,12 @@ pub struct TrackerConfig {
     /// alone gives 1.0 to a lone pair however dissimilar, which would hand an occluded
     /// target's identity to a new object.
     pub match_min_cosine: f32,
+    /// Ours: a target present through its own prompt query matches only a detection whose
+    /// mask overlaps its mask (IoU >= this; 0 = no check). Embeddings alone let a
+    /// look-alike object elsewhere in the frame (same texture, same shape) be "explained"
+    /// by a target that is already segmented, and a matched detection never starts a
+    /// target, so the look-alike was never found (docs/TRACKING.md).
+    pub match_min_iou: f32,
     /// A detection may start a new target only above this score (ref 0.25).
     pub score_threshold: f32,
     /// ... and only when its mask IoU with every present target is below this (ref 0.5).
@@ -81,6 +87,11 @@ pub struct TrackerConfig {
     /// any small mask (most of its cells are boundary), so an object given while small lost
     /// its pixels to a large neighbour whose mask spread over it (docs/TRACKING.md).
     pub user_logit_argmax: bool,
+    /// Ours: detection-born targets also weigh 1 in overlap resolution (per-pixel argmax of
+    /// mask probability). The reference weight's quality term favours large masks, so a
+    /// prompt mask that spread over a small neighbour took the neighbour's pixels and the
+    /// neighbour, left with under half its area, was dropped for the frame (docs/TRACKING.md).
+    pub logit_argmax: bool,
     /// Ours: a user target given on an object that a detection-born target already follows
     /// (mask IoU >= this on the frame it is given) replaces that target, so one object has
     /// one identity and no duplicate competes for its pixels (0.5, the birth rule's "same
@@ -95,6 +106,12 @@ pub struct TrackerConfig {
     /// Running-mean window of the target embedding and class embedding (ours: 10 frames, so
     /// the mean follows slow appearance changes yet smooths single-frame noise).
     pub mean_window: u32,
+    /// Ours: each frame's class embedding counts in the class mean in proportion to the
+    /// target's mask area on that frame, instead of equally. An object entering the frame
+    /// or coming out from behind another shows a sliver first (a ring's arc is a crescent),
+    /// and with equal weights those frames held the wrong class for up to `mean_window`
+    /// frames after the whole object was in view (docs/TRACKING.md).
+    pub class_mean_by_area: bool,
     /// Mask of a target that has both a prompt-query output and a matched detection.
     pub matched_mask: MatchedMask,
     /// Similarity mode: accept a match when the cosine exceeds this (ours 0.5).
@@ -127,6 +144,7 @@ impl Default for TrackerConfig {
             nms_iou: 0.85,
             assoc_tau: 0.1,
             match_min_cosine: 0.25,
+            match_min_iou: 0.0,
             score_threshold: 0.25,
             birth_max_iou: 0.5,
             consistency_threshold: 0.25,
@@ -134,11 +152,13 @@ impl Default for TrackerConfig {
             keep_area_fraction: 0.5,
             user_keep_area_fraction: 0.0,
             user_logit_argmax: true,
+            logit_argmax: false,
             user_replaces_iou: 0.5,
             tokens_per_frame: 32,
             memory_frames: 5,
             assoc_memory: 3,
             mean_window: 10,
+            class_mean_by_area: false,
             matched_mask: MatchedMask::Prompt,
             similarity_threshold: 0.5,
             confirm_frames: 2,

@@ -51,7 +51,7 @@ impl Tracker {
         self.replace_duplicates_of(&fresh, &geo);
         if detect {
             let dets = detect::select(&out.detections, vocab, &self.config, geo.w4, geo.h4);
-            let matches = self.associate(&out.detections, &dets, prompt_mode);
+            let matches = self.associate(&out.detections, &dets, prompt_mode, &geo);
             self.apply_matches(&out.detections, &dets, &matches, &geo);
             self.births(&out.detections, &dets, &matches, &geo);
             self.start_text_targets(f, &out.detections, &dets, vocab);
@@ -202,7 +202,7 @@ impl Tracker {
     }
 
     /// Matches detections to targets: per target, the index into `dets`.
-    fn associate(&self, out: &QueryOutputs, dets: &[Detection], prompt_mode: bool) -> Vec<Option<usize>> {
+    fn associate(&self, out: &QueryOutputs, dets: &[Detection], prompt_mode: bool, geo: &Geometry) -> Vec<Option<usize>> {
         let demb: Vec<&[f32]> = dets.iter().map(|d| out.assoc_emb.row(d.index)).collect();
         let cand: Vec<usize> = (0..self.targets.len())
             .filter(|&i| if prompt_mode { !self.targets[i].memory.embeddings.is_empty() } else { self.targets[i].memory.mean_emb.is_set() })
@@ -210,7 +210,8 @@ impl Tracker {
         let (n, m) = (cand.len(), dets.len());
         let found = if prompt_mode {
             let rings: Vec<_> = cand.iter().map(|&i| &self.targets[i].memory.embeddings).collect();
-            let b = bi_softmax(&rings, &demb, self.config.assoc_memory);
+            let mut b = bi_softmax(&rings, &demb, self.config.assoc_memory);
+            self.gate_by_overlap(&cand, dets, &mut b, geo);
             let min_cos = self.config.match_min_cosine;
             match_by_similarity(&b, n, m, self.config.assoc_tau, |i, j| weighted_cosine(rings[i], demb[j]).is_some_and(|c| c > min_cos))
         } else {
@@ -227,6 +228,31 @@ impl Tracker {
             per_target[cand[a]] = j;
         }
         per_target
+    }
+
+    /// Zeroes the similarity of each (present target, detection) pair whose masks overlap
+    /// less than `match_min_iou`, before the assignment (so the target can still take the
+    /// detection that is its object). Absent targets are re-identified by embedding alone.
+    fn gate_by_overlap(&self, cand: &[usize], dets: &[Detection], sim: &mut [f32], geo: &Geometry) {
+        let thr = self.config.match_min_iou;
+        if thr <= 0.0 {
+            return;
+        }
+        let m = dets.len();
+        for (a, &i) in cand.iter().enumerate() {
+            let t = &self.targets[i];
+            if t.source == Source::None {
+                continue;
+            }
+            let mask = binary_mask(t, geo);
+            let bbox = mask.bbox();
+            for (j, d) in dets.iter().enumerate() {
+                let near = bbox.is_some_and(|b| b.iou(&d.bbox) > 0.0) && mask.iou(&d.mask) >= thr;
+                if !near {
+                    sim[a * m + j] = 0.0;
+                }
+            }
+        }
     }
 
     /// A match refreshes the target's running-mean embedding and class embedding; a target
@@ -248,7 +274,7 @@ impl Tracker {
             }
             let (emb, cls) = (out.assoc_emb.row(d.index), out.class_emb.row(d.index));
             t.memory.mean_emb.update(emb, window);
-            t.memory.class_emb.update(cls, window);
+            t.memory.class_emb.update_weighted(cls, class_weight(&self.config, d.mask.area()), window);
             t.matched = true;
             tracing::trace!(id = t.id, det = d.index, source = ?t.source, "matched a detection");
             if t.source == Source::None {
@@ -307,7 +333,7 @@ impl Tracker {
     }
 
     /// Per-pixel argmax of score * similarity * quality * sigmoid(logit) between present targets
-    /// (weight 1 for user targets with `user_logit_argmax`).
+    /// (weight 1 for user targets with `user_logit_argmax`, for the others with `logit_argmax`).
     fn resolve_overlaps(&mut self, vocab: &Vocabulary, w: usize, h: usize) {
         let idx: Vec<usize> = (0..self.targets.len()).filter(|&i| self.targets[i].source != Source::None).collect();
         let keep = {
@@ -317,7 +343,7 @@ impl Tracker {
                     let t = &self.targets[i];
                     let weight = if t.source == Source::User {
                         1e6 // a user's mask wins on the frame it was given
-                    } else if t.user && self.config.user_logit_argmax {
+                    } else if (t.user && self.config.user_logit_argmax) || (!t.user && self.config.logit_argmax) {
                         1.0
                     } else {
                         classify(vocab, &t.class_emb).1 * t.similarity * t.quality
@@ -373,7 +399,7 @@ impl Tracker {
                 t.memory.embeddings.push(&t.emb);
                 if !t.matched {
                     t.memory.mean_emb.update(&t.emb, window);
-                    t.memory.class_emb.update(&t.class_emb, window);
+                    t.memory.class_emb.update_weighted(&t.class_emb, class_weight(cfg, t.mask.area()), window);
                 }
             }
             t.on_hit(cfg);
@@ -407,6 +433,15 @@ impl Tracker {
             n += 1;
         }
         self.tracks.truncate(n);
+    }
+}
+
+/// Weight of a frame's class embedding in the target's class mean (`class_mean_by_area`).
+fn class_weight(cfg: &super::TrackerConfig, mask_area: usize) -> f32 {
+    if cfg.class_mean_by_area {
+        mask_area as f32
+    } else {
+        1.0
     }
 }
 
