@@ -97,6 +97,16 @@ pub struct TrackerConfig {
     /// one identity and no duplicate competes for its pixels (0.5, the birth rule's "same
     /// object" threshold; above 1 = never).
     pub user_replaces_iou: f32,
+    /// Ours: a prompt query's mask keeps only its connected parts that come within this
+    /// many 1/4-resolution cells of the target's mask on the previous frame (-1 = keep every
+    /// part). A prompt query can segment its object and a look-alike twin elsewhere; the
+    /// twin is then never found (tracker/parts.rs).
+    pub part_reach: i32,
+    /// Ours: a detection whose mask has two or more connected parts of at least this many
+    /// 1/4-resolution cells starts one target per part (0 = never). The detector sometimes
+    /// segments two look-alike objects with one query; as one target the second object is
+    /// never found, as two the prompt queries follow each (tracker/parts.rs).
+    pub split_min_cells: usize,
     /// Prompt tokens sampled per frame from a target's mask, R (ref 32).
     pub tokens_per_frame: usize,
     /// FIFO window of recent frames in the memory pool, M (ref 5); plus one pinned frame.
@@ -154,6 +164,8 @@ impl Default for TrackerConfig {
             user_logit_argmax: true,
             logit_argmax: false,
             user_replaces_iou: 0.5,
+            part_reach: -1,
+            split_min_cells: 0,
             tokens_per_frame: 32,
             memory_frames: 5,
             assoc_memory: 3,

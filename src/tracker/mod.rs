@@ -19,6 +19,7 @@ pub mod detect;
 pub mod hungarian;
 pub mod memory;
 pub mod overlap;
+pub mod parts;
 pub mod sampler;
 mod step;
 pub mod target;
@@ -89,6 +90,7 @@ pub struct Tracker {
     /// Decoder outputs of the last frame; their buffers are reused (no per-frame alloc).
     decoded: crate::model::DecoderOutput,
     owner: Vec<u16>,
+    parts: parts::PartFilter,
     /// Whether the learnable queries ran on the last frame.
     detected: bool,
     timing: StepTiming,
@@ -118,6 +120,7 @@ impl Tracker {
             batch: Default::default(),
             decoded: Default::default(),
             owner: Vec::new(),
+            parts: Default::default(),
             detected: false,
             timing: StepTiming::default(),
             text_queries: Vec::new(),

@@ -194,7 +194,11 @@ impl Tracker {
             }
             if logits.iter().any(|&v| v > 0.0) && sim > thr {
                 copy_into(&mut t.logits, logits);
-                t.quality = mask_quality(logits);
+                if let (Ok(reach), 0) = (usize::try_from(self.config.part_reach), t.misses) {
+                    let (w, h) = (t.mask.width, t.mask.height);
+                    self.parts.keep_continuing(&mut t.logits, w, h, &t.mask, reach, -CERTAIN);
+                }
+                t.quality = mask_quality(&t.logits);
                 t.similarity = sim;
                 t.source = Source::Prompt;
             }
@@ -264,7 +268,7 @@ impl Tracker {
         let window = self.config.mean_window;
         let claimed: Vec<bool> = {
             let present = self.present_masks(geo);
-            dets.iter().map(|d| overlaps_any(&present, d, self.config.birth_max_iou)).collect()
+            dets.iter().map(|d| overlaps_any(&present, &d.mask, Some(d.bbox), self.config.birth_max_iou)).collect()
         };
         for (t, m) in self.targets.iter_mut().zip(matches) {
             let Some(j) = *m else { continue };
@@ -298,22 +302,40 @@ impl Tracker {
             if taken[j] || d.score <= self.config.score_threshold {
                 continue;
             }
-            if overlaps_any(&present, d, self.config.birth_max_iou) {
-                continue;
+            let parts = if self.config.split_min_cells > 0 { self.parts.split(&d.mask, self.config.split_min_cells) } else { Vec::new() };
+            if parts.is_empty() {
+                self.birth(out, d, None, &mut present, geo);
             }
-            if self.targets.len() >= self.config.max_targets && !self.evict(1) {
-                continue; // cap reached and no lost target to forget
+            for part in &parts {
+                self.birth(out, d, Some(part), &mut present, geo);
             }
-            let mut t = Target::new(self.take_id(), false, self.new_pool(geo));
-            tracing::trace!(id = t.id, det = d.index, score = d.score, "birth");
-            copy_into(&mut t.logits, out.mask_logits.row(d.index));
-            copy_into(&mut t.emb, out.assoc_emb.row(d.index));
-            copy_into(&mut t.class_emb, out.class_emb.row(d.index));
-            t.quality = d.quality;
-            t.source = Source::Detection;
-            present.push((d.mask.clone(), Some(d.bbox)));
-            self.targets.push(t);
         }
+    }
+
+    /// A new target from detection `d`, or from one connected `part` of its mask, unless
+    /// that mask overlaps a present target (it is that target's object) or the cap is full.
+    fn birth(&mut self, out: &QueryOutputs, d: &Detection, part: Option<&Mask>, present: &mut Vec<(Mask, Option<BBox>)>, geo: &Geometry) {
+        let mask = part.unwrap_or(&d.mask);
+        let bbox = mask.bbox();
+        if overlaps_any(present, mask, bbox, self.config.birth_max_iou) {
+            return;
+        }
+        if self.targets.len() >= self.config.max_targets && !self.evict(1) {
+            return; // cap reached and no lost target to forget
+        }
+        let mut t = Target::new(self.take_id(), false, self.new_pool(geo));
+        tracing::trace!(id = t.id, det = d.index, score = d.score, part = part.is_some(), "birth");
+        copy_into(&mut t.logits, out.mask_logits.row(d.index));
+        t.quality = d.quality;
+        if let Some(p) = part {
+            t.logits.iter_mut().zip(&p.data).filter(|(_, &on)| on == 0).for_each(|(v, _)| *v = v.min(-CERTAIN));
+            t.quality = mask_quality(&t.logits);
+        }
+        copy_into(&mut t.emb, out.assoc_emb.row(d.index));
+        copy_into(&mut t.class_emb, out.class_emb.row(d.index));
+        t.source = Source::Detection;
+        present.push((mask.clone(), bbox));
+        self.targets.push(t);
     }
 
     /// Binary masks (before overlap resolution) of the targets that have one this frame.
@@ -461,10 +483,11 @@ fn combine_masks(t: &mut Target, det: &[f32], det_quality: f32, how: MatchedMask
     }
 }
 
-/// Whether the detection's mask IoU with any of `masks` reaches `thr` (> 0); boxes that do
+/// Whether `mask`'s IoU with any of `masks` reaches `thr` (> 0); boxes that do
 /// not intersect are skipped without touching pixels.
-fn overlaps_any(masks: &[(Mask, Option<BBox>)], d: &Detection, thr: f32) -> bool {
-    masks.iter().any(|(m, b)| b.is_some_and(|b| b.iou(&d.bbox) > 0.0) && m.iou(&d.mask) >= thr)
+fn overlaps_any(masks: &[(Mask, Option<BBox>)], mask: &Mask, bbox: Option<BBox>, thr: f32) -> bool {
+    let Some(bbox) = bbox else { return false };
+    masks.iter().any(|(m, b)| b.is_some_and(|b| b.iou(&bbox) > 0.0) && m.iou(mask) >= thr)
 }
 
 /// The target's logits on this frame thresholded at 0.

@@ -35,10 +35,13 @@ pub struct Obj {
     /// quality's `logit > -1` support, so q = #(logit > 1) / #(logit > -1) drops (a small,
     /// blurry-edged mask).
     pub halo: usize,
+    /// A second rectangle the object's output masks also cover (a query that segments a
+    /// look-alike twin too); its features are not the object's.
+    pub twin: Option<(usize, usize, usize, usize)>,
 }
 
 pub fn obj(key: u32, rect: (usize, usize, usize, usize), emb: [f32; E]) -> Obj {
-    Obj { key, rect, emb, class: (key as usize) % D, detect: true, prompt_emb: None, det_emb: None, peak: 5.0, halo: 0 }
+    Obj { key, rect, emb, class: (key as usize) % D, detect: true, prompt_emb: None, det_emb: None, peak: 5.0, halo: 0, twin: None }
 }
 
 /// One-hot-ish unit embedding along axis k (k < E), optionally mixed with axis k2.
@@ -109,7 +112,7 @@ fn write_obj(q: &mut QueryOutputs, row: usize, o: Option<&Obj>, emb: Option<[f32
     for p in 0..n {
         let (x, y) = (p % W4, p / W4);
         q.mask_logits.data[row * n + p] = match o {
-            Some(o) if inside(o, x, y) => o.peak,
+            Some(o) if inside(o, x, y) || o.twin.is_some_and(|r| x >= r.0 && x < r.2 && y >= r.1 && y < r.3) => o.peak,
             Some(o) if in_halo(o, x, y) => -0.5,
             _ => -5.0,
         };

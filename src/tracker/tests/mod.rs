@@ -1,5 +1,6 @@
 //! Tracker behaviour driven by the scripted fake decoder (see `fake`).
 mod fake;
+mod lookalikes;
 mod text;
 
 use super::*;
