@@ -97,11 +97,6 @@ pub struct TrackerConfig {
     /// one identity and no duplicate competes for its pixels (0.5, the birth rule's "same
     /// object" threshold; above 1 = never).
     pub user_replaces_iou: f32,
-    /// Ours: a prompt query's mask keeps only its connected parts that come within this
-    /// many 1/4-resolution cells of the target's mask on the previous frame (-1 = keep every
-    /// part). A prompt query can segment its object and a look-alike twin elsewhere; the
-    /// twin is then never found (tracker/parts.rs).
-    pub part_reach: i32,
     /// Ours: a detection whose mask has two or more connected parts of at least this many
     /// 1/4-resolution cells starts one target per part (0 = never). The detector sometimes
     /// segments two look-alike objects with one query; as one target the second object is
@@ -116,12 +111,6 @@ pub struct TrackerConfig {
     /// Running-mean window of the target embedding and class embedding (ours: 10 frames, so
     /// the mean follows slow appearance changes yet smooths single-frame noise).
     pub mean_window: u32,
-    /// Ours: each frame's class embedding counts in the class mean in proportion to the
-    /// target's mask area on that frame, instead of equally. An object entering the frame
-    /// or coming out from behind another shows a sliver first (a ring's arc is a crescent),
-    /// and with equal weights those frames held the wrong class for up to `mean_window`
-    /// frames after the whole object was in view (docs/TRACKING.md).
-    pub class_mean_by_area: bool,
     /// Mask of a target that has both a prompt-query output and a matched detection.
     pub matched_mask: MatchedMask,
     /// Similarity mode: accept a match when the cosine exceeds this (ours 0.5).
@@ -154,7 +143,7 @@ impl Default for TrackerConfig {
             nms_iou: 0.85,
             assoc_tau: 0.1,
             match_min_cosine: 0.25,
-            match_min_iou: 0.0,
+            match_min_iou: 0.3,
             score_threshold: 0.25,
             birth_max_iou: 0.5,
             consistency_threshold: 0.25,
@@ -162,15 +151,13 @@ impl Default for TrackerConfig {
             keep_area_fraction: 0.5,
             user_keep_area_fraction: 0.0,
             user_logit_argmax: true,
-            logit_argmax: false,
+            logit_argmax: true,
             user_replaces_iou: 0.5,
-            part_reach: -1,
-            split_min_cells: 0,
+            split_min_cells: 8,
             tokens_per_frame: 32,
             memory_frames: 5,
             assoc_memory: 3,
             mean_window: 10,
-            class_mean_by_area: false,
             matched_mask: MatchedMask::Prompt,
             similarity_threshold: 0.5,
             confirm_frames: 2,

@@ -83,34 +83,19 @@ impl Ring {
 pub struct RunningMean {
     pub mean: Vec<f32>,
     n: u32,
-    /// Sum of the weights in the window (equal weights of 1: min(n, window)).
-    total: f32,
 }
 
 impl RunningMean {
     pub fn new(dim: usize) -> Self {
-        RunningMean { mean: vec![0.0; dim], n: 0, total: 0.0 }
+        RunningMean { mean: vec![0.0; dim], n: 0 }
     }
 
-    /// Mean over about the last `window` updates, each of weight 1.
     pub fn update(&mut self, v: &[f32], window: u32) {
-        self.update_weighted(v, 1.0, window);
-    }
-
-    /// The same with a weight per update: the step is weight / (sum of the weights in the
-    /// window), and once `window` updates are in, the sum decays by 1/window per update,
-    /// so equal weights give exactly `update` (1/n, then 1/window).
-    pub fn update_weighted(&mut self, v: &[f32], weight: f32, window: u32) {
-        if v.len() != self.mean.len() || !(weight > 0.0) {
+        if v.len() != self.mean.len() {
             return;
         }
-        let window = window.max(1);
-        if self.n >= window {
-            self.total *= (window - 1) as f32 / window as f32;
-        }
-        self.n = (self.n + 1).min(window);
-        self.total += weight;
-        let w = weight / self.total;
+        self.n = (self.n + 1).min(window.max(1));
+        let w = 1.0 / self.n as f32;
         for (m, x) in self.mean.iter_mut().zip(v) {
             *m += (x - *m) * w;
         }
@@ -235,23 +220,6 @@ mod tests {
         assert_eq!(m.mean[0], 3.0);
         m.update(&[5.0], 2); // window 2: 3 + (5 - 3) / 2
         assert_eq!(m.mean[0], 4.0);
-    }
-
-    #[test]
-    fn weighted_mean_favours_heavy_updates_and_equal_weights_match_the_plain_mean() {
-        let (mut a, mut b) = (RunningMean::new(1), RunningMean::new(1));
-        for v in [2.0, 4.0, 5.0, 1.0] {
-            a.update(&[v], 2);
-            b.update_weighted(&[v], 3.0, 2);
-        }
-        assert!((a.mean[0] - b.mean[0]).abs() < 1e-6, "{} vs {}", a.mean[0], b.mean[0]);
-        // A sliver (weight 1) then the whole object (weight 9): 0 + (1 - 0) * 9 / 10.
-        let mut m = RunningMean::new(1);
-        m.update_weighted(&[0.0], 1.0, 10);
-        m.update_weighted(&[1.0], 9.0, 10);
-        assert!((m.mean[0] - 0.9).abs() < 1e-6, "{}", m.mean[0]);
-        m.update_weighted(&[5.0], 0.0, 10); // no evidence: no change
-        assert!((m.mean[0] - 0.9).abs() < 1e-6);
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub struct Tracker {
     /// Decoder outputs of the last frame; their buffers are reused (no per-frame alloc).
     decoded: crate::model::DecoderOutput,
     owner: Vec<u16>,
-    parts: parts::PartFilter,
+    parts: parts::PartSplitter,
     /// Whether the learnable queries ran on the last frame.
     detected: bool,
     timing: StepTiming,

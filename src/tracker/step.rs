@@ -194,11 +194,7 @@ impl Tracker {
             }
             if logits.iter().any(|&v| v > 0.0) && sim > thr {
                 copy_into(&mut t.logits, logits);
-                if let (Ok(reach), 0) = (usize::try_from(self.config.part_reach), t.misses) {
-                    let (w, h) = (t.mask.width, t.mask.height);
-                    self.parts.keep_continuing(&mut t.logits, w, h, &t.mask, reach, -CERTAIN);
-                }
-                t.quality = mask_quality(&t.logits);
+                t.quality = mask_quality(logits);
                 t.similarity = sim;
                 t.source = Source::Prompt;
             }
@@ -278,7 +274,7 @@ impl Tracker {
             }
             let (emb, cls) = (out.assoc_emb.row(d.index), out.class_emb.row(d.index));
             t.memory.mean_emb.update(emb, window);
-            t.memory.class_emb.update_weighted(cls, class_weight(&self.config, d.mask.area()), window);
+            t.memory.class_emb.update(cls, window);
             t.matched = true;
             tracing::trace!(id = t.id, det = d.index, source = ?t.source, "matched a detection");
             if t.source == Source::None {
@@ -421,7 +417,7 @@ impl Tracker {
                 t.memory.embeddings.push(&t.emb);
                 if !t.matched {
                     t.memory.mean_emb.update(&t.emb, window);
-                    t.memory.class_emb.update_weighted(&t.class_emb, class_weight(cfg, t.mask.area()), window);
+                    t.memory.class_emb.update(&t.class_emb, window);
                 }
             }
             t.on_hit(cfg);
@@ -455,15 +451,6 @@ impl Tracker {
             n += 1;
         }
         self.tracks.truncate(n);
-    }
-}
-
-/// Weight of a frame's class embedding in the target's class mean (`class_mean_by_area`).
-fn class_weight(cfg: &super::TrackerConfig, mask_area: usize) -> f32 {
-    if cfg.class_mean_by_area {
-        mask_area as f32
-    } else {
-        1.0
     }
 }
 

@@ -35,8 +35,8 @@ pub struct Obj {
     /// quality's `logit > -1` support, so q = #(logit > 1) / #(logit > -1) drops (a small,
     /// blurry-edged mask).
     pub halo: usize,
-    /// A second rectangle the object's output masks also cover (a query that segments a
-    /// look-alike twin too); its features are not the object's.
+    /// A second rectangle the object's output masks also cover, at a lower logit (a query
+    /// that segments a look-alike twin too, less surely); its features are not the object's.
     pub twin: Option<(usize, usize, usize, usize)>,
 }
 
@@ -112,7 +112,8 @@ fn write_obj(q: &mut QueryOutputs, row: usize, o: Option<&Obj>, emb: Option<[f32
     for p in 0..n {
         let (x, y) = (p % W4, p / W4);
         q.mask_logits.data[row * n + p] = match o {
-            Some(o) if inside(o, x, y) || o.twin.is_some_and(|r| x >= r.0 && x < r.2 && y >= r.1 && y < r.3) => o.peak,
+            Some(o) if inside(o, x, y) => o.peak,
+            Some(o) if o.twin.is_some_and(|r| x >= r.0 && x < r.2 && y >= r.1 && y < r.3) => 0.6 * o.peak,
             Some(o) if in_halo(o, x, y) => -0.5,
             _ => -5.0,
         };
