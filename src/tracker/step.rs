@@ -13,6 +13,12 @@ use crate::vocab::Vocabulary;
 /// Logit written for user-mask pixels and for pixels lost in overlap resolution.
 const CERTAIN: f32 = 10.0;
 
+/// Overlap weight of a user-given target (`user_logit_argmax`). Any claim of it (logit > 0,
+/// so weight x sigmoid > 1) beats a detection-born claim of weight 1 or less: the user asked
+/// for that object, so it keeps priority over targets the detector started, as it had under
+/// the reference weights (which are below 1); among user targets, mask probability decides.
+const USER_WEIGHT: f32 = 2.0;
+
 /// Sizes read from the features and the decoder output.
 #[derive(Debug, Clone, Copy)]
 struct Geometry {
@@ -351,7 +357,8 @@ impl Tracker {
     }
 
     /// Per-pixel argmax of score * similarity * quality * sigmoid(logit) between present targets
-    /// (weight 1 for user targets with `user_logit_argmax`, for the others with `logit_argmax`).
+    /// (`USER_WEIGHT` for user targets with `user_logit_argmax`, 1 for the others with
+    /// `logit_argmax`).
     fn resolve_overlaps(&mut self, vocab: &Vocabulary, w: usize, h: usize) {
         let idx: Vec<usize> = (0..self.targets.len()).filter(|&i| self.targets[i].source != Source::None).collect();
         let keep = {
@@ -361,7 +368,9 @@ impl Tracker {
                     let t = &self.targets[i];
                     let weight = if t.source == Source::User {
                         1e6 // a user's mask wins on the frame it was given
-                    } else if (t.user && self.config.user_logit_argmax) || (!t.user && self.config.logit_argmax) {
+                    } else if t.user && self.config.user_logit_argmax {
+                        USER_WEIGHT
+                    } else if !t.user && self.config.logit_argmax {
                         1.0
                     } else {
                         classify(vocab, &t.class_emb).1 * t.similarity * t.quality
