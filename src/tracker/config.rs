@@ -87,11 +87,12 @@ pub struct TrackerConfig {
     /// any small mask (most of its cells are boundary), so an object given while small lost
     /// its pixels to a large neighbour whose mask spread over it (docs/TRACKING.md).
     pub user_logit_argmax: bool,
-    /// Ours: detection-born targets also weigh 1 in overlap resolution (per-pixel argmax of
-    /// mask probability). The reference weight's quality term favours large masks, so a
-    /// prompt mask that spread over a small neighbour took the neighbour's pixels and the
-    /// neighbour, left with under half its area, was dropped for the frame (docs/TRACKING.md).
-    pub logit_argmax: bool,
+    /// Whether a detection-born target's overlap weight includes its mask quality q
+    /// (reference: true; ours: false, weight = class prob x similarity). q is low for any
+    /// small mask (most of its cells are boundary), so a large target whose mask spread over
+    /// a small object in front took the small one's pixels, and the small target, left with
+    /// under half its area, was dropped on every frame (docs/TRACKING.md).
+    pub overlap_quality: bool,
     /// Ours: a user target given on an object that a detection-born target already follows
     /// (mask IoU >= this on the frame it is given) replaces that target, so one object has
     /// one identity and no duplicate competes for its pixels (0.5, the birth rule's "same
@@ -102,6 +103,9 @@ pub struct TrackerConfig {
     /// segments two look-alike objects with one query; as one target the second object is
     /// never found, as two the prompt queries follow each (tracker/parts.rs).
     pub split_min_cells: usize,
+    /// ... and only when the parts' boxes are at least this many cells apart (ours): parts
+    /// close together are more likely one object cut by an occluder than two objects.
+    pub split_min_gap: usize,
     /// Prompt tokens sampled per frame from a target's mask, R (ref 32).
     pub tokens_per_frame: usize,
     /// FIFO window of recent frames in the memory pool, M (ref 5); plus one pinned frame.
@@ -151,9 +155,10 @@ impl Default for TrackerConfig {
             keep_area_fraction: 0.5,
             user_keep_area_fraction: 0.0,
             user_logit_argmax: true,
-            logit_argmax: true,
+            overlap_quality: false,
             user_replaces_iou: 0.5,
             split_min_cells: 8,
+            split_min_gap: 4,
             tokens_per_frame: 32,
             memory_frames: 5,
             assoc_memory: 3,

@@ -7,7 +7,7 @@
 //! for separate objects and each starts a target of its own. Written by hand: a 4-connected
 //! flood fill on the 1/4-resolution grid (a few thousand cells); an image-processing crate
 //! would be a large dependency for it.
-use crate::mask::Mask;
+use crate::mask::{BBox, Mask};
 
 /// Reusable buffers (no allocation per frame once grown).
 #[derive(Debug, Default, Clone)]
@@ -18,8 +18,9 @@ pub struct PartSplitter {
 
 impl PartSplitter {
     /// The connected parts of `mask` with at least `min_cells` cells each, as separate masks,
-    /// when there are two or more of them (else empty: the mask is one object).
-    pub fn split(&mut self, mask: &Mask, min_cells: usize) -> Vec<Mask> {
+    /// when there are two or more of them and the boxes of every two are at least `min_gap`
+    /// cells apart (else empty: the mask is taken for one object, e.g. split by an occluder).
+    pub fn split(&mut self, mask: &Mask, min_cells: usize, min_gap: usize) -> Vec<Mask> {
         let (w, h) = (mask.width, mask.height);
         let n = self.label_parts(&mask.data, w, h);
         let mut sizes = vec![0usize; n];
@@ -28,13 +29,21 @@ impl PartSplitter {
         if big.len() < 2 {
             return Vec::new();
         }
-        big.iter()
+        let parts: Vec<Mask> = big
+            .iter()
             .map(|&l| {
                 let mut m = Mask::new(w, h);
                 m.data.iter_mut().zip(&self.label).for_each(|(v, &lab)| *v = (lab == l) as u8);
                 m
             })
-            .collect()
+            .collect();
+        let boxes: Vec<BBox> = parts.iter().filter_map(Mask::bbox).collect();
+        let far = boxes.iter().enumerate().all(|(i, a)| boxes[i + 1..].iter().all(|b| gap(a, b) >= min_gap as f32));
+        if far {
+            parts
+        } else {
+            Vec::new()
+        }
     }
 
     /// Labels the 4-connected parts of the set cells with 1..=n; returns n.
@@ -64,6 +73,14 @@ impl PartSplitter {
     }
 }
 
+/// Empty cells between two boxes along the axis where they are furthest apart (0 when
+/// they touch or overlap).
+fn gap(a: &BBox, b: &BBox) -> f32 {
+    let dx = (b.x - (a.x + a.w)).max(a.x - (b.x + b.w));
+    let dy = (b.y - (a.y + a.h)).max(a.y - (b.y + b.h));
+    dx.max(dy).max(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,11 +98,14 @@ mod tests {
     #[test]
     fn split_gives_each_large_part_and_ignores_specks() {
         let m = mask(&["##.....#", "##......", "......##", "......##"]);
-        let parts = PartSplitter::default().split(&m, 2);
+        let parts = PartSplitter::default().split(&m, 2, 0);
         assert_eq!(parts.len(), 2, "the 1-cell speck is not a part");
         assert_eq!((parts[0].area(), parts[1].area()), (4, 4));
         assert!(parts[0].data[0] == 1 && parts[1].data[31] == 1);
-        assert!(PartSplitter::default().split(&m, 5).is_empty(), "no part of 5 cells");
-        assert!(PartSplitter::default().split(&mask(&["##..", "##.."]), 1).is_empty(), "one part");
+        assert!(PartSplitter::default().split(&m, 5, 0).is_empty(), "no part of 5 cells");
+        assert!(PartSplitter::default().split(&mask(&["##..", "##.."]), 1, 0).is_empty(), "one part");
+        // The two parts' boxes are 4 cells apart (columns 2-5 empty between them).
+        assert_eq!(PartSplitter::default().split(&m, 2, 4).len(), 2);
+        assert!(PartSplitter::default().split(&m, 2, 5).is_empty(), "closer than 5 cells: one object");
     }
 }

@@ -14,9 +14,9 @@ use crate::vocab::Vocabulary;
 const CERTAIN: f32 = 10.0;
 
 /// Overlap weight of a user-given target (`user_logit_argmax`). Any claim of it (logit > 0,
-/// so weight x sigmoid > 1) beats a detection-born claim of weight 1 or less: the user asked
-/// for that object, so it keeps priority over targets the detector started, as it had under
-/// the reference weights (which are below 1); among user targets, mask probability decides.
+/// so weight x sigmoid > 1) beats a detection-born claim (weight <= 1): the user asked for
+/// that object, so it keeps priority over targets the detector started; among user
+/// targets, mask probability decides.
 const USER_WEIGHT: f32 = 2.0;
 
 /// Sizes read from the features and the decoder output.
@@ -304,7 +304,11 @@ impl Tracker {
             if taken[j] || d.score <= self.config.score_threshold {
                 continue;
             }
-            let parts = if self.config.split_min_cells > 0 { self.parts.split(&d.mask, self.config.split_min_cells) } else { Vec::new() };
+            let parts = if self.config.split_min_cells > 0 {
+                self.parts.split(&d.mask, self.config.split_min_cells, self.config.split_min_gap)
+            } else {
+                Vec::new()
+            };
             if parts.is_empty() {
                 self.birth(out, d, None, &mut present, geo);
             }
@@ -357,8 +361,8 @@ impl Tracker {
     }
 
     /// Per-pixel argmax of score * similarity * quality * sigmoid(logit) between present targets
-    /// (`USER_WEIGHT` for user targets with `user_logit_argmax`, 1 for the others with
-    /// `logit_argmax`).
+    /// (`USER_WEIGHT` for user targets with `user_logit_argmax`; a detection-born target's
+    /// quality counts only with `overlap_quality`).
     fn resolve_overlaps(&mut self, vocab: &Vocabulary, w: usize, h: usize) {
         let idx: Vec<usize> = (0..self.targets.len()).filter(|&i| self.targets[i].source != Source::None).collect();
         let keep = {
@@ -370,10 +374,11 @@ impl Tracker {
                         1e6 // a user's mask wins on the frame it was given
                     } else if t.user && self.config.user_logit_argmax {
                         USER_WEIGHT
-                    } else if !t.user && self.config.logit_argmax {
-                        1.0
                     } else {
-                        classify(vocab, &t.class_emb).1 * t.similarity * t.quality
+                        // The reference weight; detection-born targets leave out q unless
+                        // `overlap_quality`.
+                        let q = if t.user || self.config.overlap_quality { t.quality } else { 1.0 };
+                        classify(vocab, &t.class_emb).1 * t.similarity * q
                     };
                     let keep_fraction = if t.user { self.config.user_keep_area_fraction } else { self.config.keep_area_fraction };
                     Claim { logits: &t.logits, weight, keep_fraction }

@@ -1,5 +1,5 @@
 //! Small objects next to large ones and look-alike objects: the session-14 rules
-//! (`logit_argmax`, `match_min_iou`, `split_min_cells`), each against the
+//! (`overlap_quality`, `match_min_iou`, `split_min_cells`), each against the
 //! reference behaviour it replaces.
 use super::fake::{axis, features, obj, vocab, FakeDecoder, Obj};
 use super::*;
@@ -20,9 +20,9 @@ fn areas(cfg: TrackerConfig, script: &[Vec<Obj>]) -> Vec<Vec<(u64, usize)>> {
 #[test]
 fn a_small_detected_object_keeps_its_pixels_against_a_large_mask_spread_over_it() {
     // Object 2 (6x6, sharp inside, blurry edge: q = 36/64) sits in front of object 1
-    // (12x12), whose mask covers it too. Per-pixel argmax of mask probability gives object 2
-    // its cells; the reference weight (class prob x similarity x quality) gives them to
-    // object 1, and object 2, left with nothing, is never output.
+    // (12x12), whose mask covers it too. Weighed by class prob x similarity, object 2's
+    // surer mask wins its cells; with the reference's quality factor too object 1 takes
+    // them, and object 2, left with nothing, is never output.
     let script: Vec<Vec<Obj>> = (0..4)
         .map(|_| {
             let mut small = obj(2, (8, 8, 14, 14), axis(1));
@@ -30,9 +30,9 @@ fn a_small_detected_object_keeps_its_pixels_against_a_large_mask_spread_over_it(
             vec![obj(1, (4, 4, 16, 16), axis(0)), small]
         })
         .collect();
-    let ours = areas(TrackerConfig { logit_argmax: true, ..Default::default() }, &script);
+    let ours = areas(TrackerConfig { overlap_quality: false, ..Default::default() }, &script);
     assert!(ours.iter().all(|f| f == &vec![(1, 108), (2, 36)]), "{ours:?}");
-    let reference = areas(TrackerConfig { logit_argmax: false, ..Default::default() }, &script);
+    let reference = areas(TrackerConfig { overlap_quality: true, ..Default::default() }, &script);
     assert!(reference.iter().all(|f| f == &vec![(1, 144)]), "{reference:?}");
 }
 
