@@ -1,7 +1,7 @@
 //! Per-pixel overlap resolution between targets (reference step 4): a pixel claimed by
-//! several masks goes to the argmax of weight * sigmoid(logit), weight = score *
-//! similarity * quality; a target keeps its mask only if it retains more than its claim's
-//! keep fraction of its area.
+//! several masks goes to the argmax of weight * sigmoid(logit) (the reference's weight is
+//! score * similarity * quality; the tracker's choices are in `step.rs`); a target keeps
+//! its mask only if it retains more than its claim's keep fraction of its area.
 use crate::vocab::sigmoid;
 
 /// One target's claim on the frame.

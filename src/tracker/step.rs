@@ -360,9 +360,9 @@ impl Tracker {
         MemoryPool::new(r, geo.c, m, self.config.assoc_memory, geo.e, geo.d)
     }
 
-    /// Per-pixel argmax of score * similarity * quality * sigmoid(logit) between present targets
-    /// (`USER_WEIGHT` for user targets with `user_logit_argmax`; a detection-born target's
-    /// quality counts only with `overlap_quality`).
+    /// Per-pixel argmax of weight * sigmoid(logit) between present targets: weight = class
+    /// prob * similarity (* quality with `overlap_quality`, the reference) for detection-born
+    /// targets, `USER_WEIGHT` for user targets with `user_logit_argmax`.
     fn resolve_overlaps(&mut self, vocab: &Vocabulary, w: usize, h: usize) {
         let idx: Vec<usize> = (0..self.targets.len()).filter(|&i| self.targets[i].source != Source::None).collect();
         let keep = {
