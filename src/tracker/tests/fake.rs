@@ -83,7 +83,11 @@ pub fn features(t: usize, objs: &[Obj]) -> Features {
 }
 
 fn inside(o: &Obj, x: usize, y: usize) -> bool {
-    x >= o.rect.0 && x < o.rect.2 && y >= o.rect.1 && y < o.rect.3
+    in_rect(o.rect, x, y)
+}
+
+fn in_rect(r: (usize, usize, usize, usize), x: usize, y: usize) -> bool {
+    x >= r.0 && x < r.2 && y >= r.1 && y < r.3
 }
 
 fn in_halo(o: &Obj, x: usize, y: usize) -> bool {
@@ -113,7 +117,7 @@ fn write_obj(q: &mut QueryOutputs, row: usize, o: Option<&Obj>, emb: Option<[f32
         let (x, y) = (p % W4, p / W4);
         q.mask_logits.data[row * n + p] = match o {
             Some(o) if inside(o, x, y) => o.peak,
-            Some(o) if o.twin.is_some_and(|r| x >= r.0 && x < r.2 && y >= r.1 && y < r.3) => 0.6 * o.peak,
+            Some(o) if o.twin.is_some_and(|r| in_rect(r, x, y)) => 0.6 * o.peak,
             Some(o) if in_halo(o, x, y) => -0.5,
             _ => -5.0,
         };

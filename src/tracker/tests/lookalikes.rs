@@ -1,20 +1,13 @@
 //! Small objects next to large ones and look-alike objects: the session-14 rules
 //! (`overlap_quality`, `match_min_iou`, `split_min_cells`), each against the
 //! reference behaviour it replaces.
-use super::fake::{axis, features, obj, vocab, FakeDecoder, Obj};
+use super::fake::{axis, obj, FakeDecoder, Obj};
 use super::*;
 
-/// Mask area per frame of each output, by track id.
+/// Mask area per frame of each output, by track id (the module's `run`, narrowed).
 fn areas(cfg: TrackerConfig, script: &[Vec<Obj>]) -> Vec<Vec<(u64, usize)>> {
-    let mut tr = Tracker::new(cfg);
-    let (v, mut dec) = (vocab(), FakeDecoder::new(script.to_vec()));
-    (0..script.len())
-        .map(|t| {
-            let f = features(t, &dec.script[t].clone());
-            let tracks = tr.step(&f, &mut dec, &v).unwrap();
-            tracks.iter().map(|k| (k.id, k.mask.area())).collect()
-        })
-        .collect()
+    let frames = run(&mut Tracker::new(cfg), &mut FakeDecoder::new(script.to_vec()));
+    frames.iter().map(|f| f.iter().map(|&(id, _, area, _)| (id, area)).collect()).collect()
 }
 
 #[test]
