@@ -23,27 +23,38 @@ impl PartSplitter {
     pub fn split(&mut self, mask: &Mask, min_cells: usize, min_gap: usize) -> Vec<Mask> {
         let (w, h) = (mask.width, mask.height);
         let n = self.label_parts(&mask.data, w, h);
-        let mut sizes = vec![0usize; n];
-        self.label.iter().filter(|&&l| l > 0).for_each(|&l| sizes[l as usize - 1] += 1);
-        let big: Vec<u32> = (0..n).filter(|&k| sizes[k] >= min_cells).map(|k| k as u32 + 1).collect();
-        if big.len() < 2 {
+        let (sizes, boxes) = self.part_sizes_and_boxes(n, w);
+        let big: Vec<usize> = (0..n).filter(|&k| sizes[k] >= min_cells).collect();
+        // The gap is checked on the labels' boxes, so a rejected split builds no masks.
+        let far = big.iter().enumerate().all(|(i, &a)| big[i + 1..].iter().all(|&b| gap(&boxes[a], &boxes[b]) >= min_gap as f32));
+        if big.len() < 2 || !far {
             return Vec::new();
         }
-        let parts: Vec<Mask> = big
-            .iter()
-            .map(|&l| {
+        big.iter()
+            .map(|&k| {
                 let mut m = Mask::new(w, h);
-                m.data.iter_mut().zip(&self.label).for_each(|(v, &lab)| *v = (lab == l) as u8);
+                m.data.iter_mut().zip(&self.label).for_each(|(v, &lab)| *v = (lab as usize == k + 1) as u8);
                 m
             })
-            .collect();
-        let boxes: Vec<BBox> = parts.iter().filter_map(Mask::bbox).collect();
-        let far = boxes.iter().enumerate().all(|(i, a)| boxes[i + 1..].iter().all(|b| gap(a, b) >= min_gap as f32));
-        if far {
-            parts
-        } else {
-            Vec::new()
+            .collect()
+    }
+
+    /// Cell count and bounding box of each labelled part (index = label - 1).
+    fn part_sizes_and_boxes(&self, n: usize, w: usize) -> (Vec<usize>, Vec<BBox>) {
+        let mut sizes = vec![0usize; n];
+        let mut ext = vec![(usize::MAX, usize::MAX, 0usize, 0usize); n];
+        for (c, &l) in self.label.iter().enumerate().filter(|(_, &l)| l > 0) {
+            let k = l as usize - 1;
+            let (x, y) = (c % w, c / w);
+            sizes[k] += 1;
+            let e = &mut ext[k];
+            *e = (e.0.min(x), e.1.min(y), e.2.max(x), e.3.max(y));
         }
+        let boxes = ext
+            .iter()
+            .map(|&(x0, y0, x1, y1)| BBox { x: x0 as f32, y: y0 as f32, w: (x1 - x0 + 1) as f32, h: (y1 - y0 + 1) as f32 })
+            .collect();
+        (sizes, boxes)
     }
 
     /// Labels the 4-connected parts of the set cells with 1..=n; returns n.

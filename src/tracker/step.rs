@@ -57,8 +57,10 @@ impl Tracker {
         self.replace_duplicates_of(&fresh, &geo);
         if detect {
             let dets = detect::select(&out.detections, vocab, &self.config, geo.w4, geo.h4);
-            let matches = self.associate(&out.detections, &dets, prompt_mode, &geo);
-            self.apply_matches(&out.detections, &dets, &matches, &geo);
+            // Binarised once: association's overlap gate and the matches read the same masks.
+            let present = self.present_by_target(&geo);
+            let matches = self.associate(&out.detections, &dets, prompt_mode, &present);
+            self.apply_matches(&out.detections, &dets, &matches, &present);
             self.births(&out.detections, &dets, &matches, &geo);
             self.start_text_targets(f, &out.detections, &dets, vocab);
         }
@@ -208,7 +210,7 @@ impl Tracker {
     }
 
     /// Matches detections to targets: per target, the index into `dets`.
-    fn associate(&self, out: &QueryOutputs, dets: &[Detection], prompt_mode: bool, geo: &Geometry) -> Vec<Option<usize>> {
+    fn associate(&self, out: &QueryOutputs, dets: &[Detection], prompt_mode: bool, present: &[Present]) -> Vec<Option<usize>> {
         let demb: Vec<&[f32]> = dets.iter().map(|d| out.assoc_emb.row(d.index)).collect();
         let cand: Vec<usize> = (0..self.targets.len())
             .filter(|&i| if prompt_mode { !self.targets[i].memory.embeddings.is_empty() } else { self.targets[i].memory.mean_emb.is_set() })
@@ -217,7 +219,7 @@ impl Tracker {
         let found = if prompt_mode {
             let rings: Vec<_> = cand.iter().map(|&i| &self.targets[i].memory.embeddings).collect();
             let mut b = bi_softmax(&rings, &demb, self.config.assoc_memory);
-            self.gate_by_overlap(&cand, dets, &mut b, geo);
+            self.gate_by_overlap(&cand, dets, &mut b, present);
             let min_cos = self.config.match_min_cosine;
             match_by_similarity(&b, n, m, self.config.assoc_tau, |i, j| weighted_cosine(rings[i], demb[j]).is_some_and(|c| c > min_cos))
         } else {
@@ -239,19 +241,14 @@ impl Tracker {
     /// Zeroes the similarity of each (present target, detection) pair whose masks overlap
     /// less than `match_min_iou`, before the assignment (so the target can still take the
     /// detection that is its object). Absent targets are re-identified by embedding alone.
-    fn gate_by_overlap(&self, cand: &[usize], dets: &[Detection], sim: &mut [f32], geo: &Geometry) {
+    fn gate_by_overlap(&self, cand: &[usize], dets: &[Detection], sim: &mut [f32], present: &[Present]) {
         let thr = self.config.match_min_iou;
         if thr <= 0.0 {
             return;
         }
         let m = dets.len();
         for (a, &i) in cand.iter().enumerate() {
-            let t = &self.targets[i];
-            if t.source == Source::None {
-                continue;
-            }
-            let mask = binary_mask(t, geo);
-            let bbox = mask.bbox();
+            let Some((mask, bbox)) = &present[i] else { continue };
             for (j, d) in dets.iter().enumerate() {
                 let near = bbox.is_some_and(|b| b.iou(&d.bbox) > 0.0) && mask.iou(&d.mask) >= thr;
                 if !near {
@@ -266,12 +263,10 @@ impl Tracker {
     /// A detection already explained by a target present through its own prompt query
     /// (mask IoU >= `birth_max_iou`) never revives another target: with look-alike objects
     /// the embeddings cannot tell them apart, and the prompt query's spatial memory can.
-    fn apply_matches(&mut self, out: &QueryOutputs, dets: &[Detection], matches: &[Option<usize>], geo: &Geometry) {
+    fn apply_matches(&mut self, out: &QueryOutputs, dets: &[Detection], matches: &[Option<usize>], present: &[Present]) {
         let window = self.config.mean_window;
-        let claimed: Vec<bool> = {
-            let present = self.present_masks(geo);
-            dets.iter().map(|d| overlaps_any(&present, &d.mask, Some(d.bbox), self.config.birth_max_iou)).collect()
-        };
+        let claimed: Vec<bool> =
+            dets.iter().map(|d| overlaps_any(present.iter().flatten(), &d.mask, Some(d.bbox), self.config.birth_max_iou)).collect();
         for (t, m) in self.targets.iter_mut().zip(matches) {
             let Some(j) = *m else { continue };
             let d = &dets[j];
@@ -299,7 +294,8 @@ impl Tracker {
     fn births(&mut self, out: &QueryOutputs, dets: &[Detection], matches: &[Option<usize>], geo: &Geometry) {
         let mut taken = vec![false; dets.len()];
         matches.iter().flatten().for_each(|&j| taken[j] = true);
-        let mut present = self.present_masks(geo);
+        // After the matches: revived targets now have masks too.
+        let mut present: Vec<(Mask, Option<BBox>)> = self.present_by_target(geo).into_iter().flatten().collect();
         for (j, d) in dets.iter().enumerate() {
             if taken[j] || d.score <= self.config.score_threshold {
                 continue;
@@ -323,7 +319,7 @@ impl Tracker {
     fn birth(&mut self, out: &QueryOutputs, d: &Detection, part: Option<&Mask>, present: &mut Vec<(Mask, Option<BBox>)>, geo: &Geometry) {
         let mask = part.unwrap_or(&d.mask);
         let bbox = mask.bbox();
-        if overlaps_any(present, mask, bbox, self.config.birth_max_iou) {
+        if overlaps_any(present.iter(), mask, bbox, self.config.birth_max_iou) {
             return;
         }
         if self.targets.len() >= self.config.max_targets && !self.evict(1) {
@@ -344,15 +340,14 @@ impl Tracker {
         self.targets.push(t);
     }
 
-    /// Binary masks (before overlap resolution) of the targets that have one this frame.
-    fn present_masks(&self, geo: &Geometry) -> Vec<(Mask, Option<BBox>)> {
-        let mut v = Vec::new();
-        for t in self.targets.iter().filter(|t| t.source != Source::None) {
-            let m = binary_mask(t, geo);
+    /// Per target (same index), its binary mask before overlap resolution and the mask's
+    /// box, or None when it has no mask this frame.
+    fn present_by_target(&self, geo: &Geometry) -> Vec<Present> {
+        let with_box = |m: Mask| {
             let b = m.bbox();
-            v.push((m, b));
-        }
-        v
+            (m, b)
+        };
+        self.targets.iter().map(|t| (t.source != Source::None).then(|| with_box(binary_mask(t, geo)))).collect()
     }
 
     fn new_pool(&self, geo: &Geometry) -> MemoryPool {
@@ -486,10 +481,13 @@ fn combine_masks(t: &mut Target, det: &[f32], det_quality: f32, how: MatchedMask
 
 /// Whether `mask`'s IoU with any of `masks` reaches `thr` (> 0); boxes that do
 /// not intersect are skipped without touching pixels.
-fn overlaps_any(masks: &[(Mask, Option<BBox>)], mask: &Mask, bbox: Option<BBox>, thr: f32) -> bool {
+fn overlaps_any<'a>(mut masks: impl Iterator<Item = &'a (Mask, Option<BBox>)>, mask: &Mask, bbox: Option<BBox>, thr: f32) -> bool {
     let Some(bbox) = bbox else { return false };
-    masks.iter().any(|(m, b)| b.is_some_and(|b| b.iou(&bbox) > 0.0) && m.iou(mask) >= thr)
+    masks.any(|(m, b)| b.is_some_and(|b| b.iou(&bbox) > 0.0) && m.iou(mask) >= thr)
 }
+
+/// A target's binary mask this frame and its box (see `present_by_target`).
+type Present = Option<(Mask, Option<BBox>)>;
 
 /// The target's logits on this frame thresholded at 0.
 fn binary_mask(t: &Target, geo: &Geometry) -> Mask {
