@@ -187,7 +187,7 @@ mod tests {
             let mut m = Mask::new(w, h);
             for v in m.data.iter_mut() {
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                *v = ((seed >> 33) % 3 == 0) as u8;
+                *v = (seed >> 33).is_multiple_of(3) as u8;
             }
             let r = encode(&m);
             assert_eq!(decode(&r).unwrap(), m);

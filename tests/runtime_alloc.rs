@@ -65,7 +65,7 @@ fn warm_preprocess_encoder_decoder_and_postprocess_allocate_no_large_buffers() {
             *d = *s;
         }
         // Detection on every other frame: rows go 0 -> 24 -> 0 in the reused buffers.
-        engines.decoder.decode_into(&feats, &prompts, k % 2 == 0, &mut decoded).unwrap();
+        engines.decoder.decode_into(&feats, &prompts, k.is_multiple_of(2), &mut decoded).unwrap();
         let logits = &decoded.prompts.mask_logits.data[..(i.width / 4) * (i.height / 4)];
         up.run(logits, (i.width / 4, i.height / 4), (640, 360), &mut mask);
     };

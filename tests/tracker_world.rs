@@ -118,8 +118,8 @@ impl Oracle<'_> {
         }
         if let Some(o) = o {
             let e = self.video.emb[&o.key];
-            for k in 0..E {
-                q.assoc_emb.data[row * E + k] = e[k] + self.noise * normal(&mut self.rng);
+            for (k, &ek) in e.iter().enumerate() {
+                q.assoc_emb.data[row * E + k] = ek + self.noise * normal(&mut self.rng);
             }
             q.class_emb.data[row * D + o.class] = 1.0;
             q.quality.data[row] = 1.0;

@@ -115,6 +115,6 @@ fn fixed_object_count_is_respected() {
 
 #[test]
 fn seed_split_is_disjoint() {
-    assert!(world::TRAIN_SEEDS.end <= world::EVAL_SEEDS.start);
+    const { assert!(world::TRAIN_SEEDS.end <= world::EVAL_SEEDS.start) };
     assert!(world::is_eval_seed(1_000_000) && !world::is_eval_seed(99_999));
 }

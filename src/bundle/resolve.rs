@@ -7,8 +7,8 @@
 //!    a. next to the executable and in each of its ancestors (`target/release/segstream`
 //!    finds `<repo>/engines/tiny`; a relocated tree `<prefix>/bin/..` works too),
 //!    b. next to the shared library this code is in (the GStreamer plugin
-//!       `libgstsegstream.so`) and its ancestors, also as `<ancestor>/share/segstream/...`
-//!       (a plugin in `<prefix>/lib/gstreamer-1.0` finds `<prefix>/share/segstream`),
+//!    `libgstsegstream.so`) and its ancestors, also as `<ancestor>/share/segstream/...`
+//!    (a plugin in `<prefix>/lib/gstreamer-1.0` finds `<prefix>/share/segstream`),
 //!    c. under an install prefix: `<exe>/../share/segstream/engines/tiny`, then
 //!    `/usr/local/share/segstream/engines/tiny`, `/usr/share/segstream/engines/tiny`,
 //!    d. in the source tree this crate was built from (`CARGO_MANIFEST_DIR`), which is what

@@ -33,8 +33,11 @@ pub struct BenchReport {
     pub peak_rss_kb: u64,
 }
 
+/// Reads one stage's time from a frame's timings.
+type StageTime = fn(&StageTiming) -> Duration;
+
 /// The stages reported, in pipeline order; "tracker" excludes the decoder inside it.
-const STAGES: [(&str, fn(&StageTiming) -> Duration); 6] = [
+const STAGES: [(&str, StageTime); 6] = [
     ("preprocess", |t| t.preprocess),
     ("encoder", |t| t.encode),
     ("decoder", |t| t.decode),

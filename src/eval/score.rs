@@ -163,11 +163,14 @@ pub fn vos_jf(gt: &Dataset, pred: &VosResults, min_area_fraction: f64) -> Result
     Ok(acc.summary())
 }
 
+/// A mean IoU, the number of objects it is over, and its 95 % interval.
+pub type IouSummary = (f64, usize, Option<(f64, f64)>);
+
 /// The issue-3 prompt figure on the VOS run: each object given as a mask on its prompt
 /// frame ([`prompt_frame`]), the IoU of the prediction on the next frame (objects present
 /// there; a missing prediction counts as empty). Returns (mean, objects, 95 % interval
 /// resampling whole videos).
-pub fn next_frame_iou(gt: &Dataset, pred: &VosResults, min_area_fraction: f64) -> Result<(f64, usize, Option<(f64, f64)>), String> {
+pub fn next_frame_iou(gt: &Dataset, pred: &VosResults, min_area_fraction: f64) -> Result<IouSummary, String> {
     let (mut ious, mut groups) = (Vec::new(), Vec::new());
     for v in sorted_videos(gt) {
         for (a, t) in gt_tubes(gt, v.id, v.length)? {

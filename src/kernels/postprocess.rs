@@ -33,7 +33,7 @@ impl MaskUpsampler {
         // A bilinear value is a convex combination of its 4 taps, so it can only be > 0 where
         // a tap is a positive cell: only output pixels whose taps touch the positive cells'
         // box are computed (objects are small; a 1080p mask is mostly a memset).
-        let Some((cx0, cx1, cy0, cy1)) = positive_cells(logits, w4) else { return None };
+        let (cx0, cx1, cy0, cy1) = positive_cells(logits, w4)?;
         let xr = self.xs.i1.partition_point(|&i| (i as usize) < cx0)..self.xs.i0.partition_point(|&i| i as usize <= cx1);
         let yr = self.ys.i1.partition_point(|&i| (i as usize) < cy0)..self.ys.i0.partition_point(|&i| i as usize <= cy1);
         let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);

@@ -140,10 +140,9 @@ pub fn hota(frames: &[FrameSim]) -> HotaCounts {
             }
         }
     }
-    for a in 0..ALPHAS {
+    for (a, mc_a) in mc.iter().enumerate() {
         let mut s = 0.0;
-        for k in 0..n * m {
-            let x = mc[a][k];
+        for (k, &x) in mc_a.iter().enumerate().take(n * m) {
             if x > 0.0 {
                 s += x * x / (gc[k / m] + hc[k % m] - x).max(1.0);
             }

@@ -73,11 +73,11 @@ pub fn clear_mot(frames: &[FrameSim], threshold: f64) -> ClearMot {
         r.num_predictions += nh;
         let (mut gm, mut hm) = (vec![false; ng], vec![false; nh]);
         let mut matches = 0;
-        for g in 0..ng {
+        for (g, gm_g) in gm.iter_mut().enumerate() {
             let Some(&hprev) = last.get(&f.gt[g]) else { continue };
             if let Some(h) = (0..nh).find(|&h| !hm[h] && f.hyp[h] == hprev) {
                 if pairable(f.sim(g, h), threshold) {
-                    gm[g] = true;
+                    *gm_g = true;
                     hm[h] = true;
                     matches += 1;
                     r.dist_sum += 1.0 - f.sim(g, h);

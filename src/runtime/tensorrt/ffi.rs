@@ -82,7 +82,8 @@ unsafe fn sym<'l, T>(lib: &'l Library, name: &str) -> Result<libloading::Symbol<
 
 /// Copies a C string owned by the shim (NULL becomes "").
 ///
-/// SAFETY: `p` is NULL or a NUL-terminated string valid for the call.
+/// # Safety
+/// `p` is NULL or a NUL-terminated string valid for the call.
 pub unsafe fn string(p: *const c_char) -> String {
     if p.is_null() {
         String::new()
