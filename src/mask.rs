@@ -18,6 +18,11 @@ pub struct BBox {
 }
 
 impl BBox {
+    /// The box covering cells `x0..=x1` and `y0..=y1`.
+    pub fn spanning(x0: usize, y0: usize, x1: usize, y1: usize) -> BBox {
+        BBox { x: x0 as f32, y: y0 as f32, w: (x1 - x0 + 1) as f32, h: (y1 - y0 + 1) as f32 }
+    }
+
     pub fn area(&self) -> f32 {
         self.w.max(0.0) * self.h.max(0.0)
     }
@@ -70,7 +75,7 @@ impl Mask {
                 y1 = y1.max(y);
             }
         }
-        (x0 != usize::MAX).then(|| BBox { x: x0 as f32, y: y0 as f32, w: (x1 - x0 + 1) as f32, h: (y1 - y0 + 1) as f32 })
+        (x0 != usize::MAX).then(|| BBox::spanning(x0, y0, x1, y1))
     }
 
     /// Intersection and union pixel counts with a mask of the same size.

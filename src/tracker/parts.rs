@@ -50,10 +50,7 @@ impl PartSplitter {
             let e = &mut ext[k];
             *e = (e.0.min(x), e.1.min(y), e.2.max(x), e.3.max(y));
         }
-        let boxes = ext
-            .iter()
-            .map(|&(x0, y0, x1, y1)| BBox { x: x0 as f32, y: y0 as f32, w: (x1 - x0 + 1) as f32, h: (y1 - y0 + 1) as f32 })
-            .collect();
+        let boxes = ext.iter().map(|&(x0, y0, x1, y1)| BBox::spanning(x0, y0, x1, y1)).collect();
         (sizes, boxes)
     }
 

@@ -57,11 +57,12 @@ impl Tracker {
         self.replace_duplicates_of(&fresh, &geo);
         if detect {
             let dets = detect::select(&out.detections, vocab, &self.config, geo.w4, geo.h4);
-            // Binarised once: association's overlap gate and the matches read the same masks.
-            let present = self.present_by_target(&geo);
+            // Binarised once: the overlap gate, the matches and the births read these masks
+            // (the matches update the entries of the targets whose logits they change).
+            let mut present = self.present_by_target(&geo);
             let matches = self.associate(&out.detections, &dets, prompt_mode, &present);
-            self.apply_matches(&out.detections, &dets, &matches, &present);
-            self.births(&out.detections, &dets, &matches, &geo);
+            self.apply_matches(&out.detections, &dets, &matches, &mut present, &geo);
+            self.births(&out.detections, &dets, &matches, present, &geo);
             self.start_text_targets(f, &out.detections, &dets, vocab);
         }
         self.resolve_overlaps(vocab, geo.w4, geo.h4);
@@ -263,11 +264,18 @@ impl Tracker {
     /// A detection already explained by a target present through its own prompt query
     /// (mask IoU >= `birth_max_iou`) never revives another target: with look-alike objects
     /// the embeddings cannot tell them apart, and the prompt query's spatial memory can.
-    fn apply_matches(&mut self, out: &QueryOutputs, dets: &[Detection], matches: &[Option<usize>], present: &[Present]) {
+    fn apply_matches(
+        &mut self,
+        out: &QueryOutputs,
+        dets: &[Detection],
+        matches: &[Option<usize>],
+        present: &mut [Present],
+        geo: &Geometry,
+    ) {
         let window = self.config.mean_window;
         let claimed: Vec<bool> =
             dets.iter().map(|d| overlaps_any(present.iter().flatten(), &d.mask, Some(d.bbox), self.config.birth_max_iou)).collect();
-        for (t, m) in self.targets.iter_mut().zip(matches) {
+        for ((t, m), p) in self.targets.iter_mut().zip(matches).zip(present.iter_mut()) {
             let Some(j) = *m else { continue };
             let d = &dets[j];
             if t.source == Source::None && claimed[j] {
@@ -284,18 +292,18 @@ impl Tracker {
                 copy_into(&mut t.class_emb, cls);
                 t.quality = d.quality;
                 t.source = Source::Detection;
-            } else if t.source == Source::Prompt {
+                *p = Some((d.mask.clone(), Some(d.bbox))); // the detection's mask is its logits binarised
+            } else if t.source == Source::Prompt && self.config.matched_mask != MatchedMask::Prompt {
                 combine_masks(t, out.mask_logits.row(d.index), d.quality, self.config.matched_mask);
+                *p = Some(with_box(binary_mask(t, geo)));
             }
         }
     }
 
     /// New targets from unmatched, confident detections overlapping no present target.
-    fn births(&mut self, out: &QueryOutputs, dets: &[Detection], matches: &[Option<usize>], geo: &Geometry) {
+    fn births(&mut self, out: &QueryOutputs, dets: &[Detection], matches: &[Option<usize>], mut present: Vec<Present>, geo: &Geometry) {
         let mut taken = vec![false; dets.len()];
         matches.iter().flatten().for_each(|&j| taken[j] = true);
-        // After the matches: revived targets now have masks too.
-        let mut present: Vec<(Mask, Option<BBox>)> = self.present_by_target(geo).into_iter().flatten().collect();
         for (j, d) in dets.iter().enumerate() {
             if taken[j] || d.score <= self.config.score_threshold {
                 continue;
@@ -316,10 +324,10 @@ impl Tracker {
 
     /// A new target from detection `d`, or from one connected `part` of its mask, unless
     /// that mask overlaps a present target (it is that target's object) or the cap is full.
-    fn birth(&mut self, out: &QueryOutputs, d: &Detection, part: Option<&Mask>, present: &mut Vec<(Mask, Option<BBox>)>, geo: &Geometry) {
+    fn birth(&mut self, out: &QueryOutputs, d: &Detection, part: Option<&Mask>, present: &mut Vec<Present>, geo: &Geometry) {
         let mask = part.unwrap_or(&d.mask);
         let bbox = mask.bbox();
-        if overlaps_any(present.iter(), mask, bbox, self.config.birth_max_iou) {
+        if overlaps_any(present.iter().flatten(), mask, bbox, self.config.birth_max_iou) {
             return;
         }
         if self.targets.len() >= self.config.max_targets && !self.evict(1) {
@@ -336,17 +344,13 @@ impl Tracker {
         copy_into(&mut t.emb, out.assoc_emb.row(d.index));
         copy_into(&mut t.class_emb, out.class_emb.row(d.index));
         t.source = Source::Detection;
-        present.push((mask.clone(), bbox));
+        present.push(Some((mask.clone(), bbox)));
         self.targets.push(t);
     }
 
     /// Per target (same index), its binary mask before overlap resolution and the mask's
     /// box, or None when it has no mask this frame.
     fn present_by_target(&self, geo: &Geometry) -> Vec<Present> {
-        let with_box = |m: Mask| {
-            let b = m.bbox();
-            (m, b)
-        };
         self.targets.iter().map(|t| (t.source != Source::None).then(|| with_box(binary_mask(t, geo)))).collect()
     }
 
@@ -488,6 +492,12 @@ fn overlaps_any<'a>(mut masks: impl Iterator<Item = &'a (Mask, Option<BBox>)>, m
 
 /// A target's binary mask this frame and its box (see `present_by_target`).
 type Present = Option<(Mask, Option<BBox>)>;
+
+/// A mask paired with its box.
+fn with_box(m: Mask) -> (Mask, Option<BBox>) {
+    let b = m.bbox();
+    (m, b)
+}
 
 /// The target's logits on this frame thresholded at 0.
 fn binary_mask(t: &Target, geo: &Geometry) -> Mask {
