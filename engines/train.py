@@ -135,6 +135,12 @@ def parse():
                     help="feature level of the last decoder layer: s8 = (s32, s16, s8, s8), "
                          "the committed bundle (session 11); s32 = round-robin (s32, s16, "
                          "s8, s32), the bundles before it")
+    ap.add_argument("--final-size", type=int, default=0,
+                    help="input size of the last --final-fraction of the schedule (0 = the "
+                         "base size throughout): progressive resizing, the final phase at "
+                         "the size the bundle is exported at, from the same renders "
+                         "upsampled as the runtime upsamples a frame")
+    ap.add_argument("--final-fraction", type=float, default=0.25)
     ap.add_argument("--out", type=Path, default=ENGINES / "checkpoints" / "tiny.pt")
     ap.add_argument("--log", type=Path, default=None)
     ap.add_argument("--resume", type=Path, default=None,
@@ -173,6 +179,7 @@ def main():
     levels = DEFAULT.layer_levels if args.last_level == "s8" else ROUND_ROBIN
     cfg = replace(DEFAULT, class_feat=args.class_branch == "on", mask_pos=args.mask_pos == "on",
                   layer_levels=levels)
+    final_cfg = replace(cfg, width=args.final_size, height=args.final_size)
     model = SegModel(cfg).train().to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "embed" not in n]
     other = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "embed" not in n)]
@@ -201,7 +208,8 @@ def main():
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(it, progress, args.lr)
-        batch = make_batch(videos, args.clips, cfg, rng, gen)
+        final = args.final_size and progress >= 1.0 - args.final_fraction
+        batch = make_batch(videos, args.clips, final_cfg if final else cfg, rng, gen)
         logs = {}
         loss = compute_loss(model, batch, text, logs, bf16=args.precision == "bf16")
         opt.zero_grad(set_to_none=True)

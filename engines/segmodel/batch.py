@@ -59,6 +59,21 @@ def normalise(frames_u8: torch.Tensor, mean, std) -> torch.Tensor:
     return (x - m) / s
 
 
+def at_size(img: torch.Tensor, masks: torch.Tensor, size: int):
+    """A frame [3, H, W] uint8 and its masks [A, H, W] bool at `size` x `size`, resized
+    bilinearly as the runtime's preprocessing resizes a frame to the input size (masks
+    thresholded at 0.5). Used by the final phase of training (train.py --final-size),
+    which runs at the exported input size from the frames loaded at the base size."""
+    if img.shape[-1] == size and img.shape[-2] == size:
+        return img, masks
+    x = F.interpolate(img[None].float(), size=(size, size), mode="bilinear", align_corners=False)
+    img = x[0].round().clamp(0, 255).to(torch.uint8)
+    if masks.shape[0] == 0:
+        return img, torch.zeros(0, size, size, dtype=torch.bool)
+    m = F.interpolate(masks[None].float(), size=(size, size), mode="bilinear", align_corners=False)
+    return img, m[0] >= 0.5
+
+
 def make_batch(videos, clips: int, cfg, rng: np.random.Generator, gen: torch.Generator,
                max_prompts: int = 12) -> Batch:
     size = cfg.width
@@ -77,8 +92,7 @@ def make_batch(videos, clips: int, cfg, rng: np.random.Generator, gen: torch.Gen
         flip = rng.random() < 0.5
         pair = []
         for f in (a, b):
-            img = v.frames[f]
-            ms = v.masks[:, f]
+            img, ms = at_size(v.frames[f], v.masks[:, f], size)
             if flip:
                 img, ms = img.flip(-1), ms.flip(-1)
             pair.append((img, ms))

@@ -12,10 +12,10 @@ from . import losses as L
 
 W_LOGIT = 1e-3
 # The final layer's mask loss compares the bilinearly upsampled 1/4-res logits with
-# area-pooled targets at 1/2 res (128 px for the 256 px bundle), not full res: the
+# area-pooled targets at 1/2 res (128 px for a 256 px input), not full res: the
 # upsample's backward alone was 10 % of a step at 256 px, and a 2x2 average keeps the
 # boundary to half a pixel of the 1/4 grid the logits live on.
-FINAL_LOSS_SIZE = 128
+FINAL_LOSS_DIVISOR = 2
 
 
 class Targets:
@@ -23,16 +23,17 @@ class Targets:
 
     def __init__(self, batch: Batch, lr_size):
         masks = torch.cat(batch.gt_masks)                         # [G, S, S]
+        final = batch.images.shape[-1] // FINAL_LOSS_DIVISOR
         self.classes = torch.cat(batch.gt_classes)
         self.keys = torch.cat(batch.gt_keys)
-        self.masks = pool(masks, FINAL_LOSS_SIZE)
+        self.masks = pool(masks, final)
         self.masks_lr = pool(masks, lr_size)
         counts = [int(g.shape[0]) for g in batch.gt_masks]
         self.offsets = [sum(counts[:i]) for i in range(len(counts))]
         self.counts = counts
         self.pv = batch.prompt_valid > 0                           # [I, P]
         p_masks = batch.prompt_masks[self.pv]
-        self.p_masks = pool(p_masks, FINAL_LOSS_SIZE)
+        self.p_masks = pool(p_masks, final)
         self.p_masks_lr = pool(p_masks, lr_size)
         self.p_classes = batch.prompt_classes[self.pv]
         self.p_keys = batch.prompt_keys[self.pv]

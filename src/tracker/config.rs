@@ -115,6 +115,10 @@ pub struct TrackerConfig {
     /// Running-mean window of the target embedding and class embedding (ours: 10 frames, so
     /// the mean follows slow appearance changes yet smooths single-frame noise).
     pub mean_window: u32,
+    /// Ours: each frame's class embedding enters the class running mean with weight
+    /// area^p (area = the target's final mask in 1/4-resolution cells), so frames that saw
+    /// more of the object count more; 0 = every frame the same (the reference's mean).
+    pub class_area_power: f32,
     /// Mask of a target that has both a prompt-query output and a matched detection.
     pub matched_mask: MatchedMask,
     /// Similarity mode: accept a match when the cosine exceeds this (ours 0.5).
@@ -163,6 +167,7 @@ impl Default for TrackerConfig {
             memory_frames: 5,
             assoc_memory: 3,
             mean_window: 10,
+            class_area_power: 0.0,
             matched_mask: MatchedMask::Prompt,
             similarity_threshold: 0.5,
             confirm_frames: 2,
@@ -196,6 +201,9 @@ impl TrackerConfig {
         }
         if self.max_targets == 0 {
             return Err("tracker: max_targets must be >= 1".into());
+        }
+        if !(0.0..=4.0).contains(&self.class_area_power) {
+            return Err("tracker: class_area_power must be in 0..=4".into());
         }
         if self.mean_window == 0 {
             return Err("tracker: mean_window must be >= 1".into());

@@ -78,31 +78,41 @@ impl Ring {
     }
 }
 
-/// Running mean over a capped window: m += (v - m) / min(n, window).
+/// Running mean over a capped window of weighted entries: m += (v - m) * w / W, where W, the
+/// total weight, is capped at `window` x the largest weight seen. With every weight 1 this
+/// is the plain mean of the first `window` entries and then an exponential mean of rate
+/// 1 / window; a larger weight pulls the mean further (a frame that saw more of an object).
 #[derive(Debug, Clone)]
 pub struct RunningMean {
     pub mean: Vec<f32>,
-    n: u32,
+    total: f32,
+    max_weight: f32,
 }
 
 impl RunningMean {
     pub fn new(dim: usize) -> Self {
-        RunningMean { mean: vec![0.0; dim], n: 0 }
+        RunningMean { mean: vec![0.0; dim], total: 0.0, max_weight: 0.0 }
     }
 
     pub fn update(&mut self, v: &[f32], window: u32) {
-        if v.len() != self.mean.len() {
+        self.update_weighted(v, 1.0, window);
+    }
+
+    /// Adds `v` with weight `w`; ignored when `w` is not positive or the size differs.
+    pub fn update_weighted(&mut self, v: &[f32], w: f32, window: u32) {
+        if v.len() != self.mean.len() || w.is_nan() || w <= 0.0 {
             return;
         }
-        self.n = (self.n + 1).min(window.max(1));
-        let w = 1.0 / self.n as f32;
+        self.max_weight = self.max_weight.max(w);
+        self.total = (self.total + w).min(window.max(1) as f32 * self.max_weight);
+        let r = w / self.total;
         for (m, x) in self.mean.iter_mut().zip(v) {
-            *m += (x - *m) * w;
+            *m += (x - *m) * r;
         }
     }
 
     pub fn is_set(&self) -> bool {
-        self.n > 0
+        self.total > 0.0
     }
 }
 
@@ -220,6 +230,21 @@ mod tests {
         assert_eq!(m.mean[0], 3.0);
         m.update(&[5.0], 2); // window 2: 3 + (5 - 3) / 2
         assert_eq!(m.mean[0], 4.0);
+    }
+
+    #[test]
+    fn weighted_mean_favours_heavy_entries_and_caps_by_the_largest() {
+        let mut m = RunningMean::new(1);
+        m.update_weighted(&[0.0], 1.0, 10);
+        m.update_weighted(&[4.0], 3.0, 10); // (0 * 1 + 4 * 3) / 4
+        assert_eq!(m.mean[0], 3.0);
+        m.update_weighted(&[9.0], 0.0, 10);
+        assert_eq!(m.mean[0], 3.0, "a zero weight adds nothing");
+        let mut c = RunningMean::new(1);
+        c.update_weighted(&[2.0], 4.0, 1); // window 1: the total is capped at 1 x 4
+        c.update_weighted(&[6.0], 2.0, 1); // 2 + (6 - 2) * 2 / 4
+        assert_eq!(c.mean[0], 4.0);
+        assert!(!RunningMean::new(1).is_set() && c.is_set());
     }
 
     #[test]

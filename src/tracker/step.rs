@@ -283,7 +283,7 @@ impl Tracker {
             }
             let (emb, cls) = (out.assoc_emb.row(d.index), out.class_emb.row(d.index));
             t.memory.mean_emb.update(emb, window);
-            t.memory.class_emb.update(cls, window);
+            copy_into(&mut t.class_obs, cls);
             t.matched = true;
             tracing::trace!(id = t.id, det = d.index, source = ?t.source, "matched a detection");
             if t.source == Source::None {
@@ -411,6 +411,10 @@ impl Tracker {
         let cfg = &self.config;
         let mut alive = vec![true; self.targets.len()];
         for (i, t) in self.targets.iter_mut().enumerate() {
+            let class_weight = class_evidence_weight(t, cfg.class_area_power);
+            if t.matched {
+                t.memory.class_emb.update_weighted(&t.class_obs, class_weight, window);
+            }
             if t.source == Source::None {
                 alive[i] = t.on_miss(cfg);
                 continue;
@@ -430,7 +434,7 @@ impl Tracker {
                 t.memory.embeddings.push(&t.emb);
                 if !t.matched {
                     t.memory.mean_emb.update(&t.emb, window);
-                    t.memory.class_emb.update(&t.class_emb, window);
+                    t.memory.class_emb.update_weighted(&t.class_emb, class_weight, window);
                 }
             }
             t.on_hit(cfg);
@@ -465,6 +469,16 @@ impl Tracker {
         }
         self.tracks.truncate(n);
     }
+}
+
+/// Weight of this frame's class embedding in the target's class mean: area^p of its final
+/// mask (0 when it has none this frame), 1 for every frame when p = 0.
+fn class_evidence_weight(t: &Target, power: f32) -> f32 {
+    if power == 0.0 {
+        return 1.0;
+    }
+    let area = if t.source == Source::None { 0 } else { t.mask.data.iter().filter(|&&v| v != 0).count() };
+    (area as f32).powf(power)
 }
 
 /// A prompt-present target's mask given its matched detection's logits.

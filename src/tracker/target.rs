@@ -42,6 +42,9 @@ pub struct Target {
     /// Association / class embeddings observed this frame (copied: outputs are per frame).
     pub emb: Vec<f32>,
     pub class_emb: Vec<f32>,
+    /// Class embedding of the detection matched this frame (the class evidence when
+    /// `matched`; it enters the class mean once the frame's final mask is known).
+    pub class_obs: Vec<f32>,
 }
 
 impl Target {
@@ -62,6 +65,7 @@ impl Target {
             similarity: 1.0,
             emb: Vec::new(),
             class_emb: Vec::new(),
+            class_obs: Vec::new(),
         }
     }
 
