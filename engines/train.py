@@ -140,7 +140,9 @@ def parse():
                          "base size throughout): progressive resizing, the final phase at "
                          "the size the bundle is exported at, from the same renders "
                          "upsampled as the runtime upsamples a frame")
-    ap.add_argument("--final-fraction", type=float, default=0.25)
+    ap.add_argument("--final-fraction", type=float, default=0.25,
+                    help="share of the schedule (by progress, so the clock counts when it "
+                         "leads) run at --final-size; session 16 tried 0.25")
     ap.add_argument("--out", type=Path, default=ENGINES / "checkpoints" / "tiny.pt")
     ap.add_argument("--log", type=Path, default=None)
     ap.add_argument("--resume", type=Path, default=None,
