@@ -411,10 +411,7 @@ impl Tracker {
         let cfg = &self.config;
         let mut alive = vec![true; self.targets.len()];
         for (i, t) in self.targets.iter_mut().enumerate() {
-            let class_weight = class_evidence_weight(t, cfg.class_area_power);
-            if t.matched {
-                t.memory.class_emb.update_weighted(&t.class_obs, class_weight, window);
-            }
+            update_class_mean(t, cfg.class_area_power, window);
             if t.source == Source::None {
                 alive[i] = t.on_miss(cfg);
                 continue;
@@ -434,7 +431,6 @@ impl Tracker {
                 t.memory.embeddings.push(&t.emb);
                 if !t.matched {
                     t.memory.mean_emb.update(&t.emb, window);
-                    t.memory.class_emb.update_weighted(&t.class_emb, class_weight, window);
                 }
             }
             t.on_hit(cfg);
@@ -471,14 +467,22 @@ impl Tracker {
     }
 }
 
-/// Weight of this frame's class embedding in the target's class mean: area^p of its final
-/// mask (0 when it has none this frame), 1 for every frame when p = 0.
-fn class_evidence_weight(t: &Target, power: f32) -> f32 {
-    if power == 0.0 {
-        return 1.0;
-    }
-    let area = if t.source == Source::None { 0 } else { t.mask.data.iter().filter(|&&v| v != 0).count() };
-    (area as f32).powf(power)
+/// Adds this frame's class evidence to the target's class mean: the matched detection's
+/// class embedding (counted even when overlaps then took the target's mask), else its own
+/// output's when it has one. Weight: area^p of its final mask (0 without one), 1 for every
+/// frame when p = 0.
+fn update_class_mean(t: &mut Target, power: f32, window: u32) {
+    let present = t.source != Source::None;
+    let class_emb = if t.matched {
+        &t.class_obs
+    } else if present && !t.emb.is_empty() {
+        &t.class_emb
+    } else {
+        return;
+    };
+    let area = if present { t.mask.area() } else { 0 };
+    let weight = if power == 0.0 { 1.0 } else { (area as f32).powf(power) };
+    t.memory.class_emb.update_weighted(class_emb, weight, window);
 }
 
 /// A prompt-present target's mask given its matched detection's logits.
