@@ -28,7 +28,7 @@ import torch
 
 ENGINES = Path(__file__).resolve().parent
 sys.path.insert(0, str(ENGINES))
-from segmodel.batch import make_batch  # noqa: E402
+from segmodel.batch import make_batch, partial_frames  # noqa: E402
 from segmodel.config import DEFAULT, ROUND_ROBIN  # noqa: E402
 from segmodel.data import load_dataset  # noqa: E402
 from segmodel.model import SegModel  # noqa: E402
@@ -143,6 +143,10 @@ def parse():
     ap.add_argument("--final-fraction", type=float, default=0.25,
                     help="share of the schedule (by progress, so the clock counts when it "
                          "leads) run at --final-size; session 16 tried 0.25")
+    ap.add_argument("--focus-partial", type=float, default=0.0,
+                    help="fraction of clips built around a frame where some object shows "
+                         "less than half its largest area in the window (cut by the edge "
+                         "or mostly hidden); 0 = uniform clips, the default recipe")
     ap.add_argument("--out", type=Path, default=ENGINES / "checkpoints" / "tiny.pt")
     ap.add_argument("--log", type=Path, default=None)
     ap.add_argument("--resume", type=Path, default=None,
@@ -176,6 +180,10 @@ def main():
         videos += load_dataset(args.data / "hard", DEFAULT.width, window=args.window,
                                seed=args.seed)
     print(f"loaded {len(videos)} videos in {time.time() - t0:.0f}s", flush=True)
+    focus = partial_frames(videos) if args.focus_partial > 0 else None
+    if focus is not None:
+        n_frames = sum(v.frames.shape[0] for v in videos)
+        print(f"{len(focus)} of {n_frames} frames show a partial object", flush=True)
     text = text_embeddings(ENGINES / "tiny")
     # channels_last with NHWC input (compute_loss): 16 % faster steps on this CPU.
     levels = DEFAULT.layer_levels if args.last_level == "s8" else ROUND_ROBIN
@@ -211,7 +219,8 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr_at(it, progress, args.lr)
         final = args.final_size and progress >= 1.0 - args.final_fraction
-        batch = make_batch(videos, args.clips, final_cfg if final else cfg, rng, gen)
+        batch = make_batch(videos, args.clips, final_cfg if final else cfg, rng, gen,
+                           focus=focus, focus_p=args.focus_partial)
         logs = {}
         loss = compute_loss(model, batch, text, logs, bf16=args.precision == "bf16")
         opt.zero_grad(set_to_none=True)
