@@ -56,16 +56,23 @@ def load(ann, results):
     return images, gts, dets
 
 
-def ap50(images, gts, dets, cats):
+def evaluated(images, gts, dets, cats, **params):
+    """pycocotools' segm COCOeval on copies of gts/dets after evaluate(), its prints
+    swallowed; `params` are set on ev.params first (maxDets, iouThrs, ...)."""
     gt = COCO()
     with contextlib.redirect_stdout(io.StringIO()):
         gt.dataset = {"images": images, "annotations": [dict(g) for g in gts], "categories": cats}
         gt.createIndex()
-        dt = gt.loadRes([dict(d) for d in dets])
-        ev = COCOeval(gt, dt, "segm")
-        ev.params.maxDets = [1, 10, 100]
-        ev.params.iouThrs = np.array([0.5])
+        ev = COCOeval(gt, gt.loadRes([dict(d) for d in dets]), "segm")
+        for k, v in params.items():
+            setattr(ev.params, k, v)
         ev.evaluate()
+    return ev
+
+
+def ap50(images, gts, dets, cats):
+    ev = evaluated(images, gts, dets, cats, maxDets=[1, 10, 100], iouThrs=np.array([0.5]))
+    with contextlib.redirect_stdout(io.StringIO()):
         ev.accumulate()
         ev.summarize()
     return ev.stats[0]

@@ -13,8 +13,6 @@ interval). Diagnosis of the adoption threshold,
 not a rule: validation data only.
 """
 import argparse
-import contextlib
-import io
 import json
 import sys
 from pathlib import Path
@@ -24,25 +22,15 @@ import numpy as np
 ENGINES = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ENGINES))
 sys.path.insert(0, str(ENGINES / "experiments" / "session14"))
-from ap50_errors import load  # noqa: E402
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval  # noqa: E402
+from ap50_errors import evaluated, load  # noqa: E402
 
 RECALLS = np.linspace(0, 1, 101)
 
 
 def matches(images, gts, dets, cats, video_of):
     """Per class: (video, score, is_tp) of every output and the GT count per video."""
-    gt = COCO()
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt.dataset = {"images": images, "annotations": [dict(g) for g in gts], "categories": cats}
-        gt.createIndex()
-        dt = gt.loadRes([dict(d) for d in dets])
-        ev = COCOeval(gt, dt, "segm")
-        ev.params.iouThrs = np.array([0.5])
-        ev.params.areaRng, ev.params.areaRngLbl = [[0, 1e10]], ["all"]
-        ev.params.maxDets = [100]
-        ev.evaluate()
+    ev = evaluated(images, gts, dets, cats, iouThrs=np.array([0.5]), areaRng=[[0, 1e10]],
+                   areaRngLbl=["all"], maxDets=[100])
     out = {}
     for e in ev.evalImgs:
         if e is None:
