@@ -27,38 +27,40 @@ from ap50_errors import evaluated, load  # noqa: E402
 RECALLS = np.linspace(0, 1, 101)
 
 
-def matches(images, gts, dets, cats, video_of):
-    """Per class: (video, score, is_tp) of every output and the GT count per video."""
+def matches(images, gts, dets, cats, video_of, n_videos):
+    """Per class: (video of each output, is_tp of each output), outputs best score first,
+    and the class's GT count per video. Sorted once here: a resample changes only weights."""
     ev = evaluated(images, gts, dets, cats, iouThrs=np.array([0.5]), areaRng=[[0, 1e10]],
                    areaRngLbl=["all"], maxDets=[100])
-    out = {}
+    rows, n_gt = {}, {}
     for e in ev.evalImgs:
         if e is None:
             continue
-        v = video_of[e["image_id"]]
-        rows, n_gt = out.setdefault(e["category_id"], ([], {}))
-        keep = ~np.asarray(e["gtIgnore"], bool)
-        n_gt[v] = n_gt.get(v, 0) + int(keep.sum())
-        for s, m, ig in zip(e["dtScores"], e["dtMatches"][0], e["dtIgnore"][0]):
-            if not ig:
-                rows.append((v, s, m > 0))
+        v, c = video_of[e["image_id"]], e["category_id"]
+        n_gt.setdefault(c, np.zeros(n_videos))[v] += int((~np.asarray(e["gtIgnore"], bool)).sum())
+        rows.setdefault(c, []).extend((v, s, m > 0) for s, m, ig in
+                                      zip(e["dtScores"], e["dtMatches"][0], e["dtIgnore"][0]) if not ig)
+    out = []
+    for c, counts in n_gt.items():
+        r = rows.get(c, [])
+        v, s, tp = (np.array(x) for x in zip(*r)) if r else (np.zeros(0, int), np.zeros(0), np.zeros(0, bool))
+        order = np.argsort(-s, kind="mergesort")
+        out.append((v[order], tp[order], counts))
     return out
 
 
-def ap50(per_class, weight):
+def weighted_ap50(per_class, weight):
     """COCO 101-point AP at IoU 0.5 with each video counted `weight[video]` times."""
     aps = []
-    for rows, n_gt in per_class.values():
-        total = sum(weight[v] * n for v, n in n_gt.items())
+    for v, tp, counts in per_class:
+        total = weight @ counts
         if total == 0:
             continue
-        if not rows:
+        if len(v) == 0:
             aps.append(0.0)
             continue
-        v, s, tp = (np.array(x) for x in zip(*rows))
-        order = np.argsort(-s, kind="mergesort")
-        w = weight[v[order]]
-        tps, fps = np.cumsum(w * tp[order]), np.cumsum(w * ~tp[order])
+        w = weight[v]
+        tps, fps = np.cumsum(w * tp), np.cumsum(w * ~tp)
         rec = tps / total
         prec = tps / np.maximum(tps + fps, np.finfo(float).eps)
         prec = np.maximum.accumulate(prec[::-1])[::-1]
@@ -75,33 +77,27 @@ def main():
     ap.add_argument("--resamples", type=int, default=1000)
     args = ap.parse_args()
     ann = json.loads(args.annotations.read_text())
-    vids = sorted(v["id"] for v in ann["videos"])
-    video_of, k = {}, 0
-    for v in sorted(ann["videos"], key=lambda v: v["id"]):
-        for _ in range(v["length"]):
-            k += 1
-            video_of[k] = vids.index(v["id"])
+    videos = sorted(ann["videos"], key=lambda v: v["id"])
+    # Image ids as load() numbers them: videos in id order, frames in order, from 1.
+    video_of = dict(enumerate((i for i, v in enumerate(videos) for _ in range(v["length"])), start=1))
     runs = []
     for path in [args.base] + ([args.new] if args.new else []):
         images, gts, dets = load(ann, json.loads(path.read_text()))
-        runs.append(matches(images, gts, dets, ann["categories"], video_of))
-    ones = np.ones(len(vids))
-    full = [ap50(r, ones) for r in runs]
+        runs.append(matches(images, gts, dets, ann["categories"], video_of, len(videos)))
+    n = len(videos)
+    full = [weighted_ap50(r, np.ones(n)) for r in runs]
     rng = np.random.default_rng(0)
+    vals = np.array([[weighted_ap50(r, w) for r in runs] for w in
+                     (np.bincount(rng.integers(n, size=n), minlength=n).astype(float) for _ in range(args.resamples))])
     if not args.new:
-        vals = [ap50(runs[0], np.bincount(rng.integers(len(vids), size=len(vids)), minlength=len(vids)).astype(float))
-                for _ in range(args.resamples)]
-        lo, hi = np.quantile(vals, [0.025, 0.975])
+        lo, hi = np.quantile(vals[:, 0], [0.025, 0.975])
         print(f"AP50 {full[0]:.4f}; video bootstrap ({args.resamples} resamples) 95 % interval [{lo:.4f}, {hi:.4f}]")
         return
-    diffs = []
-    for _ in range(args.resamples):
-        w = np.bincount(rng.integers(len(vids), size=len(vids)), minlength=len(vids)).astype(float)
-        diffs.append(ap50(runs[1], w) - ap50(runs[0], w))
+    diffs = vals[:, 1] - vals[:, 0]
     lo, hi = np.quantile(diffs, [0.025, 0.975])
     print(f"AP50 base {full[0]:.4f}, new {full[1]:.4f}, difference {full[1] - full[0]:+.4f}; "
           f"paired video bootstrap ({args.resamples} resamples) 95 % interval [{lo:+.4f}, {hi:+.4f}], "
-          f"P(difference <= 0) = {np.mean(np.array(diffs) <= 0):.3f}")
+          f"P(difference <= 0) = {np.mean(diffs <= 0):.3f}")
 
 
 if __name__ == "__main__":
