@@ -96,16 +96,18 @@ def draw_clip(videos, rng: np.random.Generator, focus=None, focus_p: float = 0.0
     start that fits it (clamping b at the last frame instead would over-draw k = 0 in short
     windowed videos). With probability `focus_p` the clip is instead built around a frame
     drawn from `focus` ((video, frame) rows, `partial_frames`): that frame is a or b."""
+    f = None
     if focus_p > 0 and len(focus) and rng.random() < focus_p:
-        vi, f = focus[rng.integers(len(focus))]
+        vi, f = (int(x) for x in focus[rng.integers(len(focus))])
         v = videos[vi]
-        k = int(min(v.frames.shape[0] - 1, rng.integers(0, 4)))
-        a = int(f) if f + k < v.frames.shape[0] else int(f) - k
-        return v, a, a + k
-    v = videos[rng.integers(len(videos))]
+    else:
+        v = videos[rng.integers(len(videos))]
     n_f = v.frames.shape[0]
     k = int(min(n_f - 1, rng.integers(0, 4)))
-    a = int(rng.integers(n_f - k))
+    if f is None:
+        a = int(rng.integers(n_f - k))
+    else:
+        a = f if f + k < n_f else f - k
     return v, a, a + k
 
 
