@@ -114,10 +114,11 @@ def parse():
     ap.add_argument("--window", type=int, default=8,
                     help="consecutive frames kept per video, at a seeded offset (0 = all)")
     # 6400 since session 18: confirmed better than 5200 on the streaming output over 800
-    # validation videos (engines/experiments/session17/RESULTS.md); ~82 min on this machine.
+    # validation videos (engines/experiments/session17/RESULTS.md); ~82 min on an AMX host.
     ap.add_argument("--iters", type=int, default=6400,
-                    help="6400 x ~0.77 s (bf16, channels-last encoder) on this idle 2-core "
-                         "machine; the time limit shortens the schedule when slower")
+                    help="6400 x ~0.77 s (bf16, channels-last encoder) on an idle 2-core AMX "
+                         "host (1.47 s in fp32 on an AVX2 one); the time limit shortens the "
+                         "schedule when slower")
     ap.add_argument("--clips", type=int, default=8, help="clips per batch (2 frames each)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
