@@ -9,8 +9,8 @@ judge_frames.py). Then whole videos are resampled with replacement, the same dra
 runs (paired), and AP50 is re-accumulated from the fixed matches: a video drawn twice
 counts its objects and outputs twice. Prints the difference on the full set and the 95 %
 percentile interval of the resampled differences (without --new: one run's AP50 and its
-interval). Diagnosis of the adoption threshold,
-not a rule: validation data only.
+interval). Choices are made with it on validation data only; on held-out data it only
+reports the interval of figures already fixed (session 18).
 """
 import argparse
 import json
