@@ -25,6 +25,9 @@ gst::plugin_define!(
     env!("CARGO_PKG_DESCRIPTION"),
     plugin_init,
     concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    // The crate is `MIT OR Apache-2.0` (LICENSE-MIT, LICENSE-APACHE). GStreamer accepts only
+    // the licence names it knows (gstplugin.c `valid_licenses`) and has none for a dual licence
+    // or Apache-2.0; "MIT/X11" is its name for MIT, one of the two licences on offer.
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
