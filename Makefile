@@ -1,18 +1,26 @@
 # segstream: the two commands a newcomer needs are `make demo` and `make test`.
 SHELL := /bin/bash
 CARGO ?= cargo
-PYTHON ?= python3
 
-# libnvrtc.so.12 from the nvidia-cuda-nvrtc-cu12 wheel: lets the tests compile our CUDA
-# kernels to PTX (no GPU needed). Empty when the wheel is missing; the deps target installs it.
-# (nvidia.cuda_nvrtc is a namespace package: no __file__, so read its __path__.)
-NVRTC_LIB := $(shell $(PYTHON) -c "import nvidia.cuda_nvrtc as m,os;print(os.path.join(list(m.__path__)[0],'lib'))" 2>/dev/null)
-export LD_LIBRARY_PATH := $(NVRTC_LIB)$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
+# Every Python step runs from the project's virtual environment, created from
+# deploy/requirements.txt alone (deploy/install-deps.sh recreates it when that file
+# changes). It is first on PATH, so the `python3` that Rust tests and the ONNX Runtime /
+# NVRTC library lookups call is the venv's: a package that is on the host but missing from
+# the requirements fails here as it would on a fresh machine.
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export VIRTUAL_ENV := $(VENV)
+PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build release demo model test test-rust test-python lint inspect bench clean-out
+.PHONY: deps build release demo model test test-run test-rust test-python lint inspect bench
 
 deps:
 	./deploy/install-deps.sh
+
+# libnvrtc.so.12 from the nvidia-cuda-nvrtc-cu12 wheel in the venv: lets the tests compile our
+# CUDA kernels to PTX (no GPU needed). Read in a sub-make (after deps made the venv).
+# (nvidia.cuda_nvrtc is a namespace package: no __file__, so read its __path__.)
+NVRTC_LIB = $(shell $(PYTHON) -c "import nvidia.cuda_nvrtc as m,os;print(os.path.join(list(m.__path__)[0],'lib'))" 2>/dev/null)
 
 release: deps
 	$(CARGO) build --release --workspace
@@ -25,8 +33,8 @@ demo: release
 	./target/release/segstream demo --out out/demo
 
 ## Retrain the default model from seed 0 and export it into engines/tiny (opt-in, needs torch):
-## one run of engines/train.py (6400 iterations, ~82 min on an idle AMX host; the 89-minute
-## limit shortens the schedule on a slower one) and its 320 px export with the parity check.
+## one run of engines/train.py and its 320 px export with the ONNX-vs-PyTorch parity check.
+## The training requirements go into the same venv.
 model: release
 	$(PYTHON) -m pip install -q -r engines/requirements-train.txt
 	$(PYTHON) engines/train.py --out engines/checkpoints/tiny.pt $(TRAIN_ARGS)
@@ -37,14 +45,21 @@ model: release
 # --hard-videos 0 --data /tmp/smoke"); MODEL_OUT: where the networks go (text files stay).
 TRAIN_ARGS ?=
 MODEL_OUT ?= engines/tiny
-MODEL_DESCRIPTION := Small unified query-based segmenter trained on the segstream synthetic world by make model (engines/train.py defaults, seed 0, exported at 320 px input); see engines/README.md
+MODEL_DESCRIPTION := Small unified query-based segmenter trained on the segstream synthetic world by make model (engines/train.py defaults, seed 0, exported at 320 px input); see engines/MODEL_CARD.md
 
 ## The whole suite (installs what is missing first).
 test: deps
+	$(MAKE) --no-print-directory test-run
+
+test-run:
 	$(CARGO) fmt --all --check
 	$(CARGO) build --workspace --all-targets
-	GST_PLUGIN_PATH=$(CURDIR)/target/debug $(CARGO) test --workspace --no-fail-fast
-	$(MAKE) test-python
+	$(MAKE) --no-print-directory test-rust
+	$(MAKE) --no-print-directory test-python
+
+test-rust:
+	LD_LIBRARY_PATH=$(NVRTC_LIB)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} GST_PLUGIN_PATH=$(CURDIR)/target/debug \
+	  $(CARGO) test --workspace --no-fail-fast
 
 test-python:
 	$(PYTHON) -m pytest -q -rs engines/tests tests/judges

@@ -10,6 +10,7 @@ apt_pkgs=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-libav
   mosquitto mosquitto-clients openssl
+  python3-venv
 )
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -24,10 +25,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
 fi
 
-if ! python3 -m pip install --disable-pip-version-check -r "$here/requirements.txt" \
-     --dry-run 2>/dev/null | grep -q "Would install"; then
-  echo "install-deps: python packages present"
+# Python: a project virtual environment made from deploy/requirements.txt alone, so nothing
+# installed on the host by hand can stand in for a missing requirement. Recreated from scratch
+# when the requirements file changes (its hash is kept inside the venv).
+venv="${SEGSTREAM_VENV:-$(dirname "$here")/.venv}"
+want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
+have="$(cat "$venv/requirements.sha256" 2>/dev/null || true)"
+if [ "$want" = "$have" ] && [ -x "$venv/bin/python" ]; then
+  echo "install-deps: venv $venv is current"
 else
-  echo "install-deps: pip install -r deploy/requirements.txt"
-  python3 -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
+  echo "install-deps: creating venv $venv from deploy/requirements.txt"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
+  echo "$want" > "$venv/requirements.sha256"
 fi

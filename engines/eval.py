@@ -34,7 +34,7 @@ from segmodel.cocometrics import (PAINT_MIN_SCORE, coco_scores, mask_nms,  # noq
                                   mean_prompt_iou, pooled_miou, semantic,
                                   top_class_pairs, video_bootstrap_ci)
 from segmodel.data import decode_rle, load_frame  # noqa: E402
-from segmodel.export import DEC_OUT  # noqa: E402
+from segmodel.names import DEC_OUT  # noqa: E402
 from segmodel.verify import output_names, sessions  # noqa: E402
 from train import default_synth_bin, synth  # noqa: E402
 

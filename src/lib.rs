@@ -1,6 +1,8 @@
 //! segstream core library: everything except GStreamer.
 //!
 //! Module map (see docs/ARCHITECTURE.md):
+//! - [`frame`], [`frame_result`]: a borrowed video frame; one frame's tracked objects (the bottom
+//!   of the crate: kernels, output and segmenter all use them).
 //! - [`tensor`], [`model`]: the engine contract as Rust types (features, prompts, decoder outputs).
 //! - [`bundle`]: engine bundle manifests (`bundle.toml`), default-bundle lookup, validation
 //!   against the ONNX files.
@@ -18,6 +20,8 @@
 pub mod bundle;
 pub mod command;
 pub mod eval;
+pub mod frame;
+pub mod frame_result;
 pub mod kernels;
 pub mod mask;
 pub mod metrics;

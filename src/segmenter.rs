@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::bundle::{resolve_bundle_dir, Bundle};
+// Re-exported: callers see one API; the types live below the kernels and output modules.
+pub use crate::frame::{FrameRef, PixelFormat};
+pub use crate::frame_result::{FrameResult, ObjectResult};
 use crate::kernels::cuda::GpuKernels;
 use crate::kernels::{MaskUpsampler, Preprocessor};
 use crate::mask::{BBox, Mask};
@@ -23,26 +26,6 @@ use vocabulary::OpenVocabulary;
 /// A text target also answers to vocabulary names this close to it (text-text cosine,
 /// all-MiniLM-L6-v2: "a red disc" ~ "disc" 0.79, unrelated shape names < 0.5).
 pub const TEXT_SYNONYM_COSINE: f32 = 0.7;
-
-/// A video frame in one of the supported raw formats, borrowed from the caller.
-pub struct FrameRef<'a> {
-    pub format: PixelFormat,
-    pub width: usize,
-    pub height: usize,
-    /// One slice per plane (1 for packed RGB formats, 3 for I420, 2 for NV12).
-    pub planes: [&'a [u8]; 3],
-    /// Row stride in bytes of each plane.
-    pub strides: [usize; 3],
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PixelFormat {
-    Rgb,
-    Rgba,
-    Bgrx,
-    I420,
-    Nv12,
-}
 
 /// Settings chosen by the user (element properties, CLI flags, config files).
 #[derive(Debug, Clone)]
@@ -64,17 +47,6 @@ impl Default for SegmenterSettings {
     }
 }
 
-/// One object on one frame, in frame (or `mask_size`) coordinates.
-#[derive(Debug, Clone)]
-pub struct ObjectResult {
-    pub track_id: u64,
-    pub class_id: usize,
-    pub label: String,
-    pub score: f32,
-    pub bbox: BBox,
-    pub mask: Mask,
-}
-
 /// Errors opening or running a segmenter; messages name the file and the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum SegmenterError {
@@ -82,19 +54,6 @@ pub enum SegmenterError {
     Load(String),
     #[error("{0}")]
     Run(String),
-}
-
-/// Everything found on one frame: what the meta carries and what MQTT publishes.
-#[derive(Debug, Clone, Default)]
-pub struct FrameResult {
-    /// 0-based frame number within the stream.
-    pub frame: u64,
-    /// Frame size in pixels (masks may be at another size: see each mask's width/height).
-    pub width: usize,
-    pub height: usize,
-    /// Bundle name of the model that produced the result.
-    pub model: String,
-    pub objects: Vec<ObjectResult>,
 }
 
 /// Wall time of the stages of the last [`Segmenter::process`] call. `track` includes

@@ -8,12 +8,10 @@ import torch
 import torch.nn as nn
 
 from .config import ModelConfig
+from .names import DEC_OUT, ENC_OUT, HEADS  # noqa: F401  (re-exported for callers)
 
 OPSET = 17
-ENC_OUT = ["mask_feat", "feat_s8", "feat_s16", "feat_s32"]
 STRIDES = (4, 8, 16, 32, 4)
-HEADS = ["masks", "class_emb", "assoc_emb", "quality"]
-DEC_OUT = [f"det_{h}" for h in HEADS] + [f"prompt_{h}" for h in HEADS]
 
 
 def enc_out(cfg: ModelConfig):

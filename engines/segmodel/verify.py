@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .export import DEC_OUT
+from .names import DEC_OUT
 
 
 def sessions(bundle: Path):

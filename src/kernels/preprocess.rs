@@ -6,7 +6,7 @@
 //! YUV uses limited-range BT.601 below 720 rows and BT.709 from 720 rows, which is
 //! GStreamer's default colorimetry guess for raw video without a colorimetry field.
 use super::bilinear::Axis;
-use crate::segmenter::{FrameRef, PixelFormat};
+use crate::frame::{FrameRef, PixelFormat};
 use crate::tensor::Tensor;
 
 /// Reusable preprocessing state for one model input size and normalisation.

@@ -2,8 +2,8 @@
 use super::cuda;
 use super::postprocess::MaskUpsampler;
 use super::preprocess::{yuv_to_rgb, Preprocessor, BT601};
+use crate::frame::{FrameRef, PixelFormat};
 use crate::mask::{BBox, Mask};
-use crate::segmenter::{FrameRef, PixelFormat};
 use crate::tensor::Tensor;
 
 const MEAN: [f32; 3] = [0.485, 0.456, 0.406];

@@ -7,8 +7,8 @@
 use super::clock::now_rfc3339;
 use super::payload::{Detail, FramePayload, ObjectPayload, SCHEMA_VERSION};
 use super::polygon::outer_contour;
+use crate::frame_result::{FrameResult, ObjectResult};
 use crate::rle;
-use crate::segmenter::{FrameResult, ObjectResult};
 
 /// Smallest mask side the coarse levels go down to.
 const MIN_MASK_SIDE: usize = 8;
@@ -164,8 +164,8 @@ fn scaled(m: &crate::mask::Mask, s: f32) -> std::borrow::Cow<'_, crate::mask::Ma
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame_result::ObjectResult;
     use crate::mask::{BBox, Mask};
-    use crate::segmenter::ObjectResult;
 
     fn noisy_result(n: usize, w: usize, h: usize) -> FrameResult {
         let mut seed = 7u64;

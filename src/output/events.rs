@@ -5,7 +5,7 @@
 //! frames. State is bounded by the number of live and recently lost tracks.
 use super::clock::now_rfc3339;
 use super::payload::{EventKind, EventPayload, SCHEMA_VERSION};
-use crate::segmenter::FrameResult;
+use crate::frame_result::FrameResult;
 use std::collections::BTreeMap;
 
 struct Seen {
@@ -85,7 +85,7 @@ impl EventTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segmenter::ObjectResult;
+    use crate::frame_result::ObjectResult;
 
     fn frame(n: u64, ids: &[u64]) -> FrameResult {
         let objects = ids

@@ -15,8 +15,8 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchCon
 use cudarc::nvrtc::Ptx;
 
 use super::preprocess::{check_frame, yuv_matrix, Preprocessor};
+use crate::frame::{FrameRef, PixelFormat};
 use crate::mask::Mask;
-use crate::segmenter::{FrameRef, PixelFormat};
 use crate::tensor::Tensor;
 
 /// One `.cu` file and the `extern "C"` kernels it defines.
