@@ -51,7 +51,7 @@ def main():
     ap.add_argument("--description", default=None)
     ap.add_argument("--input-size", type=int, default=None,
                     help="square model input in pixels (multiple of 32); default: the "
-                         "training size. The committed bundle: 320 (session 13)")
+                         "training size. The default bundle: 320 (trained at 256)")
     args = ap.parse_args()
     weights = "trained" if args.checkpoint else "random"
     if args.input_size is not None and (args.input_size < 64 or args.input_size % 32):

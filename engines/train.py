@@ -113,8 +113,9 @@ def parse():
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--window", type=int, default=8,
                     help="consecutive frames kept per video, at a seeded offset (0 = all)")
-    # 6400 since session 18: confirmed better than 5200 on the streaming output over 800
-    # validation videos (engines/experiments/session17/RESULTS.md); ~82 min on an AMX host.
+    # 6400 rather than 5200: higher online AP50 of the streaming output on two sets of 400
+    # validation videos (paired differences +0.006 and +0.008, both 95 % intervals above
+    # zero; engines/tools/paired_bootstrap.py); ~82 min on an AMX host.
     ap.add_argument("--iters", type=int, default=6400,
                     help="6400 x ~0.77 s (bf16, channels-last encoder) on an idle 2-core AMX "
                          "host (1.47 s in fp32 on an AVX2 one); the time limit shortens the "
@@ -122,24 +123,24 @@ def parse():
     ap.add_argument("--clips", type=int, default=8, help="clips per batch (2 frames each)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
-    # auto by default since session 18: on an AVX2-only host (AMD EPYC) bf16 autocast is
-    # emulated, 9.4 s per step against 1.47 s in fp32 (20 smoke steps each), which would
-    # leave ~560 iterations inside the time limit. On an AMX host auto is the bf16 of record.
+    # auto: on an AVX2-only host (AMD EPYC) bf16 autocast is emulated, 9.4 s per step
+    # against 1.47 s in fp32 (20 smoke steps each), which would leave ~560 iterations inside
+    # the time limit. On an AMX host auto picks bf16, as the default bundle was trained.
     ap.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                     help="encoder autocast precision while training: auto = bf16 on a CPU "
-                         "with AMX (the recipe of record), else fp32 (faster there, see "
+                         "with AMX (the default bundle's recipe), else fp32 (faster there, see "
                          "default_precision); bf16 / fp32 force one")
     ap.add_argument("--class-branch", choices=["on", "off"],
                     default="on" if DEFAULT.class_feat else "off",
                     help="the image -> class_feat branch pooled into the class head "
-                         "(segmodel/model.py ClassBranch); off = the session-8 architecture")
+                         "(segmodel/model.py ClassBranch); off = none (the default bundle)")
     ap.add_argument("--mask-pos", choices=["on", "off"],
                     default="on" if DEFAULT.mask_pos else "off",
                     help="positional mask features (ModelConfig.mask_pos): on = the "
-                         "committed bundle (session 12); off = the session-11 architecture")
+                         "default bundle; off = mask_feat without the position term")
     ap.add_argument("--last-level", choices=["s32", "s8"], default="s8",
                     help="feature level of the last decoder layer: s8 = (s32, s16, s8, s8), "
-                         "the committed bundle (session 11); s32 = round-robin (s32, s16, "
+                         "the default bundle; s32 = round-robin (s32, s16, "
                          "s8, s32), the bundles before it")
     ap.add_argument("--final-size", type=int, default=0,
                     help="input size of the last --final-fraction of the schedule (0 = the "
@@ -148,7 +149,7 @@ def parse():
                          "upsampled as the runtime upsamples a frame")
     ap.add_argument("--final-fraction", type=float, default=0.25,
                     help="share of the schedule (by progress, so the clock counts when it "
-                         "leads) run at --final-size; session 16 tried 0.25")
+                         "leads) run at --final-size")
     ap.add_argument("--focus-partial", type=float, default=0.0,
                     help="fraction of clips built around a frame where some object shows "
                          "less than half its largest area in the window (cut by the edge "

@@ -78,7 +78,7 @@ def partial_frames(videos, fraction: float = 0.5) -> np.ndarray:
     """(video index, frame) of every frame showing some object at less than `fraction` of
     the largest area it has in its video's window: an object cut by the frame edge or
     mostly hidden. Why: on validation most wrong classes of the streaming output (82 %) are
-    on objects under half visible (engines/experiments/session16), and such frames are only
+    on objects under half visible (engines/tools/class_errors.py), and such frames are only
     about a quarter of the training frames."""
     out = []
     for vi, v in enumerate(videos):

@@ -26,8 +26,8 @@ class ModelConfig:
     # Which feature level each decoder layer cross-attends (0 = s32, 1 = s16, 2 = s8).
     # s32, s16, s8, then s8 again rather than wrapping round to s32: at 256 px an s32
     # cell is 32x32 px, larger than most of the world's objects, so the final
-    # (class-emitting) layer reads 8x8 px cells. Adopted in session 11 (engines/README.md);
-    # bundles before it were trained with ROUND_ROBIN (train.py --last-level s32).
+    # (class-emitting) layer reads 8x8 px cells. Older checkpoints were trained with
+    # ROUND_ROBIN (train.py --last-level s32).
     layer_levels: tuple = (0, 1, 2, 2)
     num_heads: int = 4
     ffn_dim: int = 256
@@ -38,17 +38,17 @@ class ModelConfig:
     logit_scale: float = 20.0
     # Class features of their own (image -> 1/4 res, `class_feat`), pooled under each
     # query's mask for its class embedding; an optional encoder output / decoder input of
-    # the contract. Off: the committed bundle's architecture (the session-10 run with it
-    # was not adopted, engines/README.md); train.py --class-branch on turns it on.
+    # the contract. Off: the default bundle's architecture (a run with it lost mask
+    # quality and tracking on validation); train.py --class-branch on turns it on.
     class_feat: bool = False
     class_branch_channels: int = 32
     # Positional mask features: mask_feat += 1x1 projection of the sine encoding of each
     # 1/4-res cell (the sampler's formula), zero-initialised. A mask logit is MLP(q) .
     # mask_feat, so without position a query that knows its target by appearance lights up
-    # every look-alike (session 12: 42 % of the streaming output's misses were a prompt
-    # mask spread over a same-coloured neighbour); SOLO / CondInst add coordinates for the
-    # same reason. Adopted in session 12 (engines/README.md); train.py --mask-pos off
-    # gives the session-11 architecture.
+    # every look-alike (without it, 42 % of the streaming output's misses on validation
+    # were a prompt mask spread over a same-coloured neighbour); SOLO / CondInst add
+    # coordinates for the same reason. On in the default bundle; train.py --mask-pos off
+    # leaves it out.
     mask_pos: bool = True
 
     @property
@@ -57,7 +57,7 @@ class ModelConfig:
 
 
 DEFAULT = ModelConfig()
-ROUND_ROBIN = (0, 1, 2, 0)   # the decoder levels of checkpoints before session 11
+ROUND_ROBIN = (0, 1, 2, 0)   # the decoder levels of older checkpoints (--last-level s32)
 
 
 def config_for(state_dict) -> ModelConfig:

@@ -97,8 +97,8 @@ class ClassBranch(nn.Module):
     """Class features of their own at 1/4 resolution, read from the image.
 
     Why a separate branch: the class errors sit on small objects (< 300 px^2, i.e. a few
-    1/4-res cells), and when the class loss reached `mask_feat` through mask pooling
-    (session 9) class accuracy rose but masks and tracking fell, while pooling a frozen
+    1/4-res cells), and when the class loss reached `mask_feat` through mask pooling,
+    validation class accuracy rose but masks and tracking fell, while pooling a frozen
     `mask_feat` bought nothing. Reading the image directly keeps the class loss off the
     mask path entirely. A 4x4 stride-4 patch embedding keeps every pixel of a cell (the
     sub-cell shape detail a small object's class depends on) at a fraction of the cost of

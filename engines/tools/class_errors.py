@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Which streaming outputs carry a wrong class, and why (validation only; uses the truth).
 
-    python engines/experiments/session16/class_errors.py --annotations A.json \
+    python engines/tools/class_errors.py --annotations A.json \
         --results OUT/prompt-query-i1/frame_results.json
 
 Each output is paired with the ground-truth object it overlaps most (mask IoU >= 0.5,
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-ENGINES = Path(__file__).resolve().parents[2]
+ENGINES = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ENGINES))
 from judge_frames import rle_bytes  # noqa: E402
 from pycocotools import mask as mask_utils  # noqa: E402

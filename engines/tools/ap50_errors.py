@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where the streaming output's AP50 goes: oracle fixes of one error kind at a time.
 
-    python engines/experiments/session14/ap50_errors.py --annotations A.json \
+    python engines/tools/ap50_errors.py --annotations A.json \
         --results OUT/prompt-query-i1/frame_results.json
 
 Each row rescoring the same outputs with one kind of error removed by an oracle that
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-ENGINES = Path(__file__).resolve().parents[2]
+ENGINES = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ENGINES))
 from judge_frames import rle_bytes  # noqa: E402
 from pycocotools import mask as mask_utils  # noqa: E402

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How much of an online-AP50 difference between two runs on the same videos is noise.
 
-    python engines/experiments/session17/paired_bootstrap.py --annotations A.json \
+    python engines/tools/paired_bootstrap.py --annotations A.json \
         --base OUT_A/prompt-query-i1/frame_results.json --new OUT_B/prompt-query-i1/frame_results.json
 
 pycocotools matches each run's outputs once (IoU 0.5, per frame and class, as
@@ -10,7 +10,7 @@ runs (paired), and AP50 is re-accumulated from the fixed matches: a video drawn 
 counts its objects and outputs twice. Prints the difference on the full set and the 95 %
 percentile interval of the resampled differences (without --new: one run's AP50 and its
 interval). Choices are made with it on validation data only; on held-out data it only
-reports the interval of figures already fixed (session 18).
+reports the interval of figures already fixed.
 """
 import argparse
 import json
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-ENGINES = Path(__file__).resolve().parents[2]
+ENGINES = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ENGINES))
-sys.path.insert(0, str(ENGINES / "experiments" / "session14"))
+sys.path.insert(0, str(ENGINES / "tools"))
 from ap50_errors import evaluated, load  # noqa: E402
 
 RECALLS = np.linspace(0, 1, 101)
