@@ -17,4 +17,4 @@ for model in image_encoder mask_decoder; do
   mapfile -t shapes < <("$segstream" trt-profile "$bundle" "$model")
   "$trtexec" --onnx="$bundle/$model.onnx" --saveEngine="$bundle/tensorrt/$model.plan" "${shapes[@]}" "$@"
 done
-echo "plans written to $bundle/tensorrt/; run with provider=tensorrt"
+echo "plans written to $bundle/tensorrt/; run with provider=tensorrt-native"

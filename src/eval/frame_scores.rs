@@ -1,6 +1,6 @@
 //! Per-frame scores of what the pipeline emits frame by frame (`FrameResult`: each
 //! object with the class and score the tracker gave it on that frame, from past frames
-//! only). These are the issue-3 per-frame bars measured on the product's own output:
+//! only). These are the per-frame accuracy figures measured on the product's own output:
 //! COCO mask AP / AP50 (image = frame), class accuracy of matched objects and semantic
 //! mIoU. `engines/judge_frames.py` computes the same figures with pycocotools from the
 //! same files (`tests/metrics_judges.rs` requires agreement).

@@ -166,7 +166,7 @@ pub fn vos_jf(gt: &Dataset, pred: &VosResults, min_area_fraction: f64) -> Result
 /// A mean IoU, the number of objects it is over, and its 95 % interval.
 pub type IouSummary = (f64, usize, Option<(f64, f64)>);
 
-/// The issue-3 prompt figure on the VOS run: each object given as a mask on its prompt
+/// The prompt-guided figure on the VOS run: each object given as a mask on its prompt
 /// frame ([`prompt_frame`]), the IoU of the prediction on the next frame (objects present
 /// there; a missing prediction counts as empty). Returns (mean, objects, 95 % interval
 /// resampling whole videos).

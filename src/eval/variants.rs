@@ -57,7 +57,7 @@ pub struct Row {
     pub jf_ci95: Option<(f64, f64)>,
     /// J&F with each object given on its first visible pixel (strict protocol).
     pub jf_first_pixel: Option<f64>,
-    /// VOS run: IoU on the frame after the one each object was given on (issue 3's
+    /// VOS run: IoU on the frame after the one each object was given on (the
     /// prompt-guided figure through the runtime), and its 95 % interval.
     pub next_iou: Option<f64>,
     pub next_iou_ci95: Option<(f64, f64)>,

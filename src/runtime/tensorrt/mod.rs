@@ -6,7 +6,7 @@
 //!
 //! Deployment (deploy/tensorrt/README.md): build `libsegtrt.so` on the device, build the
 //! plans with `trtexec` using the optimisation profile from [`profile`], then run with
-//! `provider=tensorrt`. Plans live in `<bundle>/tensorrt/<file>.plan`.
+//! `provider=tensorrt-native`. Plans live in `<bundle>/tensorrt/<file>.plan`.
 mod decoder;
 mod engine;
 pub mod ffi;

@@ -1,4 +1,4 @@
-//! Small objects next to large ones and look-alike objects: the session-14 rules
+//! Small objects next to large ones and look-alike objects: the tracker's own rules
 //! (`overlap_quality`, `match_min_iou`, `split_min_cells`), each against the
 //! reference behaviour it replaces.
 use super::fake::{axis, obj, FakeDecoder, Obj};
