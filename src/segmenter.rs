@@ -94,6 +94,8 @@ pub struct Segmenter {
     /// CUDA twins of the kernels, used with a GPU provider when CUDA + NVRTC load.
     /// COMPILED, NOT RUN: this project has no GPU (see kernels::cuda).
     gpu: Option<GpuKernels>,
+    /// Why a GPU provider runs without the CUDA kernels (see [`Segmenter::gpu_warning`]).
+    gpu_warning: Option<String>,
     result: FrameResult,
     /// Masks of the previous frame's objects, reused for the next frame's objects.
     spare_masks: Vec<Mask>,
@@ -117,6 +119,7 @@ impl Segmenter {
             }
         }
         let engines = backend_for(provider).open(&bundle).map_err(|e| load(&e))?;
+        let (gpu, gpu_warning) = gpu_kernels(provider);
         let i = &bundle.manifest.input;
         tracing::info!(bundle = %dir.display(), name = bundle.name(), %provider, classes = vocab.len(), "segmenter open");
         Ok(Segmenter {
@@ -133,7 +136,8 @@ impl Segmenter {
             decoder: engines.decoder,
             tracker: Tracker::new(settings.tracker.clone()),
             upsampler: MaskUpsampler::new(),
-            gpu: gpu_kernels(provider),
+            gpu,
+            gpu_warning,
             result: FrameResult { model: bundle.name().to_string(), ..Default::default() },
             spare_masks: Vec::new(),
             timing: StageTiming::default(),
@@ -253,6 +257,12 @@ impl Segmenter {
         self.open_vocab.embed(texts).map_err(SegmenterError::Run)
     }
 
+    /// Set when a GPU provider was asked for but the CUDA pre/post kernels could not be
+    /// loaded (the cause is in the text); the element posts it as a warning.
+    pub fn gpu_warning(&self) -> Option<&str> {
+        self.gpu_warning.as_deref()
+    }
+
     /// Whether the bundle has a text encoder (new names and text targets need it).
     pub fn has_text_encoder(&self) -> bool {
         self.open_vocab.has_text_encoder()
@@ -270,17 +280,21 @@ impl Segmenter {
 }
 
 /// GPU pre/post kernels for a GPU provider, when CUDA and NVRTC are present. The model
-/// itself never falls back (that is the provider's job); these kernels are an optimisation
-/// whose CPU twins give the same result, so their absence is only logged.
-fn gpu_kernels(provider: Provider) -> Option<GpuKernels> {
+/// itself never falls back (that is the provider's job); these kernels' CPU twins give the
+/// same result, so their absence is not an error, but a GPU user asked for the GPU: it is a
+/// warning naming the cause (returned, so the element can post it), never silent.
+fn gpu_kernels(provider: Provider) -> (Option<GpuKernels>, Option<String>) {
     if provider == Provider::Cpu {
-        return None;
+        return (None, None);
     }
     match GpuKernels::new(0) {
-        Ok(k) => Some(k),
+        Ok(k) => (Some(k), None),
         Err(e) => {
-            tracing::info!("CUDA pre/post kernels unavailable ({e}); using the CPU kernels");
-            None
+            let why = format!(
+                "provider {provider}: CUDA pre/post-processing kernels unavailable ({e}); using their CPU twins (same results, slower)"
+            );
+            tracing::warn!("{why}");
+            (None, Some(why))
         }
     }
 }
@@ -319,3 +333,21 @@ const _: fn() = || {
     fn assert_send<T: Send>() {}
     assert_send::<Segmenter>();
 };
+
+#[cfg(test)]
+mod gpu_tests {
+    use super::*;
+
+    #[test]
+    fn a_gpu_provider_without_cuda_kernels_gets_a_warning_naming_the_cause() {
+        let (kernels, warning) = gpu_kernels(Provider::Cpu);
+        assert!(kernels.is_none() && warning.is_none(), "the CPU provider never asks for CUDA");
+        if crate::kernels::cuda::driver_available() {
+            return; // a machine with a CUDA driver: nothing to warn about, maybe
+        }
+        let (kernels, warning) = gpu_kernels(Provider::Cuda);
+        assert!(kernels.is_none());
+        let w = warning.expect("no libcuda here: a warning, not silence");
+        assert!(w.contains("provider cuda") && w.contains("libcuda is not available") && w.contains("CPU twins"), "{w}");
+    }
+}

@@ -41,9 +41,10 @@ impl Axis {
     }
 }
 
-/// Source coordinate of destination index `d` (the formula the CUDA kernels use).
+/// Source coordinate of destination index `d`: the formula of [`Axis`] and of the CUDA
+/// kernels' `src_coord` (scale `src / dst` rounded first, then applied).
 pub fn source_coord(d: usize, src: usize, dst: usize) -> f32 {
-    ((d as f32 + 0.5) * src as f32 / dst as f32 - 0.5).clamp(0.0, src.saturating_sub(1) as f32)
+    ((d as f32 + 0.5) * (src as f32 / dst as f32) - 0.5).clamp(0.0, src.saturating_sub(1) as f32)
 }
 
 #[cfg(test)]

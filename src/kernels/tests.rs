@@ -216,20 +216,52 @@ fn upsampling_only_near_positive_cells_matches_the_full_definition() {
     }
 }
 
-#[test]
-fn nvrtc_compiles_every_cuda_kernel() {
+fn require_nvrtc() {
     // Needs libnvrtc.so.12: found on the library path or in the nvidia-cuda-nvrtc-cu12 wheel.
     assert!(
         cuda::nvrtc_available(),
         "libnvrtc.so.12 not found: `pip install nvidia-cuda-nvrtc-cu12` (or put its lib dir on LD_LIBRARY_PATH)"
     );
+}
+
+#[test]
+fn nvrtc_compiles_every_cuda_kernel_to_a_cubin_for_each_real_target() {
+    use cuda::nvrtc::{compile_for, Image, REAL_TARGETS};
+    require_nvrtc();
     for src in &cuda::SOURCES {
-        let ptx = cuda::compile(src).unwrap_or_else(|e| panic!("{e}"));
-        let text = ptx.to_src();
-        for entry in src.entries {
-            assert!(text.contains(&format!(".entry {entry}(")), "{}: no .entry {entry} in the PTX", src.file);
+        for arch in REAL_TARGETS {
+            let Image::Cubin(bytes) = compile_for(src, arch).unwrap_or_else(|e| panic!("{arch}: {e}")) else {
+                panic!("{}: {arch} must give a CUBIN", src.file)
+            };
+            assert_eq!(&bytes[..4], b"\x7fELF", "{} {arch}: a CUBIN is an ELF image", src.file);
+            for entry in src.entries {
+                let found = bytes.windows(entry.len() + 1).any(|w| &w[..entry.len()] == entry.as_bytes() && w[entry.len()] == 0);
+                assert!(found, "{} {arch}: no symbol {entry} in the CUBIN", src.file);
+            }
         }
     }
+}
+
+#[test]
+fn ptx_for_a_virtual_target_names_it_and_the_isa_of_this_nvrtc() {
+    use cuda::nvrtc::{compile_for, ptx_isa, version, Image};
+    require_nvrtc();
+    let (major, minor) = version().unwrap();
+    let Image::Ptx(text) = compile_for(&cuda::SOURCES[1], "compute_72").unwrap() else { panic!("compute_72 gives PTX") };
+    assert!(text.contains(".target sm_72"), "PTX targets sm_72");
+    assert!(text.contains(".entry upsample_threshold("));
+    // PTX ISA follows the NVRTC release (12.x -> 8.y): a driver older than this NVRTC refuses
+    // the PTX, which is why devices load a CUBIN compiled for their own sm (cuda::nvrtc docs).
+    let (isa_major, _) = ptx_isa(&text).expect(".version line");
+    assert_eq!((major, isa_major), (12, 8), "NVRTC {major}.{minor} wrote PTX ISA {isa_major}.x");
+}
+
+#[test]
+fn a_compile_error_names_the_file_and_nvrtc_log() {
+    require_nvrtc();
+    let bad = cuda::KernelSource { file: "broken.cu", source: "extern \"C\" __global__ void k() { undefined_call(); }", entries: &["k"] };
+    let e = cuda::nvrtc::compile_for(&bad, "sm_87").err().expect("must fail").to_string();
+    assert!(e.starts_with("NVRTC failed on broken.cu") && e.contains("undefined_call"), "{e}");
 }
 
 #[test]

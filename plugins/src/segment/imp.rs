@@ -299,6 +299,9 @@ impl BaseTransformImpl for Segment {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let segmenter = self.open()?;
+        if let Some(why) = segmenter.gpu_warning() {
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("segment: {}", why));
+        }
         self.tracker_dirty.store(false, Ordering::Release);
         let bundle_names = segmenter.bundle_vocabulary().names.clone();
         *self.text.lock().unwrap() = Some(TextSupport { has_encoder: segmenter.has_text_encoder(), bundle_names });

@@ -2,8 +2,10 @@
 //! through the CUDA driver API (cudarc with dynamic loading, so the crate builds and runs
 //! on machines without CUDA).
 //!
-//! STATUS: COMPILED, NOT RUN. The tests compile every kernel to PTX with NVRTC (the
-//! `nvidia-cuda-nvrtc-cu12` wheel) and check each entry point is in the PTX. The launch
+//! STATUS: COMPILED, NOT RUN. The tests compile every kernel with NVRTC (the
+//! `nvidia-cuda-nvrtc-cu12` wheel) to a CUBIN for each of [`nvrtc::REAL_TARGETS`] and check
+//! each entry point is in it; a host harness executes the `.cu` sources on the CPU over their
+//! launch grid and compares them with the CPU twins (tests/cuda_host.rs). The launch
 //! path ([`GpuKernels`]) has never executed on a GPU in this project: no GPU exists here.
 //! The CPU kernels in `preprocess.rs` / `postprocess.rs` are the reference these must match.
 //!
@@ -18,6 +20,8 @@ use super::preprocess::{check_frame, yuv_matrix, Preprocessor};
 use crate::frame::{FrameRef, PixelFormat};
 use crate::mask::Mask;
 use crate::tensor::Tensor;
+
+pub mod nvrtc;
 
 /// One `.cu` file and the `extern "C"` kernels it defines.
 pub struct KernelSource {
@@ -97,12 +101,12 @@ pub fn driver_available() -> bool {
     unsafe { cudarc::driver::sys::is_culib_present() }
 }
 
-/// Compiles one source to PTX.
-pub fn compile(src: &KernelSource) -> Result<Ptx, CudaError> {
-    if !nvrtc_available() {
-        return Err(CudaError::Missing("libnvrtc"));
+/// Compiles one source to a CUBIN for a GPU of compute capability `cc` (see [`nvrtc`]).
+pub fn compile_for_device(src: &KernelSource, cc: (i32, i32)) -> Result<Ptx, CudaError> {
+    match nvrtc::compile_for(src, &nvrtc::real_arch(cc.0, cc.1))? {
+        nvrtc::Image::Cubin(bytes) => Ok(Ptx::from_binary(bytes)),
+        nvrtc::Image::Ptx(text) => Ok(Ptx::from_src(text)),
     }
-    cudarc::nvrtc::compile_ptx(src.source).map_err(|e| CudaError::Compile { file: src.file, msg: format!("{e:?}") })
 }
 
 /// Loaded kernels on one GPU plus reusable device buffers. COMPILED, NOT RUN (see module doc).
@@ -125,8 +129,9 @@ impl GpuKernels {
             return Err(CudaError::Missing("libcuda"));
         }
         let ctx = CudaContext::new(ordinal).map_err(driver)?;
-        let pre = ctx.load_module(compile(&SOURCES[0])?).map_err(driver)?;
-        let post = ctx.load_module(compile(&SOURCES[1])?).map_err(driver)?;
+        let cc = ctx.compute_capability().map_err(driver)?;
+        let pre = ctx.load_module(compile_for_device(&SOURCES[0], cc)?).map_err(driver)?;
+        let post = ctx.load_module(compile_for_device(&SOURCES[1], cc)?).map_err(driver)?;
         let f = |m: &Arc<cudarc::driver::CudaModule>, n: &str| m.load_function(n).map_err(driver);
         Ok(GpuKernels {
             stream: ctx.default_stream(),
@@ -171,11 +176,7 @@ impl GpuKernels {
             PixelFormat::Nv12 => self.stream.launch_builder(&self.nv12),
             _ => self.stream.launch_builder(&self.packed),
         };
-        let (bpp, order) = match frame.format {
-            PixelFormat::Rgb => (3i32, [0i32, 1, 2]),
-            PixelFormat::Bgrx => (4, [2, 1, 0]),
-            _ => (4, [0, 1, 2]),
-        };
+        let (bpp, order) = packed_layout(frame.format);
         b.arg(p0.as_ref().expect("plane 0 uploaded"));
         match frame.format {
             PixelFormat::I420 => {
@@ -222,9 +223,26 @@ impl GpuKernels {
     }
 }
 
-/// 16x16 threads per block, enough blocks to cover `w` x `h`.
+/// Threads per block side: 16x16 blocks, one thread per output pixel.
+pub const BLOCK_SIDE: u32 = 16;
+
+/// (grid, block) sizes that cover a `w` x `h` output; the host harness uses the same.
+pub fn launch_dims(w: usize, h: usize) -> ((u32, u32), (u32, u32)) {
+    (((w as u32).div_ceil(BLOCK_SIDE), (h as u32).div_ceil(BLOCK_SIDE)), (BLOCK_SIDE, BLOCK_SIDE))
+}
+
 fn grid(w: usize, h: usize) -> LaunchConfig {
-    LaunchConfig { grid_dim: ((w as u32).div_ceil(16), (h as u32).div_ceil(16), 1), block_dim: (16, 16, 1), shared_mem_bytes: 0 }
+    let ((gx, gy), (bx, by)) = launch_dims(w, h);
+    LaunchConfig { grid_dim: (gx, gy, 1), block_dim: (bx, by, 1), shared_mem_bytes: 0 }
+}
+
+/// `preprocess_packed`'s bytes per pixel and byte offsets of R, G, B for a packed format.
+pub fn packed_layout(format: PixelFormat) -> (i32, [i32; 3]) {
+    match format {
+        PixelFormat::Rgb => (3, [0, 1, 2]),
+        PixelFormat::Bgrx => (4, [2, 1, 0]),
+        _ => (4, [0, 1, 2]),
+    }
 }
 
 /// Grows a cached device buffer to at least `len` elements (never shrinks: no per-frame allocation).

@@ -4,7 +4,8 @@
 // Compiled by NVRTC in the tests; never run on this project's CI (no GPU).
 
 __device__ __forceinline__ float src_coord(int d, int src, int dst) {
-    float s = (d + 0.5f) * (float)src / (float)dst - 0.5f;
+    // (src / dst) first, as the CPU twin (bilinear::Axis) computes it: same rounding.
+    float s = (d + 0.5f) * ((float)src / (float)dst) - 0.5f;
     return fminf(fmaxf(s, 0.0f), (float)(src - 1));
 }
 
