@@ -10,7 +10,7 @@ apt_pkgs=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-libav
   mosquitto mosquitto-clients openssl
-  python3-venv
+  python3-venv g++
 )
 missing=()
 for p in "${apt_pkgs[@]}"; do
