@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds TensorRT plans for a bundle on THIS device (plans are specific to the GPU and the
-# TensorRT version): <bundle>/tensorrt/{image_encoder,mask_decoder}.plan.
+# TensorRT version): <bundle>/tensorrt/{image_encoder,mask_decoder}.plan, each with a
+# <model>.plan.source stamp holding the SHA-256 of the ONNX file it was built from
+# (segstream refuses a plan whose ONNX file has changed since).
 #
 #   deploy/tensorrt/build-engines.sh engines/tiny [--fp16]
 #
@@ -15,6 +17,9 @@ command -v "$trtexec" >/dev/null || trtexec=trtexec
 mkdir -p "$bundle/tensorrt"
 for model in image_encoder mask_decoder; do
   mapfile -t shapes < <("$segstream" trt-profile "$bundle" "$model")
-  "$trtexec" --onnx="$bundle/$model.onnx" --saveEngine="$bundle/tensorrt/$model.plan" "${shapes[@]}" "$@"
+  plan="$bundle/tensorrt/$model.plan"
+  rm -f "$plan.source"
+  "$trtexec" --onnx="$bundle/$model.onnx" --saveEngine="$plan" "${shapes[@]}" "$@"
+  printf 'onnx = "%s.onnx"\nonnx_sha256 = "%s"\n' "$model" "$(sha256sum "$bundle/$model.onnx" | cut -d' ' -f1)" > "$plan.source"
 done
 echo "plans written to $bundle/tensorrt/; run with provider=tensorrt-native"

@@ -42,7 +42,7 @@ pub fn open_session(path: &Path, manifest: &Manifest, key: &str, provider: Provi
     library::ensure_initialised().map_err(RuntimeError::Library)?;
     let fail = |what: &str, e: ort::Error| RuntimeError::Session(format!("{}: {what}: {e}", path.display()));
     let mut builder = Session::builder().map_err(|e| fail("creating session options", e))?;
-    let eps = providers(provider, manifest, key);
+    let eps = providers(provider, manifest, key, path);
     if !eps.is_empty() {
         builder = builder.with_execution_providers(eps).map_err(|e| {
             RuntimeError::Provider(format!(
@@ -53,13 +53,23 @@ pub fn open_session(path: &Path, manifest: &Manifest, key: &str, provider: Provi
     builder.commit_from_file(path).map_err(|e| fail("loading the model", e))
 }
 
-fn providers(provider: Provider, manifest: &Manifest, key: &str) -> Vec<ExecutionProviderDispatch> {
+fn providers(provider: Provider, manifest: &Manifest, key: &str, model: &Path) -> Vec<ExecutionProviderDispatch> {
     match provider {
         Provider::Cpu => Vec::new(),
         Provider::Cuda => vec![CUDAExecutionProvider::default().build().error_on_failure()],
         Provider::TensorRt | Provider::TensorRtNative => {
             let [min, opt, max] = [0, 1, 2].map(|i| trt_profile(manifest, key, i));
-            let mut trt = TensorRTExecutionProvider::default().with_engine_cache(true);
+            // TensorRT builds an engine on first use (minutes on a Jetson, during the
+            // READY->PAUSED change); the cache makes every later start take seconds. Without a
+            // path ONNX Runtime writes it to the working directory, wherever that is.
+            let cache = trt_cache_dir(model);
+            tracing::info!(cache = %cache.display(), "TensorRT execution provider: engine cache (the first start builds it)");
+            let cache = cache.to_string_lossy().into_owned();
+            let mut trt = TensorRTExecutionProvider::default()
+                .with_engine_cache(true)
+                .with_engine_cache_path(cache.clone())
+                .with_timing_cache(true)
+                .with_timing_cache_path(cache);
             if !min.is_empty() {
                 trt = trt.with_profile_min_shapes(min).with_profile_opt_shapes(opt).with_profile_max_shapes(max);
             }
@@ -67,6 +77,21 @@ fn providers(provider: Provider, manifest: &Manifest, key: &str) -> Vec<Executio
             vec![trt.build().error_on_failure(), CUDAExecutionProvider::default().build().error_on_failure()]
         }
     }
+}
+
+/// Where ONNX Runtime's TensorRT provider keeps built engines for `model`:
+/// `$SEGSTREAM_TRT_CACHE`, else `$XDG_CACHE_HOME` (or `~/.cache`) `/segstream/ort-tensorrt/<bundle dir name>`.
+/// Engines depend on the GPU and TensorRT version; ONNX Runtime keys its files by both.
+pub fn trt_cache_dir(model: &Path) -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("SEGSTREAM_TRT_CACHE") {
+        return dir.into();
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    let bundle = model.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bundle".into());
+    base.join("segstream/ort-tensorrt").join(bundle)
 }
 
 /// TensorRT optimisation-profile string for the dynamic inputs of one file, e.g.
@@ -116,6 +141,16 @@ fn dtype_name(t: TensorElementType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tensorrt_engine_cache_is_per_bundle_under_the_user_cache() {
+        if std::env::var_os("SEGSTREAM_TRT_CACHE").is_some() {
+            return; // the user chose a directory; nothing to derive
+        }
+        let dir = trt_cache_dir(Path::new("/opt/models/tiny/image_encoder.onnx"));
+        assert!(dir.ends_with("segstream/ort-tensorrt/tiny"), "{}", dir.display());
+        assert!(dir.is_absolute(), "never the working directory: {}", dir.display());
+    }
 
     #[test]
     fn tensorrt_profile_binds_symbols_to_min_opt_max() {

@@ -11,6 +11,7 @@ mod decoder;
 mod engine;
 pub mod ffi;
 pub mod profile;
+pub mod stamp;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,12 +37,9 @@ impl Backend for TrtBackend {
     fn open(&self, bundle: &Bundle) -> Result<Engines, RuntimeError> {
         let shim = Arc::new(ffi::Shim::open(&ffi::shim_path()).map_err(RuntimeError::Provider)?);
         let plans = ["image_encoder", "mask_decoder"].map(|f| plan_path(bundle, f));
-        if let Some(missing) = plans.iter().find(|p| !p.is_file()) {
-            return Err(RuntimeError::Provider(format!(
-                "TensorRT plan {} is missing: build it on this device with deploy/tensorrt/build-engines.sh {}",
-                missing.display(),
-                bundle.dir.display()
-            )));
+        for (plan, file) in plans.iter().zip(["image_encoder", "mask_decoder"]) {
+            let onnx = bundle.file(file).unwrap_or_else(|| bundle.dir.join(format!("{file}.onnx")));
+            stamp::check_plan(plan, &onnx, &bundle.dir).map_err(RuntimeError::Provider)?;
         }
         // SAFETY: only probes whether libcuda can be dlopened.
         if !unsafe { cudarc::driver::sys::is_culib_present() } {
@@ -49,7 +47,10 @@ impl Backend for TrtBackend {
         }
         let ctx =
             cudarc::driver::CudaContext::new(0).map_err(|e| RuntimeError::Provider(format!("TensorRT backend: no CUDA device: {e:?}")))?;
-        let stream = ctx.default_stream();
+        // A stream of our own: enqueueV3 on the legacy null stream makes TensorRT add
+        // synchronisation around every call (and warn about it).
+        let stream =
+            ctx.new_stream().map_err(|e| RuntimeError::Provider(format!("TensorRT backend: cannot create a CUDA stream: {e:?}")))?;
         let load = |p: &PathBuf| TrtEngine::load(shim.clone(), p, stream.clone()).map_err(RuntimeError::Session);
         Ok(Engines {
             encoder: Box::new(TrtEncoder::new(load(&plans[0])?, bundle)),
