@@ -15,7 +15,7 @@ use crate::kernels::cuda::GpuKernels;
 use crate::kernels::{MaskUpsampler, Preprocessor};
 use crate::mask::{BBox, Mask};
 use crate::model::{Features, ImageEncoder, MaskDecoder};
-use crate::runtime::{backend_for, Provider};
+use crate::runtime::{backend_with, EngineOptions, Provider, Threads};
 use crate::tensor::Tensor;
 use crate::tracker::{Track, Tracker};
 use crate::vocab::Vocabulary;
@@ -39,11 +39,20 @@ pub struct SegmenterSettings {
     pub mask_size: Option<(usize, usize)>,
     /// Class names for open-vocabulary models; empty: the bundle's vocabulary.
     pub vocabulary: Vec<String>,
+    /// ONNX Runtime threads per engine session (see [`Threads`] for the default's evidence).
+    pub threads: Threads,
 }
 
 impl Default for SegmenterSettings {
     fn default() -> Self {
-        SegmenterSettings { model: None, provider: "cpu".into(), tracker: Default::default(), mask_size: None, vocabulary: Vec::new() }
+        SegmenterSettings {
+            model: None,
+            provider: "cpu".into(),
+            tracker: Default::default(),
+            mask_size: None,
+            vocabulary: Vec::new(),
+            threads: Threads::default(),
+        }
     }
 }
 
@@ -118,7 +127,8 @@ impl Segmenter {
                 return Err(SegmenterError::Load(format!("mask size {w}x{h} must be positive")));
             }
         }
-        let engines = backend_for(provider).open(&bundle).map_err(|e| load(&e))?;
+        check_threads(&settings.threads)?;
+        let engines = backend_with(EngineOptions { provider, threads: settings.threads }).open(&bundle).map_err(|e| load(&e))?;
         let (gpu, gpu_warning) = gpu_kernels(provider);
         let i = &bundle.manifest.input;
         tracing::info!(bundle = %dir.display(), name = bundle.name(), %provider, classes = vocab.len(), "segmenter open");
@@ -302,6 +312,13 @@ fn gpu_kernels(provider: Provider) -> (Option<GpuKernels>, Option<String>) {
 fn object_of(t: &Track, vocab: &Vocabulary, bbox: BBox, mask: Mask) -> ObjectResult {
     let label = vocab.names.get(t.class_id).cloned().unwrap_or_else(|| format!("class{}", t.class_id));
     ObjectResult { track_id: t.id, class_id: t.class_id, label, score: t.score, bbox, mask }
+}
+
+fn check_threads(t: &Threads) -> Result<(), SegmenterError> {
+    if t.intra > crate::runtime::MAX_INTRA_THREADS {
+        return Err(SegmenterError::Load(format!("threads {} is outside 0..={}", t.intra, crate::runtime::MAX_INTRA_THREADS)));
+    }
+    Ok(())
 }
 
 /// The tracker's prompt batch (P = targets, T = tokens per target) must fit the decoder's

@@ -60,6 +60,42 @@ pub enum RuntimeError {
     Bundle(#[from] BundleError),
 }
 
+/// CPU threads of one ONNX Runtime session (its intra-op pool).
+///
+/// Default: one thread without spinning. Measured on a 2-core x86-64 CPU with the default
+/// bundle (docs/PERFORMANCE.md): a second intra-op thread speeds one stream up by a few per
+/// cent while taking the other core, so one thread per stream is what lets N streams use
+/// N cores; spinning burns a core between frames for no gain at video rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threads {
+    /// Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
+    pub intra: usize,
+    /// Let idle intra-op threads spin before sleeping (ONNX Runtime's own default is on).
+    pub spin: bool,
+}
+
+/// Largest `intra` accepted: more threads than this only adds contention.
+pub const MAX_INTRA_THREADS: usize = 64;
+
+impl Default for Threads {
+    fn default() -> Self {
+        Threads { intra: 1, spin: false }
+    }
+}
+
+/// How to open a bundle's engines: the provider and, for ONNX Runtime, its threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EngineOptions {
+    pub provider: Provider,
+    pub threads: Threads,
+}
+
+impl From<Provider> for EngineOptions {
+    fn from(provider: Provider) -> Self {
+        EngineOptions { provider, threads: Threads::default() }
+    }
+}
+
 /// The two engines of a bundle, ready to run. `Send` so a GStreamer element can own them.
 pub struct Engines {
     pub encoder: Box<dyn ImageEncoder + Send>,
@@ -76,9 +112,14 @@ pub trait Backend {
 /// The backend for a provider: `tensorrt-native` runs plans through the segtrt shim;
 /// everything else runs through ONNX Runtime.
 pub fn backend_for(provider: Provider) -> Box<dyn Backend> {
-    match provider {
+    backend_with(provider.into())
+}
+
+/// [`backend_for`] with explicit ONNX Runtime threading.
+pub fn backend_with(options: EngineOptions) -> Box<dyn Backend> {
+    match options.provider {
         Provider::TensorRtNative => Box::new(tensorrt::TrtBackend),
-        other => Box::new(ort::OrtBackend::new(other)),
+        _ => Box::new(ort::OrtBackend::new(options)),
     }
 }
 

@@ -7,6 +7,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
+use segstream::runtime::Threads;
 use segstream::segmenter::{Segmenter, SegmenterSettings};
 use segstream::tracker::TrackerConfig;
 use std::collections::VecDeque;
@@ -26,6 +27,7 @@ struct Settings {
     vocabulary: String,
     mask_width: u32,
     mask_height: u32,
+    threads: Threads,
 }
 
 impl Default for Settings {
@@ -40,6 +42,7 @@ impl Default for Settings {
             vocabulary: String::new(),
             mask_width: 0,
             mask_height: 0,
+            threads: Threads::default(),
         }
     }
 }
@@ -66,6 +69,7 @@ impl Settings {
             tracker: self.tracker_config(),
             mask_size,
             vocabulary: self.vocabulary.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+            threads: self.threads,
         }
     }
 }
@@ -240,6 +244,8 @@ impl ObjectImpl for Segment {
             "detect-interval" => s.detect_interval = value.get().unwrap(),
             "score-threshold" => s.score_threshold = value.get().unwrap(),
             "max-targets" => s.max_targets = value.get().unwrap(),
+            "threads" => s.threads.intra = value.get::<u32>().unwrap() as usize,
+            "spin" => s.threads.spin = value.get().unwrap(),
             other => unreachable!("unknown property {other}"),
         }
         if matches!(pspec.name(), "detect-interval" | "score-threshold" | "max-targets") {
@@ -259,6 +265,8 @@ impl ObjectImpl for Segment {
             "detect-interval" => s.detect_interval.to_value(),
             "score-threshold" => s.score_threshold.to_value(),
             "max-targets" => s.max_targets.to_value(),
+            "threads" => (s.threads.intra as u32).to_value(),
+            "spin" => s.threads.spin.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }

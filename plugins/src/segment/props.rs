@@ -1,6 +1,7 @@
 //! Property specifications of `segment` (kept apart: long, declarative).
 use gst::glib;
 use gst::prelude::*;
+use segstream::runtime::{Threads, MAX_INTRA_THREADS};
 use segstream::tracker::TrackerConfig;
 
 pub fn specs() -> Vec<glib::ParamSpec> {
@@ -67,6 +68,22 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .nick("Mask height")
             .blurb("Height of the masks in the meta; 0 (or mask-width 0): the frame size")
             .maximum(16_384)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("threads")
+            .nick("Inference threads")
+            .blurb(
+                "ONNX Runtime intra-op threads per engine; 0: one per core. The default 1 lets N \
+                    streams use N cores (a second thread speeds one stream up only a little)",
+            )
+            .maximum(MAX_INTRA_THREADS as u32)
+            .default_value(Threads::default().intra as u32)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("spin")
+            .nick("Spinning threads")
+            .blurb("Let idle inference threads spin instead of sleeping (lower latency, a busy core between frames)")
+            .default_value(Threads::default().spin)
             .mutable_ready()
             .build(),
     ]

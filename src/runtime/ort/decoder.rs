@@ -12,7 +12,7 @@ use ort::value::TensorRef;
 
 use crate::bundle::Bundle;
 use crate::model::{DecoderOutput, Features, MaskDecoder, ModelError, PromptBatch, QueryOutputs};
-use crate::runtime::{Provider, RuntimeError};
+use crate::runtime::{EngineOptions, RuntimeError};
 
 pub struct OrtDecoder {
     session: Session,
@@ -32,8 +32,8 @@ fn backend(what: &str, e: ort::Error) -> ModelError {
 }
 
 impl OrtDecoder {
-    pub fn open(bundle: &Bundle, provider: Provider) -> Result<OrtDecoder, RuntimeError> {
-        let session = super::session::open_validated(bundle, "mask_decoder", provider)?;
+    pub fn open(bundle: &Bundle, options: impl Into<EngineOptions>) -> Result<OrtDecoder, RuntimeError> {
+        let session = super::session::open_validated(bundle, "mask_decoder", options.into())?;
         let m = &bundle.manifest;
         let (w, h, c) = (m.input.width, m.input.height, m.model.hidden_dim);
         let features = m.features().into_iter().map(|(n, s)| (n, [1, c, h / s as usize, w / s as usize])).collect();

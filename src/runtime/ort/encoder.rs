@@ -10,7 +10,7 @@ use ort::value::Tensor as OrtTensor;
 
 use crate::bundle::Bundle;
 use crate::model::{Features, ImageEncoder, ModelError};
-use crate::runtime::{Provider, RuntimeError};
+use crate::runtime::{EngineOptions, RuntimeError};
 use crate::tensor::Tensor;
 
 pub struct OrtEncoder {
@@ -27,8 +27,8 @@ fn backend(what: &str, e: ort::Error) -> ModelError {
 }
 
 impl OrtEncoder {
-    pub fn open(bundle: &Bundle, provider: Provider) -> Result<OrtEncoder, RuntimeError> {
-        let session = super::session::open_validated(bundle, "image_encoder", provider)?;
+    pub fn open(bundle: &Bundle, options: impl Into<EngineOptions>) -> Result<OrtEncoder, RuntimeError> {
+        let session = super::session::open_validated(bundle, "image_encoder", options.into())?;
         let m = &bundle.manifest;
         let (w, h, c) = (m.input.width, m.input.height, m.model.hidden_dim);
         let init = |e: ort::Error| RuntimeError::Session(format!("image encoder: preparing buffers: {e}"));

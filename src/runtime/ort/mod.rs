@@ -10,16 +10,16 @@ pub use encoder::OrtEncoder;
 pub use text::TextEncoder;
 
 use crate::bundle::Bundle;
-use crate::runtime::{Backend, Engines, Provider, RuntimeError};
+use crate::runtime::{Backend, EngineOptions, Engines, RuntimeError};
 
 /// Opens bundles on ONNX Runtime with one execution provider.
 pub struct OrtBackend {
-    provider: Provider,
+    options: EngineOptions,
 }
 
 impl OrtBackend {
-    pub fn new(provider: Provider) -> Self {
-        OrtBackend { provider }
+    pub fn new(options: impl Into<EngineOptions>) -> Self {
+        OrtBackend { options: options.into() }
     }
 }
 
@@ -29,8 +29,8 @@ impl Backend for OrtBackend {
     }
 
     fn open(&self, bundle: &Bundle) -> Result<Engines, RuntimeError> {
-        let encoder = OrtEncoder::open(bundle, self.provider)?;
-        let decoder = OrtDecoder::open(bundle, self.provider)?;
+        let encoder = OrtEncoder::open(bundle, self.options)?;
+        let decoder = OrtDecoder::open(bundle, self.options)?;
         // Opened only when a name needs embedding (segmenter), but a broken file fails at load.
         session::validate_only(bundle, "text_encoder")?;
         Ok(Engines { encoder: Box::new(encoder), decoder: Box::new(decoder) })

@@ -9,12 +9,12 @@ use ort::value::ValueType;
 
 use super::library;
 use crate::bundle::{check_model_io, Bundle, BundleError, Dim, Io, IoSpec, Manifest};
-use crate::runtime::{Provider, RuntimeError};
+use crate::runtime::{EngineOptions, Provider, RuntimeError};
 
 /// Opens `[files] <key>` of the bundle with `provider` and checks it against the manifest.
-pub fn open_validated(bundle: &Bundle, key: &str, provider: Provider) -> Result<Session, RuntimeError> {
+pub fn open_validated(bundle: &Bundle, key: &str, options: impl Into<EngineOptions>) -> Result<Session, RuntimeError> {
     let path = bundle.file(key).ok_or_else(|| RuntimeError::Session(format!("bundle has no {key}")))?;
-    let session = open_session(&path, &bundle.manifest, key, provider)?;
+    let session = open_session(&path, &bundle.manifest, key, options.into())?;
     let (inputs, outputs) = io_specs(&session);
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     check_model_io(&bundle.manifest, key, &file_name, &inputs, &outputs).map_err(BundleError::Mismatch)?;
@@ -38,10 +38,15 @@ pub fn validate_only(bundle: &Bundle, key: &str) -> Result<(), RuntimeError> {
 }
 
 /// Builds one session; an unavailable provider is an error, never a CPU fallback.
-pub fn open_session(path: &Path, manifest: &Manifest, key: &str, provider: Provider) -> Result<Session, RuntimeError> {
+pub fn open_session(path: &Path, manifest: &Manifest, key: &str, options: EngineOptions) -> Result<Session, RuntimeError> {
     library::ensure_initialised().map_err(RuntimeError::Library)?;
     let fail = |what: &str, e: ort::Error| RuntimeError::Session(format!("{}: {what}: {e}", path.display()));
-    let mut builder = Session::builder().map_err(|e| fail("creating session options", e))?;
+    let provider = options.provider;
+    let threads = options.threads;
+    let mut builder = Session::builder()
+        .and_then(|b| b.with_intra_threads(threads.intra))
+        .and_then(|b| b.with_intra_op_spinning(threads.spin))
+        .map_err(|e| fail("creating session options", e))?;
     let eps = providers(provider, manifest, key, path);
     if !eps.is_empty() {
         builder = builder.with_execution_providers(eps).map_err(|e| {

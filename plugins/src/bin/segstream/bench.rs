@@ -33,6 +33,12 @@ pub struct BenchArgs {
     /// Frame size WxH (default: the model's input size).
     #[arg(long)]
     pub size: Option<String>,
+    /// ONNX Runtime intra-op threads per engine (0: one per core; default 1, see `segment threads`).
+    #[arg(long, default_value_t = segstream::runtime::Threads::default().intra)]
+    pub threads: usize,
+    /// Let idle inference threads spin.
+    #[arg(long)]
+    pub spin: bool,
     /// Also write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -53,6 +59,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let mut settings = crate::eval::segmenter_settings(&args.model, &args.provider, &args.tracker)?;
     settings.tracker.detect_interval = args.detect_interval;
+    settings.threads = segstream::runtime::Threads { intra: args.threads, spin: args.spin };
     let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (w, h) = match &args.size {
         Some(s) => parse_size(s)?,
@@ -61,9 +68,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut world = World::new(WorldConfig::new(args.seed, args.difficulty.parse()?, w, h))?;
     let report = bench::bench(&mut seg, &mut world, args.frames, args.warmup).map_err(|e| anyhow::anyhow!(e))?;
     println!(
-        "segstream bench: model `{}`, provider {}, {w}x{h} world video (seed {}, {}), detect interval {}\n",
+        "segstream bench: model `{}`, provider {} ({} threads{}), {w}x{h} world video (seed {}, {}), detect interval {}\n",
         seg.bundle_name(),
         args.provider,
+        args.threads,
+        if args.spin { ", spinning" } else { "" },
         args.seed,
         args.difficulty,
         args.detect_interval
