@@ -31,6 +31,7 @@ gst::plugin_define!(
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    // Origin: GStreamer warns on an empty one, and the project has no public URL to give.
+    "segstream",
     env!("BUILD_REL_DATE")
 );
