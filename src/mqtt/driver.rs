@@ -1,16 +1,23 @@
 //! Drives the rumqttc event loop: connection state, reconnect backoff with jitter,
 //! packet-id tracking for acks, retained status, and command intake.
+//!
+//! The backoff is reset only once a connection has stayed up for `stable_after`: a
+//! connection the broker drops right after accepting it (another client with our client
+//! id, a message we cannot take) must not turn into a tight reconnect loop. Repeated
+//! short-lived connections are reported once as a warning naming the likely cause.
 use super::counters::Counters;
 use super::link::{Kind, Link, Shared};
 use crate::command::{self, Reply};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
-use rumqttc::{ConnectionError, Event, EventLoop, Incoming, Outgoing, QoS};
+use rumqttc::{ConnectionError, Event, EventLoop, Incoming, Outgoing, QoS, StateError, SubscribeReasonCode};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Most validated commands waiting for the video thread.
 pub const COMMAND_QUEUE: usize = 64;
+/// Short-lived connections in a row before the warning.
+const FLAP_LIMIT: u32 = 3;
 
 pub(crate) struct Driver {
     pub eventloop: EventLoop,
@@ -23,18 +30,32 @@ pub(crate) struct Driver {
     pub broker: String,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// A connection that lasted this long resets the backoff (2 x `backoff_max`, so two
+    /// clients taking one session from each other never look stable).
+    pub stable_after: Duration,
+    pub client_id: String,
+    pub accept_commands: bool,
+}
+
+/// Connections the broker ended soon after accepting them.
+#[derive(Default)]
+struct Flaps {
+    connected_at: Option<Instant>,
+    short: u32,
+    warned: bool,
 }
 
 impl Driver {
     pub async fn run(mut self) {
         let mut backoff = self.backoff_min;
         let mut rng = SmallRng::from_entropy();
+        let mut flaps = Flaps::default();
         loop {
             match self.eventloop.poll().await {
                 Ok(Event::Outgoing(Outgoing::Disconnect)) if self.shared.shutting_down.load(Ordering::SeqCst) => break,
                 Ok(ev) => {
                     if let Event::Incoming(Incoming::ConnAck(ack)) = &ev {
-                        backoff = self.backoff_min;
+                        flaps.connected_at = Some(Instant::now());
                         self.on_connected(ack.session_present);
                     }
                     self.on_event(ev);
@@ -44,6 +65,9 @@ impl Driver {
                     if self.shared.shutting_down.load(Ordering::SeqCst) {
                         break;
                     }
+                    if self.after_drop(&mut flaps, &e) {
+                        backoff = self.backoff_min;
+                    }
                     // rumqttc retries immediately on the next poll: the backoff is ours.
                     let jitter = rng.gen_range(0.75..1.25);
                     tokio::time::sleep(backoff.mul_f64(jitter)).await;
@@ -52,6 +76,41 @@ impl Driver {
             }
         }
         self.shared.update_info(|i| i.connected = false);
+    }
+
+    /// Books a failed poll; `true` when it ended a stable connection (backoff restarts).
+    fn after_drop(&self, flaps: &mut Flaps, e: &ConnectionError) -> bool {
+        match flaps.connected_at.take() {
+            Some(t) if t.elapsed() >= self.stable_after => {
+                *flaps = Flaps::default();
+                true
+            }
+            Some(_) => {
+                flaps.short += 1;
+                if flaps.short >= FLAP_LIMIT && !flaps.warned {
+                    flaps.warned = true;
+                    self.shared.warn(self.flap_warning(e, flaps.short));
+                }
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn flap_warning(&self, e: &ConnectionError, n: u32) -> String {
+        let cause = describe(e, &self.broker);
+        let closed_by_broker =
+            matches!(e, ConnectionError::MqttState(StateError::ConnectionAborted | StateError::Io(_)) | ConnectionError::Io(_));
+        if closed_by_broker {
+            format!(
+                "{cause}: the broker closed the connection {n} times right after accepting it; most likely another client with the \
+                 same client id ({:?}) is connected: the broker keeps one connection per client id and drops the older one, so \
+                 the two take the session from each other. Give each pipeline its own client-id (or stream-id)",
+                self.client_id
+            )
+        } else {
+            format!("{cause}: the connection dropped {n} times right after connecting")
+        }
     }
 
     fn on_connected(&self, session_present: bool) {
@@ -79,7 +138,16 @@ impl Driver {
             i.last_error = None;
         });
         let _ = self.link.send(&self.shared, &self.status_topic, b"online".to_vec(), true, Kind::Control);
-        let _ = self.link.client.try_subscribe(self.commands_topic.clone(), QoS::AtLeastOnce);
+        // QoS 0: a command is delivered at most once. At QoS 1 the persistent session makes
+        // the broker redeliver a command we could not take (e.g. one over the incoming
+        // packet limit, which costs the connection) after every reconnect, forever.
+        // Unsubscribing when commands are off also ends a subscription an earlier run left
+        // in our persistent session.
+        let _ = if self.accept_commands {
+            self.link.client.try_subscribe(self.commands_topic.clone(), QoS::AtMostOnce)
+        } else {
+            self.link.client.try_unsubscribe(self.commands_topic.clone())
+        };
     }
 
     fn on_error(&self, e: &ConnectionError) {
@@ -88,7 +156,12 @@ impl Driver {
         let pending = self.eventloop.pending.iter().filter(|r| matches!(r, rumqttc::Request::Publish(p) if p.pkid == 0)).count();
         self.shared.tracking.lock().unwrap().pending_at_error = pending;
         let msg = describe(e, &self.broker);
-        tracing::warn!(target: "segstream::mqtt", "{msg}");
+        if is_oversized_incoming(e) {
+            // Discarded by the broker for us at QoS 0: reported once, not redelivered.
+            self.shared.warn(msg.clone());
+        } else {
+            tracing::warn!(target: "segstream::mqtt", "{msg}");
+        }
         self.shared.update_info(|i| {
             i.connected = false;
             i.commands_subscribed = false;
@@ -102,10 +175,22 @@ impl Driver {
             Event::Outgoing(Outgoing::Publish(pkid)) => self.on_written(pkid),
             Event::Incoming(Incoming::PubAck(a)) => self.on_acked(a.pkid),
             Event::Incoming(Incoming::PubComp(c)) => self.on_acked(c.pkid),
-            Event::Incoming(Incoming::Publish(p)) if p.topic == self.commands_topic => self.on_command(&p.payload),
-            Event::Incoming(Incoming::SubAck(_)) => self.shared.update_info(|i| i.commands_subscribed = true),
+            Event::Incoming(Incoming::Publish(p)) if self.accept_commands && p.topic == self.commands_topic => self.on_command(&p.payload),
+            Event::Incoming(Incoming::SubAck(ack)) => self.on_suback(&ack.return_codes),
             _ => {}
         }
+    }
+
+    /// The only subscription is the commands topic; a broker ACL may refuse it.
+    fn on_suback(&self, codes: &[SubscribeReasonCode]) {
+        let ok = !codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure));
+        if !ok {
+            self.shared.warn(format!(
+                "MQTT broker {}: subscription to {} refused (the broker's ACL does not let client {:?} read it); no commands will arrive",
+                self.broker, self.commands_topic, self.client_id
+            ));
+        }
+        self.shared.update_info(|i| i.commands_subscribed = ok);
     }
 
     fn on_written(&self, pkid: u16) {
@@ -161,8 +246,15 @@ pub fn describe(e: &ConnectionError, broker: &str) -> String {
         " (TLS: the broker's certificate is not trusted; set tls-ca-file to the CA that signed it)"
     } else if matches!(e, ConnectionError::ConnectionRefused(_)) {
         " (the broker refused the connection: check username/password and client id)"
+    } else if is_oversized_incoming(e) {
+        " (the broker sent a message over the client's incoming limit, so the connection was closed and the message \
+         discarded; commands are at most 64 KiB)"
     } else {
         ""
     };
     format!("MQTT broker {broker}: {cause}{hint}")
+}
+
+fn is_oversized_incoming(e: &ConnectionError) -> bool {
+    matches!(e, ConnectionError::MqttState(StateError::Deserialization(rumqttc::Error::PayloadSizeLimitExceeded(_))))
 }
