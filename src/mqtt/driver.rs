@@ -5,11 +5,17 @@
 //! connection the broker drops right after accepting it (another client with our client
 //! id, a message we cannot take) must not turn into a tight reconnect loop. Repeated
 //! short-lived connections are reported once as a warning naming the likely cause.
+//!
+//! A connection that broke on a packet we could not read (over the incoming limit,
+//! malformed) is followed by ONE clean-session connection: mosquitto keeps a half-sent
+//! packet in the session and resumes it on the next connection, which would break that one
+//! too, forever. Our own unacknowledged publishes are kept and resent all the same.
 use super::counters::Counters;
 use super::link::{Kind, Link, Shared};
 use crate::command::{self, Reply};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use rumqttc::{ConnectionError, Event, EventLoop, Incoming, Outgoing, QoS, StateError, SubscribeReasonCode};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,13 +56,23 @@ impl Driver {
         let mut backoff = self.backoff_min;
         let mut rng = SmallRng::from_entropy();
         let mut flaps = Flaps::default();
+        // Requests rumqttc would resend, kept aside across a clean-session connection.
+        let mut kept: Option<VecDeque<rumqttc::Request>> = None;
         loop {
             match self.eventloop.poll().await {
                 Ok(Event::Outgoing(Outgoing::Disconnect)) if self.shared.shutting_down.load(Ordering::SeqCst) => break,
                 Ok(ev) => {
                     if let Event::Incoming(Incoming::ConnAck(ack)) = &ev {
                         flaps.connected_at = Some(Instant::now());
-                        self.on_connected(ack.session_present);
+                        let resumed = match kept.take() {
+                            Some(pending) => {
+                                self.eventloop.pending = pending;
+                                self.eventloop.mqtt_options.set_clean_session(false);
+                                true
+                            }
+                            None => ack.session_present,
+                        };
+                        self.on_connected(resumed);
                     }
                     self.on_event(ev);
                 }
@@ -64,6 +80,10 @@ impl Driver {
                     self.on_error(&e);
                     if self.shared.shutting_down.load(Ordering::SeqCst) {
                         break;
+                    }
+                    if matches!(e, ConnectionError::MqttState(StateError::Deserialization(_))) && kept.is_none() {
+                        kept = Some(std::mem::take(&mut self.eventloop.pending));
+                        self.eventloop.mqtt_options.set_clean_session(true);
                     }
                     if self.after_drop(&mut flaps, &e) {
                         backoff = self.backoff_min;
