@@ -154,6 +154,13 @@ fn run_errors_name_the_cause() {
     let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "--mqtt", "localhost"], tmp.path());
     assert!(!o.status.success());
     assert!(both(&o).contains("--mqtt must be host:port"), "{}", both(&o));
+
+    // Refused at start (no broker needed): a wildcard cannot be in a publish topic.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "--mqtt", &addr, "--topic", "bad/#"], tmp.path());
+    assert!(!o.status.success());
+    assert!(both(&o).contains("topic \"bad/#\"") && both(&o).contains("wildcards"), "{}", both(&o));
 }
 
 /// A private mosquitto on a free loopback port, killed on drop.
