@@ -1,10 +1,5 @@
-//! Drives the rumqttc event loop: connection state, reconnect backoff with jitter,
-//! packet-id tracking for acks, retained status, and command intake.
-//!
-//! The backoff is reset only once a connection has stayed up for `stable_after`: a
-//! connection the broker drops right after accepting it (another client with our client
-//! id, a message we cannot take) must not turn into a tight reconnect loop. Repeated
-//! short-lived connections are reported once as a warning naming the likely cause.
+//! Drives the rumqttc event loop: connection state, reconnect backoff with jitter
+//! ([`super::reconnect`]), packet-id tracking for acks, retained status, and command intake.
 //!
 //! A connection that broke on a packet we could not read (over the incoming limit,
 //! malformed) is followed by ONE clean-session connection: mosquitto keeps a half-sent
@@ -12,18 +7,17 @@
 //! too, forever. Our own unacknowledged publishes are kept and resent all the same.
 use super::counters::Counters;
 use super::link::{Kind, Link, Shared};
+use super::reconnect::Reconnect;
 use crate::command::{self, Reply};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use rumqttc::{ConnectionError, Event, EventLoop, Incoming, Outgoing, QoS, StateError, SubscribeReasonCode};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Most validated commands waiting for the video thread.
 pub const COMMAND_QUEUE: usize = 64;
-/// Short-lived connections in a row before the warning.
-const FLAP_LIMIT: u32 = 3;
 
 pub(crate) struct Driver {
     pub eventloop: EventLoop,
@@ -34,44 +28,23 @@ pub(crate) struct Driver {
     pub responses_topic: String,
     pub stream: String,
     pub broker: String,
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
-    /// A connection that lasted this long resets the backoff (2 x `backoff_max`, so two
-    /// clients taking one session from each other never look stable).
-    pub stable_after: Duration,
+    pub reconnect: Reconnect,
     pub client_id: String,
     pub accept_commands: bool,
-}
-
-/// Connections the broker ended soon after accepting them.
-#[derive(Default)]
-struct Flaps {
-    connected_at: Option<Instant>,
-    short: u32,
-    warned: bool,
+    /// Requests rumqttc would resend, kept aside across a clean-session connection.
+    pub kept: Option<VecDeque<rumqttc::Request>>,
 }
 
 impl Driver {
     pub async fn run(mut self) {
-        let mut backoff = self.backoff_min;
         let mut rng = SmallRng::from_entropy();
-        let mut flaps = Flaps::default();
-        // Requests rumqttc would resend, kept aside across a clean-session connection.
-        let mut kept: Option<VecDeque<rumqttc::Request>> = None;
         loop {
             match self.eventloop.poll().await {
                 Ok(Event::Outgoing(Outgoing::Disconnect)) if self.shared.shutting_down.load(Ordering::SeqCst) => break,
                 Ok(ev) => {
                     if let Event::Incoming(Incoming::ConnAck(ack)) = &ev {
-                        flaps.connected_at = Some(Instant::now());
-                        let resumed = match kept.take() {
-                            Some(pending) => {
-                                self.eventloop.pending = pending;
-                                self.eventloop.mqtt_options.set_clean_session(false);
-                                true
-                            }
-                            None => ack.session_present,
-                        };
+                        self.reconnect.connected(Instant::now());
+                        let resumed = self.restore_kept().unwrap_or(ack.session_present);
                         self.on_connected(resumed);
                     }
                     self.on_event(ev);
@@ -81,40 +54,38 @@ impl Driver {
                     if self.shared.shutting_down.load(Ordering::SeqCst) {
                         break;
                     }
-                    if matches!(e, ConnectionError::MqttState(StateError::Deserialization(_))) && kept.is_none() {
-                        kept = Some(std::mem::take(&mut self.eventloop.pending));
-                        self.eventloop.mqtt_options.set_clean_session(true);
+                    if matches!(e, ConnectionError::MqttState(StateError::Deserialization(_))) {
+                        self.clean_next_session();
                     }
-                    if self.after_drop(&mut flaps, &e) {
-                        backoff = self.backoff_min;
+                    let (delay, flaps) = self.reconnect.failed(Instant::now());
+                    if let Some(n) = flaps {
+                        self.shared.warn(self.flap_warning(&e, n));
                     }
                     // rumqttc retries immediately on the next poll: the backoff is ours.
-                    let jitter = rng.gen_range(0.75..1.25);
-                    tokio::time::sleep(backoff.mul_f64(jitter)).await;
-                    backoff = (backoff * 2).min(self.backoff_max);
+                    tokio::time::sleep(delay.mul_f64(rng.gen_range(0.75..1.25))).await;
                 }
             }
         }
         self.shared.update_info(|i| i.connected = false);
     }
 
-    /// Books a failed poll; `true` when it ended a stable connection (backoff restarts).
-    fn after_drop(&self, flaps: &mut Flaps, e: &ConnectionError) -> bool {
-        match flaps.connected_at.take() {
-            Some(t) if t.elapsed() >= self.stable_after => {
-                *flaps = Flaps::default();
-                true
-            }
-            Some(_) => {
-                flaps.short += 1;
-                if flaps.short >= FLAP_LIMIT && !flaps.warned {
-                    flaps.warned = true;
-                    self.shared.warn(self.flap_warning(e, flaps.short));
-                }
-                false
-            }
-            None => false,
+    /// The next connection starts a clean session (the broker forgets what it was sending
+    /// us); our own requests awaiting a resend are kept aside, since rumqttc drops them
+    /// when the broker reports no session.
+    fn clean_next_session(&mut self) {
+        if self.kept.is_none() {
+            self.kept = Some(std::mem::take(&mut self.eventloop.pending));
+            self.eventloop.mqtt_options.set_clean_session(true);
         }
+    }
+
+    /// After the clean-session ConnAck: hands the kept requests back and returns to the
+    /// persistent session. `Some(true)`: nothing of ours was lost.
+    fn restore_kept(&mut self) -> Option<bool> {
+        let pending = self.kept.take()?;
+        self.eventloop.pending = pending;
+        self.eventloop.mqtt_options.set_clean_session(false);
+        Some(true)
     }
 
     fn flap_warning(&self, e: &ConnectionError, n: u32) -> String {

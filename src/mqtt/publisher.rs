@@ -5,6 +5,7 @@ use super::config::MqttConfig;
 use super::counters::{CounterSnapshot, Counters};
 use super::driver::Driver;
 use super::link::{Kind, Link, Shared, CLIENT_CHANNEL_CAPACITY};
+use super::reconnect::Reconnect;
 use super::router::{Msg, Router};
 use super::spool::Spool;
 use crate::command::{CommandContext, Reply, Request};
@@ -70,7 +71,6 @@ impl Publisher {
         let shared = Arc::new(Shared::new());
         let (client, eventloop) = AsyncClient::new(options, CLIENT_CHANNEL_CAPACITY);
         let link = Arc::new(Link { client, qos, max_packet: cfg.max_message_bytes + PACKET_OVERHEAD });
-        let backoff_max = cfg.backoff_max.max(cfg.backoff_min);
         let (tx, rx) = mpsc::channel(cfg.queue_len.max(1));
         let driver = Driver {
             eventloop,
@@ -81,11 +81,10 @@ impl Publisher {
             responses_topic: cfg.responses_topic(),
             stream: cfg.stream.clone(),
             broker: format!("{}:{}", cfg.host, cfg.port),
-            backoff_min: cfg.backoff_min,
-            backoff_max,
-            stable_after: backoff_max * 2,
+            reconnect: Reconnect::new(cfg.backoff_min, cfg.backoff_max),
             client_id: cfg.effective_client_id(),
             accept_commands: cfg.accept_commands,
+            kept: None,
         };
         let router = Router { rx, link: link.clone(), shared: shared.clone(), spool, disk_full: false };
         let driver = runtime.spawn(driver.run());
