@@ -1,12 +1,53 @@
 //! Commands through a real mosquitto: every malformed command gets a clear error reply
 //! and changes nothing; valid ones are queued for the video thread, which answers them.
+//! Commands are off unless `accept_commands`; a command over the incoming limit costs one
+//! reconnect, not a loop.
 mod mqtt_support;
 
 use mqtt_support::*;
 use segstream::command::{Command, CommandContext, Target};
 use segstream::mqtt::{MqttConfig, Publisher, SpoolConfig};
 use serde_json::Value;
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+fn config(port: u16, stream: &str, dir: &Path) -> MqttConfig {
+    MqttConfig {
+        port,
+        stream: stream.into(),
+        client_id: unique_client_id(stream),
+        spool: SpoolConfig { dir: dir.join(format!("spool-{stream}")), ..Default::default() },
+        backoff_min: Duration::from_millis(100),
+        backoff_max: Duration::from_millis(400),
+        accept_commands: true,
+        ..Default::default()
+    }
+}
+
+fn send(port: u16, dir: &Path, topic: &str, name: &str, body: &[u8]) {
+    let f = dir.join(name);
+    std::fs::write(&f, body).unwrap();
+    mosquitto_pub(port, topic, &f);
+}
+
+/// Waits for `n` commands from the video-thread side.
+fn take(p: &Publisher, n: usize) -> Vec<String> {
+    let t0 = Instant::now();
+    let mut got = Vec::new();
+    while got.len() < n && t0.elapsed() < Duration::from_secs(20) {
+        got.extend(p.take_commands().into_iter().map(|r| r.id.unwrap_or_default()));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    got
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 fn wait_subscribed(p: &Publisher) {
     let t0 = Instant::now();
@@ -21,16 +62,11 @@ fn malformed_commands_get_error_replies_and_valid_ones_are_queued() {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Broker::start(&tmp.path().join("broker"));
     let replies = Sub::start(&broker, "segstream/cam6/responses", "sub-replies", &[]);
-    let cfg = MqttConfig {
-        port: broker.port,
-        stream: "cam6".into(),
-        spool: SpoolConfig { dir: tmp.path().join("spool"), ..Default::default() },
-        ..Default::default()
-    };
-    let p = Publisher::start(&cfg).unwrap();
+    let p = Publisher::start(&config(broker.port, "cam6", tmp.path())).unwrap();
     p.set_command_context(CommandContext { frame_size: Some((320, 240)), frame: Some(10), known_ids: [1, 2].into() });
     wait_subscribed(&p);
-    let huge = format!(r#"{{"id":"huge","command":"add_text_target","text":"{}"}}"#, "x".repeat(1 << 20));
+    // Over the 64 KiB command limit, under the client's 1 MiB packet limit: a clear reply.
+    let huge = format!(r#"{{"id":"huge","command":"add_text_target","text":"{}"}}"#, "x".repeat(512 << 10));
     // (message, expected fragment of the error; None = valid)
     let cases: Vec<(String, Option<&str>)> = vec![
         ("{\"id\": \"a\", \"command\": ".into(), Some("bad JSON")),
@@ -85,4 +121,57 @@ fn malformed_commands_get_error_replies_and_valid_ones_are_queued() {
     // The oversized message did not cost the connection.
     assert_eq!(p.counters().reconnects, 0);
     assert!(p.status().connected);
+}
+
+/// A 20 MB command (over the client's incoming limit) drops the connection once; it is
+/// not redelivered, neither after the reconnect nor after a broker restart (the broker
+/// keeps our persistent session), and commands keep working.
+#[test]
+fn oversized_command_costs_one_reconnect_and_is_not_redelivered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(&tmp.path().join("broker"));
+    let p = Publisher::start(&config(broker.port, "poison", tmp.path())).unwrap();
+    p.set_command_context(CommandContext { frame_size: Some((320, 240)), frame: Some(1), known_ids: [1].into() });
+    wait_subscribed(&p);
+    let topic = "segstream/poison/commands";
+    let big = format!(r#"{{"id":"big","command":"add_text_target","text":"{}"}}"#, "x".repeat(20 << 20));
+    send(broker.port, tmp.path(), topic, "big.json", big.as_bytes());
+    wait_until("the drop and the reconnect", || p.counters().reconnects >= 1 && p.status().commands_subscribed);
+    let warnings = p.take_warnings();
+    assert!(warnings.iter().any(|w| w.contains("payload size limit exceeded") && w.contains("64 KiB")), "{warnings:?}");
+    send(broker.port, tmp.path(), topic, "a.json", br#"{"id":"after-drop","command":"set_detect_interval","interval":5}"#);
+    assert_eq!(take(&p, 1), ["after-drop"]);
+    broker.stop();
+    broker.restart();
+    wait_until("the reconnect after the restart", || p.counters().reconnects >= 2 && p.status().commands_subscribed);
+    send(broker.port, tmp.path(), topic, "b.json", br#"{"id":"after-restart","command":"set_detect_interval","interval":6}"#);
+    assert_eq!(take(&p, 1), ["after-restart"]);
+    // One reconnect for the oversized command, one for the restart: no loop.
+    assert_eq!(p.counters().reconnects, 2, "{:?}", p.status());
+    assert!(p.status().connected);
+}
+
+/// Without `accept_commands` the commands topic is not subscribed, and a subscription an
+/// earlier run (same client id, persistent session) left behind is removed.
+#[test]
+fn commands_are_ignored_unless_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let mut cfg = config(broker.port, "nocmd", tmp.path());
+    let topic = "segstream/nocmd/commands";
+    let delivered = format!("Sending PUBLISH to {} (d0, q0, r0, m0, '{topic}'", cfg.client_id);
+    let p = Publisher::start(&cfg).unwrap();
+    wait_subscribed(&p);
+    send(broker.port, tmp.path(), topic, "a.json", br#"{"id":"accepted","command":"set_detect_interval","interval":5}"#);
+    assert_eq!(take(&p, 1), ["accepted"]);
+    assert_eq!(broker.log().matches(&delivered).count(), 1, "the broker log names deliveries this way");
+    drop(p);
+    cfg.accept_commands = false;
+    let p = Publisher::start(&cfg).unwrap();
+    broker.wait_log(&format!("Received UNSUBSCRIBE from {}", cfg.client_id));
+    send(broker.port, tmp.path(), topic, "b.json", br#"{"id":"ignored","command":"set_detect_interval","interval":5}"#);
+    // mosquitto routes a message before acknowledging it to mosquitto_pub.
+    assert_eq!(broker.log().matches(&delivered).count(), 1, "the broker still delivers commands to the pipeline");
+    assert!(p.take_commands().is_empty());
+    assert!(!p.status().commands_subscribed);
 }

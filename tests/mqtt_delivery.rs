@@ -13,7 +13,7 @@ fn config(port: u16, stream: &str, spool_dir: &std::path::Path) -> MqttConfig {
     MqttConfig {
         port,
         stream: stream.into(),
-        client_id: format!("test-{stream}-{port}"),
+        client_id: unique_client_id(stream),
         spool: SpoolConfig { dir: spool_dir.to_path_buf(), max_bytes: 64 << 20, max_age: Duration::from_secs(600) },
         backoff_min: Duration::from_millis(100),
         backoff_max: Duration::from_millis(800),

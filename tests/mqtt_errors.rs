@@ -1,15 +1,18 @@
-//! Broker trouble and bad settings: TLS trust failures, unreachable broker, bad files.
+//! Broker trouble and bad settings: TLS trust failures, unreachable broker, bad files,
+//! bad topics, spooled messages that can never be sent, two clients with one client id.
 mod mqtt_support;
 
 use mqtt_support::*;
+use segstream::mqtt::spool::Spool;
 use segstream::mqtt::{MqttConfig, Publisher, SpoolConfig, TlsFiles};
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn cfg(port: u16, stream: &str, dir: &std::path::Path) -> MqttConfig {
     MqttConfig {
         port,
         stream: stream.into(),
+        client_id: unique_client_id(stream),
         spool: SpoolConfig { dir: dir.join(format!("spool-{stream}")), ..Default::default() },
         backoff_min: Duration::from_millis(100),
         backoff_max: Duration::from_millis(300),
@@ -79,4 +82,67 @@ fn bad_settings_fail_at_start_naming_the_cause() {
     c.password = Some("hunter2".into());
     c.username = Some("user".into());
     assert!(!format!("{c:?}").contains("hunter2"), "password must never be printed");
+}
+
+#[test]
+fn wildcard_topic_or_stream_id_fails_at_start_naming_the_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = cfg(free_port(), "cam1", tmp.path());
+    c.frames_topic = Some("bad/#".into());
+    let e = Publisher::start(&c).err().expect("bad/# accepted").to_string();
+    assert!(e.contains("topic \"bad/#\"") && e.contains("wildcards"), "{e}");
+    let c = cfg(free_port(), "cam+1", tmp.path());
+    let e = Publisher::start(&c).err().expect("cam+1 accepted").to_string();
+    assert!(e.contains("stream-id \"cam+1\"") && e.contains("wildcards"), "{e}");
+    assert!(!tmp.path().join("spool-cam+1").exists(), "nothing is spooled for a refused setting");
+}
+
+/// A spool left by another run can hold messages that can never be sent: a topic with a
+/// wildcard, a message over this run's `max_message_bytes`. They are dropped (counted,
+/// warned); they neither block the spool nor break the connection.
+#[test]
+fn undeliverable_spooled_messages_are_dropped_and_the_rest_flows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let sub = Sub::start(&broker, "segstream/left/frames", "sub-left", &[]);
+    let c = cfg(broker.port, "left", tmp.path());
+    {
+        let mut s = Spool::open(c.spool.clone()).unwrap();
+        s.push("bad/#", b"wildcard").unwrap();
+        s.push("segstream/left/frames", &vec![b'x'; c.max_message_bytes + 10_000]).unwrap();
+        s.push("segstream/left/frames", b"spooled").unwrap();
+    }
+    let p = Publisher::start(&c).unwrap();
+    p.wait_first_attempt(Duration::from_secs(10), &AtomicBool::new(false)).unwrap();
+    assert!(p.publish_frame(b"live".to_vec()));
+    assert!(p.flush(Duration::from_secs(20)), "{:?} {:?}", p.counters(), p.status());
+    let c = p.counters();
+    assert_eq!((c.acknowledged, c.dropped, c.reconnects), (2, 2, 0), "{c:?}");
+    assert_eq!(sub.wait_for(2, Duration::from_secs(10)), ["spooled", "live"]);
+    let warnings = p.take_warnings().join("\n");
+    assert!(warnings.contains("\"bad/#\"") && warnings.contains("wildcards"), "{warnings}");
+    assert!(warnings.contains("exceeds the") && warnings.contains("packet limit"), "{warnings}");
+}
+
+/// Two pipelines with the same client id take the session from each other; each notices
+/// and says so, instead of reconnecting silently.
+#[test]
+fn two_clients_with_one_client_id_are_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let id = unique_client_id("twin");
+    let mut a = cfg(broker.port, "twin-a", tmp.path());
+    let mut b = cfg(broker.port, "twin-b", tmp.path());
+    (a.client_id, b.client_id) = (id.clone(), id.clone());
+    let (pa, pb) = (Publisher::start(&a).unwrap(), Publisher::start(&b).unwrap());
+    let t0 = Instant::now();
+    let mut warnings = Vec::new();
+    while !warnings.iter().any(|w: &String| w.contains("another client with the same client id")) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no takeover warning; status {:?} / {:?}", pa.status(), pb.status());
+        warnings.extend(pa.take_warnings());
+        warnings.extend(pb.take_warnings());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("{warnings:#?}");
+    assert!(warnings.iter().any(|w| w.contains(&format!("{id:?}"))), "the warning names the client id: {warnings:?}");
 }

@@ -1,8 +1,11 @@
 //! `segstream run` on real files, configs and a real mosquitto broker.
+#[path = "../../tests/mqtt_support/mod.rs"]
+mod mqtt_support;
+
+use mqtt_support::Broker;
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn segstream(args: &[&str], cwd: &Path) -> Output {
@@ -154,46 +157,19 @@ fn run_errors_name_the_cause() {
     let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "--mqtt", "localhost"], tmp.path());
     assert!(!o.status.success());
     assert!(both(&o).contains("--mqtt must be host:port"), "{}", both(&o));
-}
 
-/// A private mosquitto on a free loopback port, killed on drop.
-struct Broker {
-    child: Child,
-    port: u16,
-}
-
-impl Broker {
-    fn start(dir: &Path) -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto installed");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker { child, port }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    // Refused at start (no broker needed): a wildcard cannot be in a publish topic.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "--mqtt", &addr, "--topic", "bad/#"], tmp.path());
+    assert!(!o.status.success());
+    assert!(both(&o).contains("topic \"bad/#\"") && both(&o).contains("wildcards"), "{}", both(&o));
 }
 
 #[test]
 fn run_publishes_one_json_message_per_frame_over_mqtt() {
     let tmp = tempfile::tempdir().unwrap();
-    let broker = Broker::start(tmp.path());
+    let broker = Broker::start(&tmp.path().join("broker"));
     let port = broker.port.to_string();
     let mut sub = Command::new("mosquitto_sub")
         .args(["-h", "127.0.0.1", "-p", &port, "-t", "cli/frames", "-t", "cli/ready", "-v"])
@@ -231,4 +207,22 @@ fn run_publishes_one_json_message_per_frame_over_mqtt() {
     let _ = sub.kill();
     let _ = sub.wait();
     assert_eq!(frames, (0..8).collect::<Vec<u64>>());
+}
+
+/// `--accept-commands` subscribes the sink to the commands topic; without it the topic is
+/// unsubscribed (the CLI's default client id keeps a persistent session between runs).
+#[test]
+fn accept_commands_flag_decides_the_commands_subscription() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let video = test_video(tmp.path(), 2);
+    let addr = format!("127.0.0.1:{}", broker.port);
+    let subscribed = "\tsegstream/default/commands (QoS 0)";
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "--mqtt", &addr, "-q"], tmp.path());
+    assert!(o.status.success(), "{}", both(&o));
+    broker.wait_log("Received UNSUBSCRIBE from segstream-default");
+    assert!(!broker.log().contains(subscribed), "subscribed to commands without --accept-commands");
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "--mqtt", &addr, "--accept-commands", "-q"], tmp.path());
+    assert!(o.status.success(), "{}", both(&o));
+    broker.wait_log(subscribed);
 }

@@ -16,6 +16,7 @@ fn harness(port: u16, spool: &std::path::Path, extra: &[(&str, &dyn ToValue)]) -
     let el = gst::ElementFactory::make("segmqttsink")
         .property("port", port as u32)
         .property("stream-id", "camh")
+        .property("client-id", unique_client_id("camh"))
         .property("spool-dir", spool.display().to_string())
         .property("stats-interval", 1u32)
         .build()
@@ -105,8 +106,27 @@ fn bad_settings_fail_the_state_change_with_the_cause() {
     let el = gst::ElementFactory::make("segmqttsink")
         .property("tls-ca-file", tmp.path().join("nope.pem").display().to_string())
         .property("spool-dir", tmp.path().join("spool").display().to_string())
+        .property("client-id", unique_client_id("bad"))
         .build()
         .unwrap();
+    assert!(start_error(&el).contains("nope.pem"));
+    for (name, value) in [("topic", "bad/#"), ("stream-id", "cam+1")] {
+        let spool = tmp.path().join(format!("spool-{name}"));
+        let el = gst::ElementFactory::make("segmqttsink")
+            .property(name, value)
+            .property("port", free_port() as u32)
+            .property("spool-dir", spool.display().to_string())
+            .property("client-id", unique_client_id("bad"))
+            .build()
+            .unwrap();
+        let err = start_error(&el);
+        assert!(err.contains(&format!("{name} \"{value}\"")) && err.contains("wildcards"), "{err}");
+        assert!(!spool.exists(), "nothing is spooled for a refused {name}");
+    }
+}
+
+/// Starts `el` (expecting failure) and returns the error it posted.
+fn start_error(el: &gst::Element) -> String {
     let bus = gst::Bus::new();
     el.set_bus(Some(&bus));
     assert!(el.set_state(gst::State::Paused).is_err());
@@ -116,8 +136,38 @@ fn bad_settings_fail_the_state_change_with_the_cause() {
             _ => None,
         })
         .unwrap();
-    assert!(err.contains("nope.pem"), "{err}");
     let _ = el.set_state(gst::State::Null);
+    err
+}
+
+/// Two sinks with the same client id: the broker drops each when the other connects; the
+/// element posts a WARNING naming the cause instead of reconnecting silently.
+#[test]
+fn same_client_id_twice_is_a_warning_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let id = unique_client_id("twin");
+    let (mut a, bus_a) = harness(broker.port, &tmp.path().join("spool-a"), &[("client-id", &id)]);
+    let (mut b, bus_b) = harness(broker.port, &tmp.path().join("spool-b"), &[("client-id", &id)]);
+    let t0 = std::time::Instant::now();
+    let mut n = 0;
+    let warning = loop {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no warning about the shared client id");
+        a.push(buffer_with_result(n)).unwrap();
+        b.push(buffer_with_result(n)).unwrap();
+        n += 1;
+        let found = std::iter::from_fn(|| bus_a.pop().or_else(|| bus_b.pop())).find_map(|m| match m.view() {
+            gst::MessageView::Warning(w) if w.error().to_string().contains("another client with the same client id") => {
+                Some(w.error().to_string())
+            }
+            _ => None,
+        });
+        if let Some(w) = found {
+            break w;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(warning.contains(&format!("{id:?}")), "{warning}");
 }
 
 /// TLS through the element: with the CA it delivers; without it the sink warns with the
@@ -143,6 +193,7 @@ fn tls_with_and_without_the_ca() {
         .property("port", broker.port as u32)
         .property("tls", true)
         .property("stream-id", "notrust")
+        .property("client-id", unique_client_id("notrust"))
         .property("spool-dir", tmp.path().join("spool-bad").display().to_string())
         .build()
         .unwrap();

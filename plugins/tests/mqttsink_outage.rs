@@ -25,10 +25,11 @@ fn broker_outage_mid_stream_loses_no_frame_and_does_not_stall_the_pipeline() {
     let sub = Sub::start(&broker, "segstream/camo/frames", "sub-camo", &[]);
     let desc = format!(
         "videotestsrc num-buffers={FRAMES} ! video/x-raw,width=64,height=48 ! videoconvert ! segment model={} \
-         ! segmqttsink name=sink port={} stream-id=camo qos=1 flush-timeout=60000 spool-dir={}",
+         ! segmqttsink name=sink port={} stream-id=camo qos=1 flush-timeout=60000 spool-dir={} client-id={}",
         repo_root().join("engines/tiny").display(),
         broker.port,
-        tmp.path().join("spool").display()
+        tmp.path().join("spool").display(),
+        unique_client_id("camo")
     );
     let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
     let sink = p.by_name("sink").unwrap();

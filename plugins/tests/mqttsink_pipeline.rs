@@ -61,6 +61,7 @@ fn gst_launch_delivers_thirty_frames() {
         .args(["segment", &format!("model={}", model()), "!", "segmqttsink", "host=127.0.0.1"])
         .arg(format!("port={}", broker.port))
         .arg("topic=t")
+        .arg(format!("client-id={}", unique_client_id("launch")))
         .arg(format!("spool-dir={}", tmp.path().join("spool").display()))
         .output()
         .expect("gst-launch-1.0 is installed");
@@ -81,9 +82,10 @@ fn unreachable_broker_warns_and_the_pipeline_still_finishes() {
     let port = free_port();
     let desc = format!(
         "videotestsrc num-buffers=10 ! video/x-raw,width=64,height=48 ! videoconvert ! segment model={} \
-         ! segmqttsink name=sink port={port} flush-timeout=200 publish-events=false spool-dir={}",
+         ! segmqttsink name=sink port={port} flush-timeout=200 publish-events=false spool-dir={} client-id={}",
         model(),
-        tmp.path().join("spool").display()
+        tmp.path().join("spool").display(),
+        unique_client_id("nobroker")
     );
     let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
     let msgs = run_to_eos(&p, Duration::from_secs(120));
@@ -120,10 +122,11 @@ fn python_consumer_decodes_the_pipeline_masks_pixel_for_pixel() {
     // `segment` on every other frame so commands travel the same path.
     let desc = format!(
         "segtestsrc num-buffers={n} seed=3 ! video/x-raw,width=128,height=96 ! videoconvert \
-         ! segment name=seg model={} detect-interval=1 ! segmqttsink name=sink port={} stream-id=camd spool-dir={}",
+         ! segment name=seg model={} detect-interval=1 ! segmqttsink name=sink port={} stream-id=camd spool-dir={} client-id={}",
         model(),
         broker.port,
-        tmp.path().join("spool").display()
+        tmp.path().join("spool").display(),
+        unique_client_id("camd")
     );
     let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
     let dumped = dump_masks_before(&p.by_name("sink").unwrap(), &expect);
@@ -190,10 +193,11 @@ fn commands_reach_segment_and_are_answered() {
     // detect-interval=0: only targets given by commands are tracked.
     let desc = format!(
         "videotestsrc pattern=ball ! video/x-raw,width=96,height=72 ! videoconvert \
-         ! segment model={} detect-interval=0 ! segmqttsink port={} stream-id=camc spool-dir={}",
+         ! segment model={} detect-interval=0 ! segmqttsink port={} stream-id=camc spool-dir={} client-id={} accept-commands=true",
         model(),
         broker.port,
-        tmp.path().join("spool").display()
+        tmp.path().join("spool").display(),
+        unique_client_id("camc")
     );
     let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
     p.set_state(gst::State::Playing).unwrap();

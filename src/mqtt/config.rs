@@ -37,6 +37,9 @@ pub struct MqttConfig {
     /// Reconnect backoff: first delay and cap (doubles each failure, +-25% jitter).
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Subscribe to `segstream/<stream>/commands` and apply what arrives there. Off by
+    /// default: who may command a pipeline is decided by the broker's ACL (docs/PAYLOAD.md).
+    pub accept_commands: bool,
 }
 
 impl Default for MqttConfig {
@@ -57,6 +60,7 @@ impl Default for MqttConfig {
             password: None,
             backoff_min: Duration::from_millis(200),
             backoff_max: Duration::from_secs(10),
+            accept_commands: false,
         }
     }
 }
@@ -75,6 +79,7 @@ impl std::fmt::Debug for MqttConfig {
             .field("tls", &self.tls)
             .field("username", &self.username.as_ref().map(|_| "<set>"))
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("accept_commands", &self.accept_commands)
             .finish()
     }
 }
@@ -115,7 +120,61 @@ impl MqttConfig {
         }
     }
 
+    /// Checks what ends up in topic names, so a bad `topic` or `stream-id` fails at start
+    /// instead of every publish being refused (and spooled) later. Errors name the setting.
+    pub fn validate_topics(&self) -> Result<(), String> {
+        check_topic_part("stream-id", &self.stream)?;
+        if let Some(t) = &self.frames_topic {
+            check_topic_part("topic", t)?;
+        }
+        Ok(())
+    }
+
     pub fn tls_enabled(&self) -> bool {
         self.tls.enabled || self.tls.ca_file.is_some() || self.tls.cert_file.is_some()
+    }
+}
+
+/// MQTT topic-name rules (3.1.1, 4.7): not empty, at most 65535 bytes, no wildcard (`+`,
+/// `#`: allowed in filters only) and no U+0000. Brokers drop the connection of a client
+/// that publishes to a name breaking them.
+pub fn topic_error(topic: &str) -> Option<&'static str> {
+    if topic.is_empty() {
+        Some("it is empty")
+    } else if topic.len() > 65535 {
+        Some("it is longer than 65535 bytes")
+    } else if !rumqttc::valid_topic(topic) {
+        Some("a topic name may not contain the wildcards '+' or '#'")
+    } else if topic.contains('\0') {
+        Some("a topic name may not contain the NUL character")
+    } else {
+        None
+    }
+}
+
+fn check_topic_part(setting: &str, value: &str) -> Result<(), String> {
+    match topic_error(value) {
+        Some(why) => Err(format!("{setting} {value:?} cannot be used in an MQTT topic: {why}")),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_and_empty_names_are_refused_naming_the_setting() {
+        let bad_topic = MqttConfig { frames_topic: Some("bad/#".into()), ..Default::default() };
+        let e = bad_topic.validate_topics().unwrap_err();
+        assert!(e.starts_with("topic \"bad/#\"") && e.contains("wildcards"), "{e}");
+        let bad_stream = MqttConfig { stream: "cam+1".into(), ..Default::default() };
+        let e = bad_stream.validate_topics().unwrap_err();
+        assert!(e.starts_with("stream-id \"cam+1\"") && e.contains("wildcards"), "{e}");
+        let nul = MqttConfig { frames_topic: Some("a\0b".into()), ..Default::default() };
+        assert!(nul.validate_topics().unwrap_err().contains("NUL"));
+        assert_eq!(topic_error(""), Some("it is empty"));
+        let ok = MqttConfig { stream: "site1/cam1".into(), frames_topic: Some("x/y".into()), ..Default::default() };
+        assert_eq!(ok.validate_topics(), Ok(()));
     }
 }

@@ -1,13 +1,20 @@
-//! Drives the rumqttc event loop: connection state, reconnect backoff with jitter,
-//! packet-id tracking for acks, retained status, and command intake.
+//! Drives the rumqttc event loop: connection state, reconnect backoff with jitter
+//! ([`super::reconnect`]), packet-id tracking for acks, retained status, and command intake.
+//!
+//! A connection that broke on a packet we could not read (over the incoming limit,
+//! malformed) is followed by ONE clean-session connection: mosquitto keeps a half-sent
+//! packet in the session and resumes it on the next connection, which would break that one
+//! too, forever. Our own unacknowledged publishes are kept and resent all the same.
 use super::counters::Counters;
 use super::link::{Kind, Link, Shared};
+use super::reconnect::Reconnect;
 use crate::command::{self, Reply};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
-use rumqttc::{ConnectionError, Event, EventLoop, Incoming, Outgoing, QoS};
+use rumqttc::{ConnectionError, Event, EventLoop, Incoming, Outgoing, QoS, StateError, SubscribeReasonCode};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 /// Most validated commands waiting for the video thread.
 pub const COMMAND_QUEUE: usize = 64;
@@ -21,21 +28,24 @@ pub(crate) struct Driver {
     pub responses_topic: String,
     pub stream: String,
     pub broker: String,
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
+    pub reconnect: Reconnect,
+    pub client_id: String,
+    pub accept_commands: bool,
+    /// Requests rumqttc would resend, kept aside across a clean-session connection.
+    pub kept: Option<VecDeque<rumqttc::Request>>,
 }
 
 impl Driver {
     pub async fn run(mut self) {
-        let mut backoff = self.backoff_min;
         let mut rng = SmallRng::from_entropy();
         loop {
             match self.eventloop.poll().await {
                 Ok(Event::Outgoing(Outgoing::Disconnect)) if self.shared.shutting_down.load(Ordering::SeqCst) => break,
                 Ok(ev) => {
                     if let Event::Incoming(Incoming::ConnAck(ack)) = &ev {
-                        backoff = self.backoff_min;
-                        self.on_connected(ack.session_present);
+                        self.reconnect.connected(Instant::now());
+                        let resumed = self.restore_kept().unwrap_or(ack.session_present);
+                        self.on_connected(resumed);
                     }
                     self.on_event(ev);
                 }
@@ -44,14 +54,54 @@ impl Driver {
                     if self.shared.shutting_down.load(Ordering::SeqCst) {
                         break;
                     }
+                    if matches!(e, ConnectionError::MqttState(StateError::Deserialization(_))) {
+                        self.clean_next_session();
+                    }
+                    let (delay, flaps) = self.reconnect.failed(Instant::now());
+                    if let Some(n) = flaps {
+                        self.shared.warn(self.flap_warning(&e, n));
+                    }
                     // rumqttc retries immediately on the next poll: the backoff is ours.
-                    let jitter = rng.gen_range(0.75..1.25);
-                    tokio::time::sleep(backoff.mul_f64(jitter)).await;
-                    backoff = (backoff * 2).min(self.backoff_max);
+                    tokio::time::sleep(delay.mul_f64(rng.gen_range(0.75..1.25))).await;
                 }
             }
         }
         self.shared.update_info(|i| i.connected = false);
+    }
+
+    /// The next connection starts a clean session (the broker forgets what it was sending
+    /// us); our own requests awaiting a resend are kept aside, since rumqttc drops them
+    /// when the broker reports no session.
+    fn clean_next_session(&mut self) {
+        if self.kept.is_none() {
+            self.kept = Some(std::mem::take(&mut self.eventloop.pending));
+            self.eventloop.mqtt_options.set_clean_session(true);
+        }
+    }
+
+    /// After the clean-session ConnAck: hands the kept requests back and returns to the
+    /// persistent session. `Some(true)`: nothing of ours was lost.
+    fn restore_kept(&mut self) -> Option<bool> {
+        let pending = self.kept.take()?;
+        self.eventloop.pending = pending;
+        self.eventloop.mqtt_options.set_clean_session(false);
+        Some(true)
+    }
+
+    fn flap_warning(&self, e: &ConnectionError, n: u32) -> String {
+        let cause = describe(e, &self.broker);
+        let closed_by_broker =
+            matches!(e, ConnectionError::MqttState(StateError::ConnectionAborted | StateError::Io(_)) | ConnectionError::Io(_));
+        if closed_by_broker {
+            format!(
+                "{cause}: the broker closed the connection {n} times right after accepting it; most likely another client with the \
+                 same client id ({:?}) is connected: the broker keeps one connection per client id and drops the older one, so \
+                 the two take the session from each other. Give each pipeline its own client-id (or stream-id)",
+                self.client_id
+            )
+        } else {
+            format!("{cause}: the connection dropped {n} times right after connecting")
+        }
     }
 
     fn on_connected(&self, session_present: bool) {
@@ -79,7 +129,16 @@ impl Driver {
             i.last_error = None;
         });
         let _ = self.link.send(&self.shared, &self.status_topic, b"online".to_vec(), true, Kind::Control);
-        let _ = self.link.client.try_subscribe(self.commands_topic.clone(), QoS::AtLeastOnce);
+        // QoS 0: a command is delivered at most once. At QoS 1 the persistent session makes
+        // the broker redeliver a command we could not take (e.g. one over the incoming
+        // packet limit, which costs the connection) after every reconnect, forever.
+        // Unsubscribing when commands are off also ends a subscription an earlier run left
+        // in our persistent session.
+        let _ = if self.accept_commands {
+            self.link.client.try_subscribe(self.commands_topic.clone(), QoS::AtMostOnce)
+        } else {
+            self.link.client.try_unsubscribe(self.commands_topic.clone())
+        };
     }
 
     fn on_error(&self, e: &ConnectionError) {
@@ -88,7 +147,12 @@ impl Driver {
         let pending = self.eventloop.pending.iter().filter(|r| matches!(r, rumqttc::Request::Publish(p) if p.pkid == 0)).count();
         self.shared.tracking.lock().unwrap().pending_at_error = pending;
         let msg = describe(e, &self.broker);
-        tracing::warn!(target: "segstream::mqtt", "{msg}");
+        if is_oversized_incoming(e) {
+            // Discarded by the broker for us at QoS 0: reported once, not redelivered.
+            self.shared.warn(msg.clone());
+        } else {
+            tracing::warn!(target: "segstream::mqtt", "{msg}");
+        }
         self.shared.update_info(|i| {
             i.connected = false;
             i.commands_subscribed = false;
@@ -102,10 +166,22 @@ impl Driver {
             Event::Outgoing(Outgoing::Publish(pkid)) => self.on_written(pkid),
             Event::Incoming(Incoming::PubAck(a)) => self.on_acked(a.pkid),
             Event::Incoming(Incoming::PubComp(c)) => self.on_acked(c.pkid),
-            Event::Incoming(Incoming::Publish(p)) if p.topic == self.commands_topic => self.on_command(&p.payload),
-            Event::Incoming(Incoming::SubAck(_)) => self.shared.update_info(|i| i.commands_subscribed = true),
+            Event::Incoming(Incoming::Publish(p)) if self.accept_commands && p.topic == self.commands_topic => self.on_command(&p.payload),
+            Event::Incoming(Incoming::SubAck(ack)) => self.on_suback(&ack.return_codes),
             _ => {}
         }
+    }
+
+    /// The only subscription is the commands topic; a broker ACL may refuse it.
+    fn on_suback(&self, codes: &[SubscribeReasonCode]) {
+        let ok = !codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure));
+        if !ok {
+            self.shared.warn(format!(
+                "MQTT broker {}: subscription to {} refused (the broker's ACL does not let client {:?} read it); no commands will arrive",
+                self.broker, self.commands_topic, self.client_id
+            ));
+        }
+        self.shared.update_info(|i| i.commands_subscribed = ok);
     }
 
     fn on_written(&self, pkid: u16) {
@@ -161,8 +237,15 @@ pub fn describe(e: &ConnectionError, broker: &str) -> String {
         " (TLS: the broker's certificate is not trusted; set tls-ca-file to the CA that signed it)"
     } else if matches!(e, ConnectionError::ConnectionRefused(_)) {
         " (the broker refused the connection: check username/password and client id)"
+    } else if is_oversized_incoming(e) {
+        " (the broker sent a message over the client's incoming limit, so the connection was closed and the message \
+         discarded; commands are at most 64 KiB)"
     } else {
         ""
     };
     format!("MQTT broker {broker}: {cause}{hint}")
+}
+
+fn is_oversized_incoming(e: &ConnectionError) -> bool {
+    matches!(e, ConnectionError::MqttState(StateError::Deserialization(rumqttc::Error::PayloadSizeLimitExceeded(_))))
 }

@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub spool_bytes: AtomicU64,
     pub commands: Mutex<VecDeque<Request>>,
     pub context: Mutex<CommandContext>,
+    /// Problems the element should post as warnings (bounded, de-duplicated).
+    pub warnings: Mutex<VecDeque<String>>,
 }
 
 impl Shared {
@@ -71,6 +73,17 @@ impl Shared {
             spool_bytes: AtomicU64::new(0),
             commands: Mutex::new(VecDeque::new()),
             context: Mutex::new(CommandContext::default()),
+            warnings: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Queues a warning for the element (also logged). A warning already waiting is not
+    /// queued twice, and at most `MAX_WARNINGS` wait: a flood of one cause stays one line.
+    pub fn warn(&self, msg: String) {
+        tracing::warn!(target: "segstream::mqtt", "{msg}");
+        let mut w = self.warnings.lock().unwrap();
+        if w.len() < MAX_WARNINGS && !w.contains(&msg) {
+            w.push_back(msg);
         }
     }
 
@@ -87,29 +100,56 @@ impl Shared {
 pub(crate) const CLIENT_QUEUE_HIGH_WATER: usize = 64;
 pub(crate) const CLIENT_CHANNEL_CAPACITY: usize = 256;
 
+const MAX_WARNINGS: usize = 16;
+
+/// Room for the fixed header (5), topic length (2) and packet id (2) of a PUBLISH.
+const PUBLISH_HEADER: usize = 9;
+
+/// Why [`Link::send`] did not take a message.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// The client's queue is full or closed: try again later (the payload comes back).
+    Busy(Vec<u8>),
+    /// The message can never be sent (bad topic, larger than the packet limit): retrying
+    /// would only break the connection again, so the caller drops it.
+    Invalid(String),
+}
+
 pub(crate) struct Link {
     pub client: AsyncClient,
     pub qos: QoS,
+    /// The client's outgoing packet limit; rumqttc drops the connection (and resends the
+    /// packet after reconnecting) when a publish exceeds it, so bigger ones never reach it.
+    pub max_packet: usize,
 }
 
 impl Link {
-    /// Hands one publish to rumqttc without blocking; gives the payload back when the
-    /// client's queue is full or closed.
-    pub fn send(&self, shared: &Shared, topic: &str, payload: Vec<u8>, retain: bool, kind: Kind) -> Result<(), Vec<u8>> {
+    /// Hands one publish to rumqttc without blocking.
+    pub fn send(&self, shared: &Shared, topic: &str, payload: Vec<u8>, retain: bool, kind: Kind) -> Result<(), Refused> {
+        if let Some(why) = super::config::topic_error(topic) {
+            return Err(Refused::Invalid(format!("topic {topic:?} is not a valid MQTT topic name: {why}")));
+        }
+        let size = PUBLISH_HEADER + topic.len() + payload.len();
+        if size > self.max_packet {
+            return Err(Refused::Invalid(format!(
+                "a {size}-byte message on {topic:?} exceeds the {}-byte packet limit (max-message-bytes + headers)",
+                self.max_packet
+            )));
+        }
         let qos = if kind == Kind::Control { QoS::AtLeastOnce } else { self.qos };
         let mut t = shared.tracking.lock().unwrap();
         if kind == Kind::Data && t.fifo.len() >= CLIENT_QUEUE_HIGH_WATER {
-            return Err(payload);
+            return Err(Refused::Busy(payload));
         }
         t.fifo.push_back(kind);
         match self.client.try_publish(topic, qos, retain, payload) {
             Ok(()) => Ok(()),
             Err(e) => {
                 t.fifo.pop_back();
-                Err(match e {
+                Err(Refused::Busy(match e {
                     ClientError::TryRequest(MqttRequest::Publish(p)) | ClientError::Request(MqttRequest::Publish(p)) => p.payload.to_vec(),
                     _ => Vec::new(),
-                })
+                }))
             }
         }
     }

@@ -5,6 +5,7 @@
 //! - [`counters`]: published / acknowledged / spooled / dropped / reconnects.
 //! - [`tls`]: rustls client configuration (ring provider) from PEM files.
 //! - [`driver`]: the rumqttc event loop: reconnect with backoff + jitter, acks, status, commands.
+//! - [`reconnect`]: the backoff (restarts only after a stable connection) and flap detection.
 //! - [`router`]: live messages -> broker, or -> spool while disconnected; drains the spool in order.
 //! - [`publisher`]: the handle the streaming thread uses; never blocks, never fails because of the broker.
 pub mod config;
@@ -12,6 +13,7 @@ pub mod counters;
 pub mod driver;
 mod link;
 pub mod publisher;
+mod reconnect;
 pub mod router;
 pub mod spool;
 pub mod tls;

@@ -5,6 +5,7 @@ use super::config::MqttConfig;
 use super::counters::{CounterSnapshot, Counters};
 use super::driver::Driver;
 use super::link::{Kind, Link, Shared, CLIENT_CHANNEL_CAPACITY};
+use super::reconnect::Reconnect;
 use super::router::{Msg, Router};
 use super::spool::Spool;
 use crate::command::{CommandContext, Reply, Request};
@@ -16,9 +17,11 @@ use tokio::sync::mpsc;
 
 /// Room for the MQTT fixed header, topic and properties on top of the payload bound.
 const PACKET_OVERHEAD: usize = 4096;
-/// Incoming limit: commands are checked against `MAX_COMMAND_BYTES` by us, with a clear
-/// reply; rumqttc would instead drop the connection on an over-limit packet.
-const MAX_INCOMING: usize = 16 * 1024 * 1024;
+/// Incoming limit. Commands up to this size are checked against the 64 KiB command limit
+/// by us, with a clear reply; a bigger packet makes rumqttc drop the connection (the
+/// command subscription is QoS 0, so the broker does not send it again). Kept small so a
+/// hostile command costs little memory.
+pub const MAX_INCOMING: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublisherError {
@@ -61,12 +64,13 @@ impl Publisher {
         if cfg.host.is_empty() || cfg.port == 0 {
             return Err(PublisherError::Config(format!("broker address {}:{} is not valid", cfg.host, cfg.port)));
         }
+        cfg.validate_topics().map_err(PublisherError::Config)?;
         let options = mqtt_options(cfg)?;
         let spool = Spool::open(cfg.spool.clone())?;
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("segstream-mqtt").enable_all().build()?;
         let shared = Arc::new(Shared::new());
         let (client, eventloop) = AsyncClient::new(options, CLIENT_CHANNEL_CAPACITY);
-        let link = Arc::new(Link { client, qos });
+        let link = Arc::new(Link { client, qos, max_packet: cfg.max_message_bytes + PACKET_OVERHEAD });
         let (tx, rx) = mpsc::channel(cfg.queue_len.max(1));
         let driver = Driver {
             eventloop,
@@ -77,10 +81,12 @@ impl Publisher {
             responses_topic: cfg.responses_topic(),
             stream: cfg.stream.clone(),
             broker: format!("{}:{}", cfg.host, cfg.port),
-            backoff_min: cfg.backoff_min,
-            backoff_max: cfg.backoff_max.max(cfg.backoff_min),
+            reconnect: Reconnect::new(cfg.backoff_min, cfg.backoff_max),
+            client_id: cfg.effective_client_id(),
+            accept_commands: cfg.accept_commands,
+            kept: None,
         };
-        let router = Router { rx, link: link.clone(), shared: shared.clone(), spool };
+        let router = Router { rx, link: link.clone(), shared: shared.clone(), spool, disk_full: false };
         let driver = runtime.spawn(driver.run());
         runtime.spawn(router.run());
         Ok(Publisher {
@@ -154,6 +160,13 @@ impl Publisher {
         } else {
             Err(info.last_error.clone().unwrap_or_else(|| "cancelled".into()))
         }
+    }
+
+    /// Problems found since the last call (connection dropped over and over, spool full,
+    /// undeliverable spooled message, ...), each one line naming the cause; for the
+    /// element to post as warnings.
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.shared.warnings.lock().unwrap().drain(..).collect()
     }
 
     /// Validated commands received since the last call, oldest first.

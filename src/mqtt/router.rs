@@ -1,7 +1,7 @@
 //! Routes messages from the streaming thread: straight to the client when connected and
 //! nothing older is waiting, otherwise to the on-disk spool; drains the spool in order.
 use super::counters::Counters;
-use super::link::{Kind, Link, Shared};
+use super::link::{Kind, Link, Refused, Shared};
 use super::spool::Spool;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ pub(crate) struct Router {
     pub link: Arc<Link>,
     pub shared: Arc<Shared>,
     pub spool: Spool,
+    /// The disk was found full and not since: one warning per episode.
+    pub disk_full: bool,
 }
 
 impl Router {
@@ -50,7 +52,11 @@ impl Router {
         let payload = if direct {
             match self.link.send(&self.shared, &m.topic, m.payload, false, Kind::Data) {
                 Ok(()) => return Counters::add(&self.shared.counters.published, 1),
-                Err(p) => p,
+                Err(Refused::Busy(p)) => p,
+                Err(Refused::Invalid(why)) => {
+                    self.shared.warn(format!("MQTT: message dropped: {why}"));
+                    return self.count_dropped(1);
+                }
             }
         } else {
             m.payload
@@ -65,9 +71,16 @@ impl Router {
                     Counters::add(&self.shared.counters.spooled, 1);
                 }
                 self.count_dropped(p.evicted + !p.stored as usize);
+                if p.disk_full && !self.disk_full {
+                    self.shared.warn(format!(
+                        "MQTT spool: the disk holding {} is full; the oldest spooled messages are dropped (and counted) to make room",
+                        self.spool.dir().display()
+                    ));
+                }
+                self.disk_full = p.disk_full;
             }
             Err(e) => {
-                tracing::warn!(target: "segstream::mqtt", "spool write failed in {}: {e}", self.spool.dir().display());
+                self.shared.warn(format!("MQTT spool: writing to {} failed: {e}; message dropped", self.spool.dir().display()));
                 self.count_dropped(1);
             }
         }
@@ -84,7 +97,13 @@ impl Router {
                     self.spool.pop_front();
                     Counters::add(&self.shared.counters.published, 1);
                 }
-                Err(_) => break, // client busy: retry on the next tick
+                Err(Refused::Busy(_)) => break, // client busy: retry on the next tick
+                Err(Refused::Invalid(why)) => {
+                    // Left by a run with other settings: it would block the spool forever.
+                    self.shared.warn(format!("MQTT spool: a spooled message was dropped: {why}"));
+                    self.spool.pop_front();
+                    self.count_dropped(1);
+                }
             }
         }
     }

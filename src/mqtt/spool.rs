@@ -3,8 +3,9 @@
 //! One file per message (`<seq:020>.msg`, written to a temporary name and renamed, so a
 //! crash never leaves a half message), read back in sequence order. Limits: total bytes
 //! on disk and age; when either is exceeded the OLDEST messages go first and are counted
-//! by the caller. Files left by a previous run are picked up at `open`, so messages also
-//! survive a pipeline restart. Only a small index lives in memory.
+//! by the caller; a full disk is handled the same way (the oldest go until the new one
+//! fits). Files left by a previous run are picked up at `open`, so messages also survive a
+//! pipeline restart. Only a small index lives in memory.
 use std::collections::VecDeque;
 use std::fs;
 use std::io;
@@ -13,6 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const MAGIC: &[u8; 4] = b"SSP1";
 const HEADER: usize = 4 + 8 + 2;
+/// Sequence numbers found at `open` above this are renumbered from 0 (keeping their
+/// order), so `next_seq` can never wrap around and overwrite a message.
+const RENUMBER_ABOVE: u64 = 1 << 62;
+/// Digits of a spool file's sequence number (`u64::MAX` has 20).
+const SEQ_DIGITS: usize = 20;
 
 #[derive(Debug, Clone)]
 pub struct SpoolConfig {
@@ -33,11 +39,14 @@ struct Entry {
     created_ms: u64,
 }
 
-/// Outcome of [`Spool::push`]: `stored` is false when the message alone exceeds the limit.
+/// Outcome of [`Spool::push`]: `stored` is false when the message alone exceeds the limit
+/// (or the disk is full even with the spool emptied); `evicted` oldest messages were
+/// dropped to make room; `disk_full`: the file system refused the write at least once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pushed {
     pub stored: bool,
     pub evicted: usize,
+    pub disk_full: bool,
 }
 
 /// A spooled message.
@@ -65,8 +74,7 @@ impl Spool {
         let mut found = Vec::new();
         for ent in fs::read_dir(&cfg.dir)? {
             let path = ent?.path();
-            let seq = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".msg")).and_then(|s| s.parse::<u64>().ok());
-            match seq.and_then(|s| read_header(&path).ok().map(|h| (s, h))) {
+            match seq_of(&path).and_then(|s| read_header(&path).ok().map(|h| (s, h))) {
                 Some((seq, (created_ms, bytes))) => found.push(Entry { seq, bytes, created_ms }),
                 None if path.extension().is_some_and(|e| e == "tmp") => {
                     let _ = fs::remove_file(&path);
@@ -75,6 +83,9 @@ impl Spool {
             }
         }
         found.sort_by_key(|e| e.seq);
+        if found.last().is_some_and(|e| e.seq > RENUMBER_ABOVE) {
+            renumber(&cfg.dir, &mut found)?;
+        }
         let next_seq = found.last().map_or(0, |e| e.seq + 1);
         let total = found.iter().map(|e| e.bytes).sum();
         Ok(Spool { cfg, index: found.into(), total, next_seq })
@@ -94,32 +105,56 @@ impl Spool {
         &self.cfg.dir
     }
 
-    /// Appends a message, evicting the oldest ones to make room.
+    /// Appends a message, evicting the oldest ones to make room: for the byte limit, and
+    /// when the file system is full (the documented policy is the same for both).
     pub fn push(&mut self, topic: &str, payload: &[u8]) -> io::Result<Pushed> {
         let bytes = (HEADER + topic.len() + payload.len()) as u64;
         if bytes > self.cfg.max_bytes {
-            return Ok(Pushed { stored: false, evicted: 0 });
+            return Ok(Pushed { stored: false, evicted: 0, disk_full: false });
         }
-        let mut dropped = 0;
+        let mut out = Pushed { stored: false, evicted: 0, disk_full: false };
         while self.total + bytes > self.cfg.max_bytes && !self.index.is_empty() {
             self.pop_front();
-            dropped += 1;
+            out.evicted += 1;
         }
         let seq = self.next_seq;
+        let next = seq.checked_add(1).ok_or_else(|| io::Error::other("spool sequence numbers exhausted"))?;
         let created_ms = now_ms();
-        let mut buf = Vec::with_capacity(bytes as usize);
-        buf.extend_from_slice(MAGIC);
-        buf.extend_from_slice(&created_ms.to_le_bytes());
-        buf.extend_from_slice(&(topic.len() as u16).to_le_bytes());
-        buf.extend_from_slice(topic.as_bytes());
-        buf.extend_from_slice(payload);
-        let tmp = self.cfg.dir.join(format!("{seq:020}.tmp"));
-        fs::write(&tmp, &buf)?;
-        fs::rename(&tmp, self.path(seq))?;
-        self.next_seq += 1;
+        let buf = encode(created_ms, topic, payload);
+        loop {
+            match self.write(seq, &buf) {
+                Ok(()) => break,
+                Err(e) if is_disk_full(&e) => {
+                    out.disk_full = true;
+                    if self.index.is_empty() {
+                        return Ok(out); // full even without our files: the new one is lost
+                    }
+                    self.pop_front();
+                    out.evicted += 1;
+                }
+                Err(e) if out.evicted > 0 => {
+                    tracing::warn!(target: "segstream::mqtt", "spool write failed in {}: {e}", self.cfg.dir.display());
+                    return Ok(out);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.next_seq = next;
         self.total += bytes;
         self.index.push_back(Entry { seq, bytes, created_ms });
-        Ok(Pushed { stored: true, evicted: dropped })
+        out.stored = true;
+        Ok(out)
+    }
+
+    /// Writes one message atomically (temporary name, then rename); a failed write
+    /// leaves no file behind.
+    fn write(&self, seq: u64, buf: &[u8]) -> io::Result<()> {
+        let tmp = self.cfg.dir.join(format!("{seq:020}.tmp"));
+        let res = fs::write(&tmp, buf).and_then(|()| fs::rename(&tmp, self.path(seq)));
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        res
     }
 
     /// Oldest message, read from disk; unreadable files are skipped (and counted).
@@ -159,6 +194,41 @@ impl Spool {
     fn path(&self, seq: u64) -> PathBuf {
         self.cfg.dir.join(format!("{seq:020}.msg"))
     }
+}
+
+fn encode(created_ms: u64, topic: &str, payload: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(HEADER + topic.len() + payload.len());
+    buf.extend_from_slice(MAGIC);
+    buf.extend_from_slice(&created_ms.to_le_bytes());
+    buf.extend_from_slice(&(topic.len() as u16).to_le_bytes());
+    buf.extend_from_slice(topic.as_bytes());
+    buf.extend_from_slice(payload);
+    buf
+}
+
+fn is_disk_full(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge)
+}
+
+/// Sequence number of a spool file name (`<20 digits>.msg`); other names are not ours.
+fn seq_of(path: &Path) -> Option<u64> {
+    let digits = path.file_name()?.to_str()?.strip_suffix(".msg")?;
+    (digits.len() == SEQ_DIGITS && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
+}
+
+/// Renames the files (sorted by sequence) to 0, 1, 2, ... in order. Each target name is
+/// free: it is below the file's own number and above every name already given, so an
+/// interrupted renumbering still leaves a correctly ordered spool.
+fn renumber(dir: &Path, found: &mut [Entry]) -> io::Result<()> {
+    let path = |seq: u64| dir.join(format!("{seq:020}.msg"));
+    for (i, e) in found.iter_mut().enumerate() {
+        let i = i as u64;
+        if e.seq != i {
+            fs::rename(path(e.seq), path(i))?;
+            e.seq = i;
+        }
+    }
+    Ok(())
 }
 
 fn read_header(path: &Path) -> io::Result<(u64, u64)> {
@@ -202,7 +272,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut s = Spool::open(cfg(d.path(), 1 << 20, Duration::from_secs(60))).unwrap();
         for i in 0..5 {
-            assert_eq!(s.push("t", format!("m{i}").as_bytes()).unwrap(), Pushed { stored: true, evicted: 0 });
+            assert_eq!(s.push("t", format!("m{i}").as_bytes()).unwrap(), Pushed { stored: true, evicted: 0, disk_full: false });
         }
         s.pop_front();
         drop(s);
@@ -231,7 +301,7 @@ mod tests {
         assert_eq!(dropped, 15);
         assert_eq!(s.len(), 10);
         assert_eq!(s.front().0.unwrap().payload, vec![15u8; 100]);
-        assert_eq!(s.push("t", &[0; 5000]).unwrap(), Pushed { stored: false, evicted: 0 }, "oversized");
+        assert_eq!(s.push("t", &[0; 5000]).unwrap(), Pushed { stored: false, evicted: 0, disk_full: false }, "oversized");
         assert_eq!(s.len(), 10);
     }
 

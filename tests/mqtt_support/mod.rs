@@ -6,11 +6,19 @@ use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A client id no other test (or test run) uses: a shared id would let one test's
+/// connection take over another's broker session.
+pub fn unique_client_id(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("test-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
 }
 
 /// A mosquitto process with a generated config in its own directory.
@@ -29,6 +37,16 @@ impl Broker {
 
     /// `listener_extra` goes right after the `listener` line (e.g. TLS settings).
     pub fn start_with(dir: &Path, port: u16, listener_extra: &str) -> Broker {
+        Self::start_access(dir, port, listener_extra, "allow_anonymous true")
+    }
+
+    /// Users from `password_file`, rights from `acl_file`, no anonymous clients.
+    pub fn start_with_acl(dir: &Path, password_file: &Path, acl_file: &Path) -> Broker {
+        let access = format!("allow_anonymous false\npassword_file {}\nacl_file {}", password_file.display(), acl_file.display());
+        Self::start_access(dir, free_port(), "", &access)
+    }
+
+    fn start_access(dir: &Path, port: u16, listener_extra: &str, access: &str) -> Broker {
         std::fs::create_dir_all(dir).unwrap();
         let conf = dir.join("mosquitto.conf");
         // mosquitto started as root switches to user `mosquitto`, which cannot write the
@@ -36,7 +54,7 @@ impl Broker {
         let me = Command::new("id").arg("-un").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
         let user = me.map(|u| format!("user {u}\n")).unwrap_or_default();
         let text = format!(
-            "{user}listener {port} 127.0.0.1\n{listener_extra}\nallow_anonymous true\npersistence true\n\
+            "{user}listener {port} 127.0.0.1\n{listener_extra}\n{access}\npersistence true\n\
              persistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\n\
              log_dest file {}/mosquitto.log\nlog_type all\n",
             dir.display(),
@@ -143,13 +161,20 @@ impl Drop for Sub {
 }
 
 pub fn mosquitto_pub(port: u16, topic: &str, message_file: &Path) {
-    let ok = Command::new("mosquitto_pub")
+    assert!(mosquitto_pub_as(port, &[], topic, message_file), "mosquitto_pub failed");
+}
+
+/// `mosquitto_pub` at QoS 1 (it returns once the broker acknowledged the message) with
+/// extra arguments (e.g. `-u user -P password`); `true` when it succeeded.
+pub fn mosquitto_pub_as(port: u16, extra: &[&str], topic: &str, message_file: &Path) -> bool {
+    Command::new("mosquitto_pub")
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-q", "1", "-f"])
         .arg(message_file)
+        .args(extra)
+        .stderr(Stdio::null())
         .status()
         .unwrap()
-        .success();
-    assert!(ok, "mosquitto_pub failed");
+        .success()
 }
 
 /// Self-signed CA + server certificate for 127.0.0.1 (IP SAN), made with `openssl`.

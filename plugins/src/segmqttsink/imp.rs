@@ -225,8 +225,12 @@ impl SegMqttSink {
         });
     }
 
-    /// One WARNING per outage; an INFO message when the broker is back.
+    /// One WARNING per outage; an INFO message when the broker is back; a WARNING for each
+    /// problem the publisher reported (session takeover, spool full, message dropped).
     fn check_link(&self, state: &mut State) {
+        for w in state.publisher.take_warnings() {
+            gst::element_imp_warning!(self, gst::ResourceError::Write, ("{}", w));
+        }
         let st = state.publisher.status();
         if !st.connected && !state.warned && st.failed_attempts > 0 {
             state.warned = true;

@@ -6,7 +6,8 @@
 //! The streaming thread never blocks on the network and never fails because of the broker:
 //! an unreachable broker is an element WARNING and the pipeline keeps running.
 //!
-//! Commands received on `segstream/<stream-id>/commands` are validated (replies on
+//! With `accept-commands=true` (off by default; the broker's ACL decides who may publish
+//! there), commands received on `segstream/<stream-id>/commands` are validated (replies on
 //! `.../responses`), then sent UPSTREAM as a custom event named `segstream-command` whose
 //! field `json` holds the canonical [`segstream::command::Request`]; `segment` applies it
 //! before its next frame. The reply says `accepted` when the event was taken upstream.

@@ -30,6 +30,7 @@ pub struct Settings {
     pub connect_timeout: u32,
     pub flush_timeout: u32,
     pub stats_interval: u32,
+    pub accept_commands: bool,
 }
 
 impl Default for Settings {
@@ -57,6 +58,7 @@ impl Default for Settings {
             connect_timeout: 3000,
             flush_timeout: 5000,
             stats_interval: 1000,
+            accept_commands: false,
         }
     }
 }
@@ -89,6 +91,7 @@ impl Settings {
             },
             username: self.username.clone().filter(|u| !u.is_empty()),
             password: self.password.clone(),
+            accept_commands: self.accept_commands,
             ..Default::default()
         }
     }
@@ -120,7 +123,7 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .minimum(1).maximum(65535).default_value(d.port).mutable_ready().build(),
         string("topic", "Frames topic", "Topic of the per-frame messages; unset: segstream/<stream-id>/frames", None),
         string("stream-id", "Stream id", "Stream name in payloads and topics (segstream/<stream-id>/{frames,events,status,commands,responses})", Some(&d.stream_id)),
-        string("client-id", "Client id", "MQTT client id, keep it stable so the broker keeps the session; unset: segstream-<stream-id>", None),
+        string("client-id", "Client id", "MQTT client id, keep it stable so the broker keeps the session, and unique: a second client with the same id takes the session over (warned); unset: segstream-<stream-id>", None),
         glib::ParamSpecUInt::builder("qos").nick("QoS").blurb("MQTT quality of service of frame and event messages: 0, 1 or 2")
             .maximum(2).default_value(d.qos).mutable_ready().build(),
         string("spool-dir", "Spool directory", "Where messages wait on disk while the broker is unreachable; unset: $XDG_CACHE_HOME (or the temp dir)/segstream-spool/<client-id>", None),
@@ -149,6 +152,9 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .default_value(d.flush_timeout).mutable_ready().build(),
         glib::ParamSpecUInt::builder("stats-interval").nick("Statistics interval").blurb("Milliseconds between segmqttsink-stats element messages; 0: never")
             .default_value(d.stats_interval).mutable_ready().build(),
+        glib::ParamSpecBoolean::builder("accept-commands").nick("Accept commands")
+            .blurb("Subscribe to segstream/<stream-id>/commands and apply them; off by default. Who may publish there is the broker's ACL to decide (docs/PAYLOAD.md)")
+            .default_value(d.accept_commands).mutable_ready().build(),
         counter("published", "Published", "Frame and event messages handed to the broker connection"),
         counter("acknowledged", "Acknowledged", "Messages the broker acknowledged (QoS 0: written)"),
         counter("spooled", "Spooled", "Messages written to the on-disk spool"),
@@ -183,6 +189,7 @@ pub fn set(s: &mut Settings, name: &str, v: &glib::Value) {
         "connect-timeout" => s.connect_timeout = v.get().unwrap(),
         "flush-timeout" => s.flush_timeout = v.get().unwrap(),
         "stats-interval" => s.stats_interval = v.get().unwrap(),
+        "accept-commands" => s.accept_commands = v.get().unwrap(),
         _ => unimplemented!("property {name}"),
     }
 }
@@ -211,6 +218,7 @@ pub fn get(s: &Settings, name: &str) -> glib::Value {
         "connect-timeout" => s.connect_timeout.to_value(),
         "flush-timeout" => s.flush_timeout.to_value(),
         "stats-interval" => s.stats_interval.to_value(),
+        "accept-commands" => s.accept_commands.to_value(),
         _ => unimplemented!("property {name}"),
     }
 }

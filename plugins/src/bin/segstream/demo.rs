@@ -92,7 +92,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let overlay = pipeline::make("segoverlay")?;
     pipe.add_many([&src, &filter, &convert, &seg, &overlay])?;
     gst::Element::link_many([&src, &filter, &convert, &seg, &overlay])?;
-    crate::run::attach_outputs(&pipe, &overlay, &output, None, None)?;
+    crate::run::attach_outputs(&pipe, &overlay, &output, None)?;
     pipeline::add_targets_at_start(&seg, args.targets.clone());
     let quiet = args.quiet;
     let stats = pipeline::observe(&overlay.static_pad("src").unwrap(), move |b| {

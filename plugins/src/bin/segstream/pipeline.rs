@@ -102,17 +102,26 @@ fn create_parent(path: &Path) -> Result<()> {
     }
 }
 
+/// The MQTT options of `segstream run`.
+pub struct MqttArgs<'a> {
+    pub addr: &'a str,
+    pub topic: Option<&'a str>,
+    pub accept_commands: bool,
+}
+
 /// Adds an MQTT branch: `tee ! queue ! segmqttsink host=.. port=..` (looked up by name so
 /// the CLI does not depend on the sink's Rust code).
-pub fn mqtt_sink(addr: &str, topic: Option<&str>) -> Result<gst::Element> {
+pub fn mqtt_sink(m: &MqttArgs) -> Result<gst::Element> {
+    let addr = m.addr;
     let (host, port) = addr.rsplit_once(':').ok_or_else(|| anyhow!("--mqtt must be host:port, got '{addr}'"))?;
     port.parse::<u16>().map_err(|_| anyhow!("--mqtt port '{port}' is not a number in 1..65535"))?;
     let sink = make("segmqttsink")?;
     sink.set_property_from_str("host", host);
     sink.set_property_from_str("port", port);
-    if let Some(t) = topic {
+    if let Some(t) = m.topic {
         sink.set_property_from_str("topic", t);
     }
+    sink.set_property("accept-commands", m.accept_commands);
     Ok(sink)
 }
 

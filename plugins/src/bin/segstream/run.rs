@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Run the pipeline on a video.
 #[derive(clap::Args, Debug, Default)]
 #[command(after_help = "CONFIG FILE (TOML; every key optional except input; paths are relative to the file;\n\
-command-line options override it):\n  input = \"video.mp4\"            # path or URI\n  output = \"none\"                # display | none | out.mp4 | frames-dir\n  model = \"../engines/tiny\"\n  provider = \"cpu\"\n  detect_interval = 1\n  score_threshold = 0.25\n  vocabulary = [\"disc\", \"star\"]\n  mqtt = \"127.0.0.1:1883\"\n  topic = \"segstream/cam1\"\n  max_frames = 300\n  targets = [[100, 60, 80, 80]]     # boxes x,y,w,h to track from the first frame\n\n\
+command-line options override it):\n  input = \"video.mp4\"            # path or URI\n  output = \"none\"                # display | none | out.mp4 | frames-dir\n  model = \"../engines/tiny\"\n  provider = \"cpu\"\n  detect_interval = 1\n  score_threshold = 0.25\n  vocabulary = [\"disc\", \"star\"]\n  mqtt = \"127.0.0.1:1883\"\n  topic = \"segstream/cam1\"\n  accept_commands = false\n  max_frames = 300\n  targets = [[100, 60, 80, 80]]     # boxes x,y,w,h to track from the first frame\n\n\
 EXAMPLES:\n  segstream run video.mp4 --output out.mp4\n  segstream run rtsp://camera/stream --mqtt 127.0.0.1:1883 --output none\n  segstream run configs/cam1.toml\n  segstream run video.mp4 --detect-interval 0 --target 100,60,80,80   # follow one given object")]
 pub struct RunArgs {
     /// Input: a video file, a URI (file://, rtsp://, http://...) or a config file (.toml)
@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// MQTT topic [default: the segmqttsink default]
     #[arg(long, requires = "mqtt")]
     pub topic: Option<String>,
+    /// Apply commands received on segstream/<stream-id>/commands (segmqttsink
+    /// accept-commands); restrict who may publish there with the broker's ACL
+    #[arg(long, requires = "mqtt")]
+    pub accept_commands: bool,
     /// Model bundle directory [default: $SEGSTREAM_MODEL, then the bundled engines/tiny]
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -64,6 +68,7 @@ struct RunConfig {
     vocabulary: Option<Vec<String>>,
     mqtt: Option<String>,
     topic: Option<String>,
+    accept_commands: Option<bool>,
     max_frames: Option<u64>,
     targets: Option<Vec<[f32; 4]>>,
 }
@@ -88,6 +93,7 @@ fn resolve(mut args: RunArgs) -> Result<RunArgs> {
     args.vocabulary = args.vocabulary.or(c.vocabulary.map(|v| v.join(",")));
     args.mqtt = args.mqtt.or(c.mqtt);
     args.topic = args.topic.or(c.topic);
+    args.accept_commands |= c.accept_commands.unwrap_or(false);
     args.max_frames = args.max_frames.or(c.max_frames);
     if args.targets.is_empty() {
         args.targets = c.targets.unwrap_or_default();
@@ -151,7 +157,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     pipe.add_many([&src, &convert, &seg, &overlay])?;
     gst::Element::link_many([&convert, &seg, &overlay])?;
     link_video_pads(&src, &convert);
-    attach_outputs(&pipe, &overlay, &output, args.mqtt.as_deref(), args.topic.as_deref())?;
+    let mqtt =
+        args.mqtt.as_deref().map(|addr| pipeline::MqttArgs { addr, topic: args.topic.as_deref(), accept_commands: args.accept_commands });
+    attach_outputs(&pipe, &overlay, &output, mqtt)?;
     if let Some(n) = args.max_frames {
         limit_frames(&seg, &pipe, n);
     }
@@ -178,13 +186,13 @@ fn link_video_pads(src: &gst::Element, convert: &gst::Element) {
 }
 
 /// segoverlay ! [tee !] queue ! output  (+ tee ! queue ! segmqttsink).
-pub fn attach_outputs(pipe: &gst::Pipeline, last: &gst::Element, output: &Output, mqtt: Option<&str>, topic: Option<&str>) -> Result<()> {
+pub fn attach_outputs(pipe: &gst::Pipeline, last: &gst::Element, output: &Output, mqtt: Option<pipeline::MqttArgs>) -> Result<()> {
     let out = pipeline::sink_bin(output)?;
-    let Some(addr) = mqtt else {
+    let Some(mqtt) = mqtt else {
         pipe.add(&out)?;
         return last.link(&out).context("linking the output");
     };
-    let mqtt_sink = pipeline::mqtt_sink(addr, topic)?;
+    let mqtt_sink = pipeline::mqtt_sink(&mqtt)?;
     let tee = pipeline::make("tee")?;
     let (q1, q2) = (pipeline::make("queue")?, pipeline::make("queue")?);
     pipe.add_many([&tee, &q1, &q2, &out, &mqtt_sink])?;
