@@ -2,7 +2,7 @@
 //! packet-id tracking for acks, retained status, and command intake.
 use super::counters::Counters;
 use super::link::{Kind, Link, Shared};
-use crate::command::{self, Reply};
+use crate::command::{self, Outcome};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use rumqttc::{ConnectionError, Event, EventLoop, Incoming, Outgoing, QoS};
 use std::sync::atomic::Ordering;
@@ -106,6 +106,8 @@ impl Driver {
             Event::Incoming(Incoming::SubAck(_)) => self.shared.update_info(|i| i.commands_subscribed = true),
             _ => {}
         }
+        // Every event may have made room in the client's queue.
+        drain_replies(&self.link, &self.shared, &self.responses_topic);
     }
 
     fn on_written(&self, pkid: u16) {
@@ -129,28 +131,53 @@ impl Driver {
         }
     }
 
-    /// Invalid commands are answered here; valid ones are answered by the video thread
-    /// once the pipeline took them (`Publisher::acknowledge`).
+    /// Invalid commands are answered here; valid ones are answered once the pipeline
+    /// applied or refused them (`Publisher::reply`).
     fn on_command(&self, raw: &[u8]) {
         let ctx = self.shared.context.lock().unwrap().clone();
-        let reply = match command::validate(raw, &ctx) {
+        let error = match command::validate(raw, &ctx) {
             Ok(req) => {
                 let mut q = self.shared.commands.lock().unwrap();
                 if q.len() < COMMAND_QUEUE {
                     q.push_back(req);
                     return;
                 }
-                Reply::error(&self.stream, req.id.clone(), Some(req.name().into()), "command queue full, try again later".into(), ctx.frame)
+                req.error(format!("{COMMAND_QUEUE} commands are already waiting for the pipeline, try again later"))
             }
-            Err(e) => Reply::error(&self.stream, e.id, e.command, e.message, ctx.frame),
+            Err(e) => e,
         };
-        send_reply(&self.link, &self.shared, &self.responses_topic, &reply);
+        let outcome = Outcome { id: error.id, command: error.command, error: Some(error.message), frame: ctx.frame };
+        queue_reply(&self.link, &self.shared, &self.stream, &self.responses_topic, &outcome);
     }
 }
 
-pub(crate) fn send_reply(link: &Link, shared: &Shared, topic: &str, reply: &Reply) {
-    let body = serde_json::to_vec(reply).expect("reply serializes");
-    let _ = link.send(shared, topic, body, false, Kind::Control);
+/// Replies waiting for room in the client's queue; beyond this they are dropped and
+/// counted (`replies_dropped`): a flood of commands cannot grow memory without bound.
+pub const REPLY_QUEUE: usize = 256;
+
+/// Queues the reply to one command and sends what the client has room for.
+pub(crate) fn queue_reply(link: &Link, shared: &Shared, stream: &str, topic: &str, outcome: &Outcome) {
+    let body = serde_json::to_vec(&command::Reply::new(stream, outcome)).expect("reply serializes");
+    {
+        let mut q = shared.replies.lock().unwrap();
+        if q.len() >= REPLY_QUEUE {
+            Counters::add(&shared.counters.replies_dropped, 1);
+        } else {
+            q.push_back(body);
+        }
+    }
+    drain_replies(link, shared, topic);
+}
+
+/// Hands queued replies to the client, oldest first, while it takes them.
+pub(crate) fn drain_replies(link: &Link, shared: &Shared, topic: &str) {
+    let mut q = shared.replies.lock().unwrap();
+    while let Some(body) = q.pop_front() {
+        if let Err(body) = link.send(shared, topic, body, false, Kind::Control) {
+            q.push_front(body);
+            break;
+        }
+    }
 }
 
 /// One line naming the broker and the cause; adds a hint for certificate problems.

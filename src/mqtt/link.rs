@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub spool_bytes: AtomicU64,
     pub commands: Mutex<VecDeque<Request>>,
     pub context: Mutex<CommandContext>,
+    /// Serialized replies not yet taken by the client (bounded: `driver::REPLY_QUEUE`).
+    pub replies: Mutex<VecDeque<Vec<u8>>>,
 }
 
 impl Shared {
@@ -71,6 +73,7 @@ impl Shared {
             spool_bytes: AtomicU64::new(0),
             commands: Mutex::new(VecDeque::new()),
             context: Mutex::new(CommandContext::default()),
+            replies: Mutex::new(VecDeque::new()),
         }
     }
 

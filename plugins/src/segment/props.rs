@@ -1,7 +1,7 @@
 //! Property specifications of `segment` (kept apart: long, declarative).
 use gst::glib;
 use gst::prelude::*;
-use segstream::tracker::TrackerConfig;
+use segstream::tracker::{TrackerConfig, DETECT_INTERVAL_RANGE};
 
 pub fn specs() -> Vec<glib::ParamSpec> {
     let t = TrackerConfig::default();
@@ -28,8 +28,8 @@ pub fn specs() -> Vec<glib::ParamSpec> {
                 "Run learnable-query detection every N frames (always while nothing is tracked); \
                     0: never, only targets added by segstream-command events are followed",
             )
-            .minimum(0)
-            .maximum(10_000)
+            .minimum(*DETECT_INTERVAL_RANGE.start())
+            .maximum(*DETECT_INTERVAL_RANGE.end())
             .default_value(t.detect_interval)
             .mutable_playing()
             .build(),

@@ -9,7 +9,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use segstream::command::{Command, CommandContext};
+use segstream::command::{CommandContext, Outcome, COMMAND_EVENT, COMMAND_RESULT_EVENT};
 use segstream::mqtt::{CounterSnapshot, Publisher};
 use segstream::output::{EventTracker, FrameBuilder, FrameInfo};
 use segstream::segmenter::FrameResult;
@@ -22,7 +22,6 @@ static CAT: LazyLock<gst::DebugCategory> =
 
 /// Frames a track may be missing before its `removed` event.
 const REMOVE_AFTER_FRAMES: u32 = 30;
-const COMMAND_EVENT: &str = "segstream-command";
 
 struct State {
     publisher: Publisher,
@@ -81,6 +80,7 @@ impl ObjectImpl for SegMqttSink {
             "spooled" => c.spooled.to_value(),
             "dropped" => c.dropped.to_value(),
             "reconnects" => c.reconnects.to_value(),
+            "replies-dropped" => c.replies_dropped.to_value(),
             name => props::get(&self.settings.lock().unwrap(), name),
         }
     }
@@ -182,6 +182,12 @@ impl BaseSinkImpl for SegMqttSink {
     }
 
     fn event(&self, event: gst::Event) -> bool {
+        if let Some(s) = event.structure().filter(|s| s.name() == COMMAND_RESULT_EVENT) {
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                self.on_command_result(state, s);
+            }
+            return true;
+        }
         if let gst::EventView::Eos(_) = event.view() {
             // Everything acknowledged (or left in the spool) before EOS reaches the app.
             if let Some(state) = self.state.lock().unwrap().as_ref() {
@@ -246,27 +252,44 @@ impl SegMqttSink {
         );
     }
 
-    /// Sends validated commands upstream to `segment` and answers each.
+    /// Sends validated commands upstream to `segment` asking for their outcome
+    /// (`reply=true`): the reply is published when the outcome comes back downstream
+    /// ([`Self::on_command_result`]); a command no element takes is answered at once.
     fn apply_commands(&self, state: &mut State) {
         for req in state.publisher.take_commands() {
-            let s = gst::Structure::builder(COMMAND_EVENT).field("json", req.to_json()).build();
+            let s = gst::Structure::builder(COMMAND_EVENT).field("json", req.to_json()).field("reply", true).build();
             let taken = self.obj().sink_pad().push_event(gst::event::CustomUpstream::new(s));
             gst::debug!(CAT, imp = self, "command {} ({:?}) taken upstream: {}", req.name(), req.id, taken);
-            if taken {
-                if let (Command::RemoveTarget { track_id }, Some(ev)) = (&req.command, state.events.as_mut()) {
-                    let frame = state.last_frame;
-                    if let Some(e) = ev.remove(*track_id, frame, None) {
-                        state.publisher.publish_event(serde_json::to_vec(&e).expect("event serializes"));
-                    }
-                }
-                state.publisher.acknowledge(&req, Ok(()));
-            } else {
-                state.publisher.acknowledge(
-                    &req,
-                    Err(format!("the pipeline refused `{}` (no upstream element handled it; see the segment element's log)", req.name())),
+            if !taken {
+                let error = format!(
+                    "the pipeline did not take `{}`: no `segment` element upstream, or it already has 64 commands waiting",
+                    req.name()
                 );
+                let frame = Some(state.last_frame);
+                state.publisher.reply(&Outcome { id: req.id.clone(), command: Some(req.name().into()), error: Some(error), frame });
             }
         }
+    }
+
+    /// `segment` applied or refused a command: publish the reply (and the `removed` event
+    /// of a target removed by the command).
+    fn on_command_result(&self, state: &mut State, s: &gst::StructureRef) {
+        let text = |k: &str| s.get::<Option<String>>(k).ok().flatten();
+        let outcome = Outcome {
+            id: text("id"),
+            command: text("command"),
+            error: if s.get::<bool>("ok").unwrap_or(false) { None } else { Some(text("error").unwrap_or_else(|| "refused".into())) },
+            frame: s.get::<u64>("frame").ok(),
+        };
+        gst::debug!(CAT, imp = self, "command result {:?}", outcome);
+        let removed =
+            s.get::<u64>("track-id").ok().filter(|_| outcome.error.is_none() && outcome.command.as_deref() == Some("remove_target"));
+        if let (Some(track_id), Some(ev)) = (removed, state.events.as_mut()) {
+            if let Some(e) = ev.remove(track_id, state.last_frame, None) {
+                state.publisher.publish_event(serde_json::to_vec(&e).expect("event serializes"));
+            }
+        }
+        state.publisher.reply(&outcome);
     }
 
     fn post_stats(&self, p: &Publisher) {
@@ -278,6 +301,7 @@ impl SegMqttSink {
             .field("spooled", c.spooled)
             .field("dropped", c.dropped)
             .field("reconnects", c.reconnects)
+            .field("replies-dropped", c.replies_dropped)
             .field("connected", p.status().connected)
             .field("spool-messages", spool_messages)
             .field("spool-bytes", spool_bytes)
