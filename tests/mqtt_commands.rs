@@ -79,6 +79,7 @@ fn malformed_commands_get_error_replies_and_valid_ones_are_queued() {
         command: Some(r.name().into()),
         error: error.map(String::from),
         frame: Some(11),
+        track_id: None,
     };
     p.reply(&outcome(&queued[0], None));
     p.reply(&outcome(&queued[1], Some("segment refused it")));

@@ -243,5 +243,6 @@ fn commands_reach_segment_and_are_answered() {
     assert!(by_id("bad")["error"].as_str().unwrap().contains("outside the 96x72 frame"));
     let id = box_target.expect("the box command never added a target to segment");
     println!("box command added track {id}");
+    assert_eq!(by_id("box")["track_id"].as_u64(), Some(id), "the reply names the new track: {lines:?}");
     validate_with_schema("reply.schema.json", &lines, tmp.path());
 }

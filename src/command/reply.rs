@@ -13,6 +13,9 @@ pub struct Outcome {
     pub error: Option<String>,
     /// Applied: the first frame processed with it. Refused: the last frame processed.
     pub frame: Option<u64>,
+    /// The track id an applied `add_target` / `add_text_target` gave the new target, or
+    /// the one `remove_target` removed.
+    pub track_id: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +30,8 @@ pub struct Reply {
     pub status: String,
     pub error: Option<String>,
     pub frame: Option<u64>,
+    /// See [`Outcome::track_id`]; `null` otherwise.
+    pub track_id: Option<u64>,
 }
 
 impl Reply {
@@ -40,6 +45,7 @@ impl Reply {
             status: if o.error.is_none() { "applied" } else { "rejected" }.into(),
             error: o.error.clone(),
             frame: o.frame,
+            track_id: o.track_id,
         }
     }
 }

@@ -103,9 +103,9 @@ fn large_masks_are_checked_without_decoding() {
 
 #[test]
 fn outcomes_become_replies() {
-    let applied = Outcome { id: Some("1".into()), command: Some("add_target".into()), error: None, frame: Some(4) };
+    let applied = Outcome { id: Some("1".into()), command: Some("add_target".into()), error: None, frame: Some(4), track_id: Some(9) };
     let r = Reply::new("cam1", &applied);
-    assert_eq!((r.ok, r.status.as_str(), r.frame), (true, "applied", Some(4)));
+    assert_eq!((r.ok, r.status.as_str(), r.frame, r.track_id), (true, "applied", Some(4), Some(9)));
     let refused = Outcome { error: Some("segment: full".into()), ..applied };
     let r = Reply::new("cam1", &refused);
     assert_eq!((r.ok, r.status.as_str(), r.error.as_deref()), (false, "rejected", Some("segment: full")));

@@ -146,7 +146,7 @@ impl Driver {
             }
             Err(e) => e,
         };
-        let outcome = Outcome { id: error.id, command: error.command, error: Some(error.message), frame: ctx.frame };
+        let outcome = Outcome { id: error.id, command: error.command, error: Some(error.message), frame: ctx.frame, track_id: None };
         queue_reply(&self.link, &self.shared, &self.stream, &self.responses_topic, &outcome);
     }
 }
@@ -174,7 +174,10 @@ pub(crate) fn drain_replies(link: &Link, shared: &Shared, topic: &str) {
     let mut q = shared.replies.lock().unwrap();
     while let Some(body) = q.pop_front() {
         if let Err(body) = link.send(shared, topic, body, false, Kind::Control) {
-            q.push_front(body);
+            // An empty body back means the client is closed (shutting down): keep nothing.
+            if !body.is_empty() {
+                q.push_front(body);
+            }
             break;
         }
     }

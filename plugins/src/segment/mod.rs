@@ -42,4 +42,6 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
 
 /// The `segstream-command` event parser (both forms), for tests and fuzzing.
 pub use command::parse as parse_command_event;
+/// Commands `segment` holds for its next frame; more are refused.
+pub use command::MAX_PENDING;
 pub use segstream::command::{COMMAND_EVENT, COMMAND_RESULT_EVENT};

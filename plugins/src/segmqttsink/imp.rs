@@ -262,11 +262,13 @@ impl SegMqttSink {
             gst::debug!(CAT, imp = self, "command {} ({:?}) taken upstream: {}", req.name(), req.id, taken);
             if !taken {
                 let error = format!(
-                    "the pipeline did not take `{}`: no `segment` element upstream, or it already has 64 commands waiting",
-                    req.name()
+                    "the pipeline did not take `{}`: no `segment` element upstream, or it already has {} commands waiting",
+                    req.name(),
+                    crate::segment::MAX_PENDING
                 );
                 let frame = Some(state.last_frame);
-                state.publisher.reply(&Outcome { id: req.id.clone(), command: Some(req.name().into()), error: Some(error), frame });
+                let outcome = Outcome { id: req.id.clone(), command: Some(req.name().into()), error: Some(error), frame, track_id: None };
+                state.publisher.reply(&outcome);
             }
         }
     }
@@ -280,10 +282,10 @@ impl SegMqttSink {
             command: text("command"),
             error: if s.get::<bool>("ok").unwrap_or(false) { None } else { Some(text("error").unwrap_or_else(|| "refused".into())) },
             frame: s.get::<u64>("frame").ok(),
+            track_id: s.get::<u64>("track-id").ok(),
         };
         gst::debug!(CAT, imp = self, "command result {:?}", outcome);
-        let removed =
-            s.get::<u64>("track-id").ok().filter(|_| outcome.error.is_none() && outcome.command.as_deref() == Some("remove_target"));
+        let removed = outcome.track_id.filter(|_| outcome.error.is_none() && outcome.command.as_deref() == Some("remove_target"));
         if let (Some(track_id), Some(ev)) = (removed, state.events.as_mut()) {
             if let Some(e) = ev.remove(track_id, state.last_frame, None) {
                 state.publisher.publish_event(serde_json::to_vec(&e).expect("event serializes"));

@@ -15,12 +15,6 @@ pub(super) struct Queued {
     reply: bool,
 }
 
-/// What `apply_pending` reports downstream: the outcome and the track it added or removed.
-pub(super) struct Applied {
-    outcome: Outcome,
-    track_id: Option<u64>,
-}
-
 impl Segment {
     /// Parses and queues a command event. False (with a warning naming the cause) when it
     /// is malformed, impossible for this bundle, or `MAX_PENDING` are waiting, except that
@@ -56,7 +50,7 @@ impl Segment {
     }
 
     /// Applies live property changes and queued commands; returns the outcomes to report.
-    pub(super) fn apply_pending(&self, state: &mut State) -> Vec<Applied> {
+    pub(super) fn apply_pending(&self, state: &mut State) -> Vec<Outcome> {
         if self.tracker_dirty.swap(false, Ordering::AcqRel) {
             let settings = self.settings.lock().unwrap().clone();
             let max = state.segmenter.max_prompts();
@@ -89,7 +83,7 @@ impl Segment {
                     Ok(t) => (None, t),
                     Err(e) => (Some(format!("segment: {e}")), None),
                 };
-                report.push(Applied { outcome: Outcome { id, command: name, error, frame }, track_id });
+                report.push(Outcome { id, command: name, error, frame, track_id });
             }
         }
         report
@@ -134,16 +128,15 @@ impl Segment {
     }
 
     /// Sends each outcome downstream, ahead of the frame it applies to.
-    pub(super) fn report(&self, applied: Vec<Applied>) {
-        for a in applied {
-            let o = a.outcome;
+    pub(super) fn report(&self, outcomes: Vec<Outcome>) {
+        for o in outcomes {
             let s = gst::Structure::builder(COMMAND_RESULT_EVENT)
                 .field("ok", o.error.is_none())
                 .field_if_some("id", o.id)
                 .field_if_some("command", o.command)
                 .field_if_some("error", o.error)
                 .field_if_some("frame", o.frame)
-                .field_if_some("track-id", a.track_id)
+                .field_if_some("track-id", o.track_id)
                 .build();
             if !self.obj().src_pad().push_event(gst::event::CustomDownstream::new(s)) {
                 gst::debug!(CAT, imp = self, "no element downstream took the command result");
