@@ -212,7 +212,12 @@ fn commands_reach_segment_and_are_answered() {
     send(2, r#"{"id":"gone","command":"remove_target","track_id":999}"#);
     send(3, r#"{"id":"bad","command":"add_target","box":[90,70,40,30]}"#);
     send(4, r#"{"id":"txt","command":"add_text_target","text":"a red disc"}"#);
-    let lines = replies.wait_for(6, Duration::from_secs(60));
+    let mut lines = replies.wait_for(6, Duration::from_secs(60));
+    // The text target's id is reserved (no frame shows it yet): remove_target cancels it.
+    let text_id = lines.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|v| v["id"] == "txt").map(|v| v["track_id"].clone());
+    let text_id = text_id.and_then(|v| v.as_u64()).unwrap_or_else(|| panic!("no track id for the text target: {lines:?}"));
+    send(6, &format!(r#"{{"id":"untxt","command":"remove_target","track_id":{text_id}}}"#));
+    lines = replies.wait_for(7, Duration::from_secs(60));
     let (bus, t0) = (p.bus().unwrap(), Instant::now());
     let mut box_target = None;
     while box_target.is_none() && t0.elapsed() < Duration::from_secs(60) {
@@ -238,7 +243,8 @@ fn commands_reach_segment_and_are_answered() {
     let refused = by_id("box2");
     assert_eq!((refused["ok"].as_bool(), refused["status"].as_str()), (Some(false), Some("rejected")), "{lines:?}");
     assert!(refused["error"].as_str().unwrap().contains("segment: add_target: the tracker already holds max_targets = 1"), "{refused}");
-    assert_eq!(lines.len(), 6, "one reply per command: {lines:?}");
+    assert_eq!(by_id("untxt")["status"], "applied", "{lines:?}");
+    assert_eq!(lines.len(), 7, "one reply per command: {lines:?}");
     assert!(by_id("gone")["error"].as_str().unwrap().contains("unknown track id 999"));
     assert!(by_id("bad")["error"].as_str().unwrap().contains("outside the 96x72 frame"));
     let id = box_target.expect("the box command never added a target to segment");

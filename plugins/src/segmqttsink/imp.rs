@@ -22,11 +22,18 @@ static CAT: LazyLock<gst::DebugCategory> =
 
 /// Frames a track may be missing before its `removed` event.
 const REMOVE_AFTER_FRAMES: u32 = 30;
+/// Text-target ids remembered for `remove_target` (segment lets 16 wait at a time).
+const MAX_RESERVED: usize = 64;
 
 struct State {
     publisher: Publisher,
     builder: FrameBuilder,
     events: Option<EventTracker>,
+    /// Ids `segment` reserved for text targets (no frame shows them until a detection
+    /// matches), so `remove_target` can cancel one; at most `MAX_RESERVED`, oldest forgotten.
+    reserved: std::collections::BTreeSet<u64>,
+    /// What the MQTT side checks commands against (last frame's size, number, ids).
+    context: CommandContext,
     /// A warning about the broker is outstanding (cleared when connected again).
     warned: bool,
     warned_no_meta: bool,
@@ -129,6 +136,8 @@ impl BaseSinkImpl for SegMqttSink {
             publisher,
             warned,
             warned_no_meta: false,
+            reserved: Default::default(),
+            context: CommandContext::default(),
             last_frame: 0,
             last_stats: Instant::now(),
             stats_interval: Duration::from_millis(settings.stats_interval as u64),
@@ -220,15 +229,13 @@ impl SegMqttSink {
         if !state.publisher.publish_frame(bytes) {
             gst::debug!(CAT, imp = self, "input queue full: frame {} dropped", result.frame);
         }
-        let known_ids = match &state.events {
+        let mut known_ids: std::collections::BTreeSet<u64> = match &state.events {
             Some(ev) => ev.known_ids().collect(),
             None => result.objects.iter().map(|o| o.track_id).collect(),
         };
-        state.publisher.set_command_context(CommandContext {
-            frame_size: Some((result.width, result.height)),
-            frame: Some(result.frame),
-            known_ids,
-        });
+        known_ids.extend(&state.reserved);
+        state.context = CommandContext { frame_size: Some((result.width, result.height)), frame: Some(result.frame), known_ids };
+        state.publisher.set_command_context(state.context.clone());
     }
 
     /// One WARNING per outage; an INFO message when the broker is back.
@@ -285,7 +292,20 @@ impl SegMqttSink {
             track_id: s.get::<u64>("track-id").ok(),
         };
         gst::debug!(CAT, imp = self, "command result {:?}", outcome);
-        let removed = outcome.track_id.filter(|_| outcome.error.is_none() && outcome.command.as_deref() == Some("remove_target"));
+        let applied = |name: &str| outcome.track_id.filter(|_| outcome.error.is_none() && outcome.command.as_deref() == Some(name));
+        // Known at once, not from the next frame on: a client may cancel it right away.
+        if let Some(id) = applied("add_text_target") {
+            state.reserved.insert(id);
+            if state.reserved.len() > MAX_RESERVED {
+                state.reserved.pop_first();
+            }
+            state.context.known_ids.insert(id);
+            state.publisher.set_command_context(state.context.clone());
+        }
+        let removed = applied("remove_target");
+        if let Some(id) = removed {
+            state.reserved.remove(&id);
+        }
         if let (Some(track_id), Some(ev)) = (removed, state.events.as_mut()) {
             if let Some(e) = ev.remove(track_id, state.last_frame, None) {
                 state.publisher.publish_event(serde_json::to_vec(&e).expect("event serializes"));
