@@ -110,3 +110,24 @@ fn a_large_mask_command_becomes_a_target() {
     assert!(results[0].get::<bool>("ok").unwrap(), "{results:?}");
     assert!(results[0].get::<u64>("track-id").is_ok());
 }
+
+/// `max-targets` set past the bundle's `max_prompts` while playing is capped (with a
+/// warning): commands still cannot push the prompt batch past the decoder's bound.
+#[test]
+fn max_targets_set_while_playing_is_capped_at_the_bundle_limit() {
+    let mut h = segment_harness(&caps(VideoFormat::Rgb, W, H), &[("detect-interval", "0")]);
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    frame_results(&mut h, 1);
+    h.element().unwrap().set_property("max-targets", 100u32);
+    for i in 0..33 {
+        let (x, y) = (4 * (i % 16), 40 * (i / 16));
+        assert!(h.push_upstream_event(json(&format!(r#"{{"command":"add_target","box":[{x},{y},12,12]}}"#))));
+    }
+    let results = frame_results(&mut h, 2);
+    let refused: Vec<String> = results.iter().filter_map(|s| s.get::<String>("error").ok()).collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("max_targets = 32"), "{refused:?}");
+    assert!(warnings(&bus).iter().any(|w| w.contains("max-targets is capped at the bundle's max_prompts = 32")));
+    frame_results(&mut h, 3);
+}

@@ -43,7 +43,10 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecUInt::builder("max-targets")
             .nick("Maximum targets")
-            .blurb("Hard cap on the number of tracked objects")
+            .blurb(
+                "Hard cap on the number of tracked objects, at most the bundle's max_prompts (32 for engines/tiny): \
+                    more fails at start, and is capped with a warning when set while playing",
+            )
             .minimum(1)
             .maximum(1024)
             .default_value(t.max_targets as u32)
