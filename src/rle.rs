@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// A COCO RLE object as it appears in JSON: `{"size": [h, w], "counts": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rle {
     /// `[height, width]`, COCO order.
     pub size: [usize; 2],
@@ -69,7 +70,13 @@ fn runs_of(values: &[u8]) -> Vec<u32> {
 
 /// Encodes a mask as a compressed COCO RLE.
 pub fn encode(mask: &Mask) -> Rle {
-    let cnts = runs(mask);
+    let cnts: Vec<u64> = runs(mask).into_iter().map(u64::from).collect();
+    Rle { size: [mask.height, mask.width], counts: pack(&cnts) }
+}
+
+/// Packs run lengths into the compressed counts string (delta against the count two
+/// places back from the fourth on, 5 bits per char).
+pub fn pack(cnts: &[u64]) -> String {
     let mut s = String::with_capacity(cnts.len() * 2);
     for i in 0..cnts.len() {
         let mut x = cnts[i] as i64;
@@ -89,22 +96,29 @@ pub fn encode(mask: &Mask) -> Rle {
             }
         }
     }
-    Rle { size: [mask.height, mask.width], counts: s }
+    s
 }
 
 /// Errors decoding an RLE from untrusted input.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RleError {
-    #[error("invalid RLE counts: a character outside 48..=111, or the string ends inside a count")]
+    #[error("invalid RLE counts: a character outside 48..=111, a count longer than 12 characters, or the string ends inside a count")]
     BadChar,
     #[error("RLE run {0} is negative")]
     NegativeRun(usize),
+    #[error("RLE runs add up to more than the {want} pixels of the size")]
+    TooLong { want: u64 },
     #[error("RLE runs add up to {got} pixels, the size says {want}")]
     Length { got: u64, want: u64 },
 }
 
+/// Longest count accepted, in characters: 12 x 5 bits keeps every shift and sum inside
+/// an i64 (pycocotools' counts are u32, at most 7 characters).
+const MAX_COUNT_CHARS: u32 = 12;
+
 /// Calls `f` with every run length of a compressed counts string, in order, without
-/// allocating (the overlay paints runs straight into its label map).
+/// allocating (the overlay paints runs straight into its label map). Arithmetic is
+/// checked: a hostile string gives an error, never a wrapped count.
 pub fn for_each_run(counts: &str, mut f: impl FnMut(u64)) -> Result<(), RleError> {
     let bytes = counts.as_bytes();
     let (mut prev2, mut prev1, mut n, mut p) = (0i64, 0i64, 0usize, 0usize);
@@ -112,7 +126,7 @@ pub fn for_each_run(counts: &str, mut f: impl FnMut(u64)) -> Result<(), RleError
         let (mut x, mut k) = (0i64, 0u32);
         loop {
             let b = *bytes.get(p).ok_or(RleError::BadChar)?;
-            if !(48..=111).contains(&b) || k > 12 {
+            if !(48..=111).contains(&b) || k >= MAX_COUNT_CHARS {
                 return Err(RleError::BadChar);
             }
             let c = (b - 48) as i64;
@@ -127,7 +141,7 @@ pub fn for_each_run(counts: &str, mut f: impl FnMut(u64)) -> Result<(), RleError
             }
         }
         if n > 2 {
-            x += prev2;
+            x = x.checked_add(prev2).ok_or(RleError::NegativeRun(n))?;
         }
         if x < 0 {
             return Err(RleError::NegativeRun(n));
@@ -139,26 +153,87 @@ pub fn for_each_run(counts: &str, mut f: impl FnMut(u64)) -> Result<(), RleError
     Ok(())
 }
 
-/// Decodes a compressed COCO RLE into a mask (validates the total length).
+/// Checks that the runs add up to exactly `h * w` pixels; returns the foreground area.
+/// Costs one pass over the string and no allocation, whatever the size says, so
+/// untrusted masks are checked where they arrive and decoded once where they are used.
+pub fn validate(rle: &Rle) -> Result<u64, RleError> {
+    let want = total_pixels(rle);
+    let (mut total, mut area, mut i, mut over) = (0u64, 0u64, 0usize, false);
+    for_each_run(&rle.counts, |c| {
+        match total.checked_add(c).filter(|t| *t <= want) {
+            Some(t) => total = t,
+            None => over = true,
+        }
+        if i % 2 == 1 {
+            area = area.saturating_add(c);
+        }
+        i += 1;
+    })?;
+    if over {
+        return Err(RleError::TooLong { want });
+    }
+    if total != want {
+        return Err(RleError::Length { got: total, want });
+    }
+    Ok(area)
+}
+
+fn total_pixels(rle: &Rle) -> u64 {
+    let [h, w] = rle.size;
+    (h as u64).saturating_mul(w as u64)
+}
+
+/// Foreground runs as `[start, end)` ranges of column-major pixel indices, after
+/// [`validate`] (so they lie inside the size).
+fn foreground(rle: &Rle) -> Result<Vec<(u64, u64)>, RleError> {
+    validate(rle)?;
+    let (mut idx, mut i, mut out) = (0u64, 0usize, Vec::new());
+    for_each_run(&rle.counts, |c| {
+        if i % 2 == 1 && c > 0 {
+            out.push((idx, idx + c));
+        }
+        idx += c;
+        i += 1;
+    })?;
+    Ok(out)
+}
+
+/// Decodes a compressed COCO RLE into a mask (validates the total length first).
 pub fn decode(rle: &Rle) -> Result<Mask, RleError> {
     let [h, w] = rle.size;
-    let mut cnts: Vec<u64> = Vec::new();
-    for_each_run(&rle.counts, |c| cnts.push(c))?;
-    let total: u64 = cnts.iter().sum();
-    if total != (h * w) as u64 {
-        return Err(RleError::Length { got: total, want: (h * w) as u64 });
-    }
+    let runs = foreground(rle)?;
     let mut mask = Mask::new(w, h);
-    let mut idx = 0usize;
-    for (i, &c) in cnts.iter().enumerate() {
-        if i % 2 == 1 {
-            for j in idx..idx + c as usize {
-                mask.data[(j % h) * w + j / h] = 1;
-            }
+    for (start, end) in runs {
+        for j in start as usize..end as usize {
+            mask.data[(j % h) * w + j / h] = 1;
         }
-        idx += c as usize;
     }
     Ok(mask)
+}
+
+/// Decodes straight to a `width` x `height` mask, nearest neighbour (the same pixels as
+/// `decode(rle)?.resize_nearest(width, height)`), without building the full-size bitmap:
+/// a mask may be given at up to 8192x8192 for a 320x320 model input. Work is
+/// O(width x height + runs).
+pub fn decode_resized(rle: &Rle, width: usize, height: usize) -> Result<Mask, RleError> {
+    let [h, w] = rle.size;
+    let runs = foreground(rle)?;
+    let mut out = Mask::new(width, height);
+    for x in 0..width {
+        let sx = (x * w / width.max(1)) as u64;
+        // Source pixels of this output column, in increasing index order.
+        let mut r = runs.partition_point(|&(_, end)| end <= sx * h as u64);
+        for y in 0..height {
+            let j = sx * h as u64 + (y * h / height.max(1)) as u64;
+            while r < runs.len() && runs[r].1 <= j {
+                r += 1;
+            }
+            if r < runs.len() && runs[r].0 <= j {
+                out.data[y * width + x] = 1;
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -221,5 +296,49 @@ mod tests {
         assert_eq!(decode(&bad), Err(RleError::BadChar));
         let short = Rle { size: [4, 4], counts: encode(&Mask::new(2, 2)).counts };
         assert!(matches!(decode(&short), Err(RleError::Length { .. })));
+    }
+
+    /// Counts whose sum wraps a u64 (the runs below add up to 2^64 + 1) used to pass the
+    /// length check in release builds and index out of bounds.
+    #[test]
+    fn counts_that_overflow_are_rejected_not_wrapped() {
+        let bad = Rle { size: [1, 1], counts: "oooooooooooo7oooooooooooo73".into() };
+        let err = decode(&bad).unwrap_err();
+        assert!(matches!(err, RleError::BadChar | RleError::TooLong { .. } | RleError::NegativeRun(_)), "{err}");
+        // Twelve-character counts are accepted by the parser; their sum is checked.
+        let huge = Rle { size: [1, 1], counts: "0oooooooooo7".into() };
+        assert_eq!(validate(&huge), Err(RleError::TooLong { want: 1 }));
+        assert_eq!(decode(&huge), Err(RleError::TooLong { want: 1 }));
+    }
+
+    #[test]
+    fn validate_returns_the_area_without_decoding() {
+        let mut m = Mask::new(7, 5);
+        m.set(1, 1, true);
+        m.set(2, 1, true);
+        m.set(6, 4, true);
+        assert_eq!(validate(&encode(&m)), Ok(3));
+        // An 8192x8192 mask of one foreground pixel: checked in one pass over 6 chars.
+        let big = Rle { size: [8192, 8192], counts: pack(&[0, 1]) };
+        assert_eq!(validate(&big), Err(RleError::Length { got: 1, want: 8192 * 8192 }));
+        let one = Rle { size: [8192, 8192], counts: pack(&[0, 1, 8192 * 8192 - 1]) };
+        assert_eq!(validate(&one), Ok(1));
+    }
+
+    #[test]
+    fn decode_resized_equals_decode_then_resize() {
+        let mut seed = 99u64;
+        for _ in 0..40 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let (w, h) = (1 + (seed >> 40) as usize % 50, 1 + (seed >> 20) as usize % 40);
+            let mut m = Mask::new(w, h);
+            for (i, v) in m.data.iter_mut().enumerate() {
+                *v = ((seed >> (i % 61)) & 1 == 1 && i % 7 < 4) as u8;
+            }
+            let r = encode(&m);
+            for (ow, oh) in [(1, 1), (13, 9), (64, 48), (w, h)] {
+                assert_eq!(decode_resized(&r, ow, oh).unwrap(), m.resize_nearest(ow, oh), "{w}x{h} -> {ow}x{oh}");
+            }
+        }
     }
 }

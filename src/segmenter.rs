@@ -22,6 +22,7 @@ use crate::vocab::Vocabulary;
 
 mod vocabulary;
 use vocabulary::OpenVocabulary;
+pub use vocabulary::MAX_NAMES;
 
 /// A text target also answers to vocabulary names this close to it (text-text cosine,
 /// all-MiniLM-L6-v2: "a red disc" ~ "disc" 0.79, unrelated shape names < 0.5).
@@ -87,6 +88,8 @@ impl StageTiming {
 /// The streaming segmenter: owns the engines, the tracker and every per-frame buffer.
 pub struct Segmenter {
     bundle_name: String,
+    /// The decoder's largest prompt batch (bundle `max_prompts`): `max_targets` may not exceed it.
+    max_prompts: usize,
     bundle_dir: PathBuf,
     input: (usize, usize),
     mask_size: Option<(usize, usize)>,
@@ -134,6 +137,7 @@ impl Segmenter {
         tracing::info!(bundle = %dir.display(), name = bundle.name(), %provider, classes = vocab.len(), "segmenter open");
         Ok(Segmenter {
             bundle_name: bundle.name().to_string(),
+            max_prompts: bundle.manifest.model.max_prompts,
             bundle_dir: dir,
             input: (i.width, i.height),
             mask_size: settings.mask_size,
@@ -232,6 +236,11 @@ impl Segmenter {
     /// Directory the bundle was loaded from.
     pub fn bundle_dir(&self) -> &std::path::Path {
         &self.bundle_dir
+    }
+
+    /// The most targets the decoder takes in one batch (the bundle's `max_prompts`).
+    pub fn max_prompts(&self) -> usize {
+        self.max_prompts
     }
 
     /// Model input size (width, height): user prompts are given in these pixels.

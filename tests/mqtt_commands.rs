@@ -1,11 +1,11 @@
 //! Commands through a real mosquitto: every malformed command gets a clear error reply
-//! and changes nothing; valid ones are queued for the video thread, which answers them.
-//! Commands are off unless `accept_commands`; a command over the incoming limit costs one
-//! reconnect, not a loop.
+//! and changes nothing; valid ones are queued for the video thread, whose outcome becomes
+//! the reply; a flood gets one reply per command or a counted drop. Commands are off unless
+//! `accept_commands`; a command over the incoming limit costs one reconnect, not a loop.
 mod mqtt_support;
 
 use mqtt_support::*;
-use segstream::command::{Command, CommandContext, Target};
+use segstream::command::{AddTarget, Command, CommandContext, Outcome, Target};
 use segstream::mqtt::{MqttConfig, Publisher, SpoolConfig};
 use serde_json::Value;
 use std::path::Path;
@@ -70,10 +70,17 @@ fn malformed_commands_get_error_replies_and_valid_ones_are_queued() {
     // (message, expected fragment of the error; None = valid)
     let cases: Vec<(String, Option<&str>)> = vec![
         ("{\"id\": \"a\", \"command\": ".into(), Some("bad JSON")),
-        (r#"{"id":"b","command":"add_target","box":"wide"}"#.into(), Some("array of 4 finite numbers")),
+        (r#"{"id":"b","command":"add_target","box":"wide"}"#.into(), Some("add_target: invalid type: string \"wide\"")),
         (r#"{"id":"c","command":"add_target","box":[300,200,50,60]}"#.into(), Some("outside the 320x240 frame")),
         (r#"{"id":"d","command":"remove_target","track_id":77}"#.into(), Some("unknown track id 77")),
-        (r#"{"id":"e","command":"set_detect_interval","interval":-3}"#.into(), Some("non-negative integer")),
+        (r#"{"id":"e","command":"set_detect_interval","interval":-3}"#.into(), Some("invalid value: integer `-3`")),
+        // Counts whose sum wraps a u64: this panicked the MQTT thread and stopped publishing.
+        (
+            r#"{"id":"wrap","command":"add_target","mask":{"size":[1,1],"counts":"oooooooooooo7oooooooooooo73"}}"#.into(),
+            Some("invalid RLE counts"),
+        ),
+        (r#"{"id":"big","command":"add_target","mask":{"size":[8192,8192],"counts":"0[1"}}"#.into(), Some("the size says 67108864")),
+        (r#"{"id":"extra","command":"add_target","mask":{"size":[1,1],"counts":"01","x":1}}"#.into(), Some("unknown field `x`")),
         (r#"{"id":"f","command":"self_destruct"}"#.into(), Some("unknown command `self_destruct`")),
         (huge, Some("exceeds the 65536-byte command limit")),
         (r#"{"id":"ok1","command":"add_target","frame":9,"box":[10,10,40,30]}"#.into(), None),
@@ -95,12 +102,22 @@ fn malformed_commands_get_error_replies_and_valid_ones_are_queued() {
     assert_eq!(
         cmds,
         vec![
-            ("ok1".to_string(), Command::AddTarget { frame: Some(9), target: Target::Box([10.0, 10.0, 40.0, 30.0]), label: None }),
+            (
+                "ok1".to_string(),
+                Command::AddTarget(AddTarget { frame: Some(9), target: Target::Box([10.0, 10.0, 40.0, 30.0]), label: None })
+            ),
             ("ok2".to_string(), Command::RemoveTarget { track_id: 2 }),
         ]
     );
-    p.acknowledge(&queued[0], Ok(()));
-    p.acknowledge(&queued[1], Err("segment refused it".into()));
+    let outcome = |r: &segstream::command::Request, error: Option<&str>| Outcome {
+        id: r.id.clone(),
+        command: Some(r.name().into()),
+        error: error.map(String::from),
+        frame: Some(11),
+        track_id: None,
+    };
+    p.reply(&outcome(&queued[0], None));
+    p.reply(&outcome(&queued[1], Some("segment refused it")));
     let lines = replies.wait_for(cases.len(), Duration::from_secs(15));
     assert_eq!(lines.len(), cases.len(), "replies: {lines:#?}");
     for ((msg, want), line) in cases.iter().zip(&lines) {
@@ -111,16 +128,67 @@ fn malformed_commands_get_error_replies_and_valid_ones_are_queued() {
                 let err = r["error"].as_str().unwrap();
                 assert!(err.contains(fragment), "reply to {:.60}: {err}", msg);
             }
-            None if r["id"] == "ok1" => assert_eq!((r["ok"].as_bool(), r["status"].as_str()), (Some(true), Some("accepted")), "{line}"),
+            None if r["id"] == "ok1" => {
+                assert_eq!(
+                    (r["ok"].as_bool(), r["status"].as_str(), r["frame"].as_u64()),
+                    (Some(true), Some("applied"), Some(11)),
+                    "{line}"
+                )
+            }
             None => assert_eq!((r["ok"].as_bool(), r["error"].as_str()), (Some(false), Some("segment refused it")), "{line}"),
         }
     }
     assert_eq!(serde_json::from_str::<Value>(&lines[1]).unwrap()["id"], "b", "request id echoed");
     validate_with_schema("reply.schema.json", &lines, tmp.path());
     assert!(p.take_commands().is_empty());
-    // The oversized message did not cost the connection.
+    // Neither the oversized message nor the hostile masks cost the connection: a frame
+    // published now is acknowledged, not spooled.
     assert_eq!(p.counters().reconnects, 0);
     assert!(p.status().connected);
+    assert!(p.publish_frame(b"{}".to_vec()));
+    assert!(p.flush(Duration::from_secs(10)), "frame after the commands acknowledged");
+    assert_eq!((p.counters().acknowledged, p.counters().spooled), (1, 0));
+}
+
+/// A flood of commands: every one is answered, or its reply is counted as dropped
+/// (bounded reply queue); none disappears unaccounted.
+#[test]
+fn a_flood_of_commands_gets_one_reply_each_or_a_counted_drop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let replies = Sub::start(&broker, "segstream/cam7/responses", "sub-flood", &[]);
+    let cfg = MqttConfig {
+        port: broker.port,
+        stream: "cam7".into(),
+        spool: SpoolConfig { dir: tmp.path().join("spool"), ..Default::default() },
+        ..Default::default()
+    };
+    let p = Publisher::start(&cfg).unwrap();
+    wait_subscribed(&p);
+    let n = 800;
+    let body: String = (0..n).map(|i| format!("{{\"id\":\"{i}\",\"command\":\"remove_target\",\"track_id\":{i}}}\n")).collect();
+    let mut publisher = std::process::Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-t", "segstream/cam7/commands", "-q", "1", "-l"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut publisher.stdin.take().unwrap(), body.as_bytes()).unwrap();
+    assert!(publisher.wait().unwrap().success());
+    let t0 = Instant::now();
+    let lines = loop {
+        let dropped = p.counters().replies_dropped as usize;
+        let lines = replies.wait_for(n - dropped, Duration::from_millis(200));
+        if lines.len() + dropped >= n || t0.elapsed() > Duration::from_secs(60) {
+            break lines;
+        }
+    };
+    let dropped = p.counters().replies_dropped as usize;
+    println!("{} replies, {dropped} dropped", lines.len());
+    assert_eq!(lines.len() + dropped, n, "every command answered or counted");
+    let ids: std::collections::BTreeSet<String> =
+        lines.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), lines.len(), "one reply per command");
+    assert!(lines.iter().all(|l| l.contains("unknown track id")), "{:?}", &lines[..3]);
 }
 
 /// A 20 MB command (over the client's incoming limit) drops the connection once; it is

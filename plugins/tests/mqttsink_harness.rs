@@ -77,6 +77,7 @@ fn metas_become_messages_and_counters_are_properties() {
     assert!(last.get::<bool>("connected").unwrap());
     assert_eq!(last.get::<u64>("acknowledged").unwrap(), 10 + events);
     assert_eq!(last.get::<u64>("spool-messages").unwrap(), 0);
+    assert_eq!((last.get::<u64>("replies-dropped").unwrap(), el.property::<u64>("replies-dropped")), (0, 0));
 }
 
 #[test]

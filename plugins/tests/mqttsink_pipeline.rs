@@ -182,7 +182,9 @@ fn dump_masks_before(sink: &gst::Element, path: &Path) -> std::sync::Arc<std::sy
 /// command adds a target to segment's tracker (its `segstream-target-added` bus message
 /// carries the new track id; whether the model finds a mask in a box on videotestsrc's
 /// ball is the model's business, tested on world frames in `segment_harness`); vocabulary
-/// and text commands are accepted; invalid ones get errors.
+/// and text commands are applied; invalid ones get errors. The reply comes after `segment`
+/// applied or refused the command: with max-targets=1 the second box is refused there,
+/// and the reply says why (it used to say "accepted").
 #[test]
 fn commands_reach_segment_and_are_answered() {
     init();
@@ -193,7 +195,7 @@ fn commands_reach_segment_and_are_answered() {
     // detect-interval=0: only targets given by commands are tracked.
     let desc = format!(
         "videotestsrc pattern=ball ! video/x-raw,width=96,height=72 ! videoconvert \
-         ! segment model={} detect-interval=0 ! segmqttsink port={} stream-id=camc spool-dir={} client-id={} accept-commands=true",
+         ! segment model={} detect-interval=0 max-targets=1 ! segmqttsink port={} stream-id=camc spool-dir={} client-id={} accept-commands=true",
         model(),
         broker.port,
         tmp.path().join("spool").display(),
@@ -208,11 +210,18 @@ fn commands_reach_segment_and_are_answered() {
         mosquitto_pub(broker.port, "segstream/camc/commands", &f);
     };
     send(0, r#"{"id":"box","command":"add_target","box":[20,10,40,30]}"#);
+    // Right after the first: the user target is remembered for 50 frames without a mask.
+    send(5, r#"{"id":"box2","command":"add_target","box":[50,30,40,30]}"#);
     send(1, r#"{"id":"voc","command":"set_vocabulary","names":["disc","red square"]}"#);
     send(2, r#"{"id":"gone","command":"remove_target","track_id":999}"#);
     send(3, r#"{"id":"bad","command":"add_target","box":[90,70,40,30]}"#);
     send(4, r#"{"id":"txt","command":"add_text_target","text":"a red disc"}"#);
-    let lines = replies.wait_for(5, Duration::from_secs(60));
+    let mut lines = replies.wait_for(6, Duration::from_secs(60));
+    // The text target's id is reserved (no frame shows it yet): remove_target cancels it.
+    let text_id = lines.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|v| v["id"] == "txt").map(|v| v["track_id"].clone());
+    let text_id = text_id.and_then(|v| v.as_u64()).unwrap_or_else(|| panic!("no track id for the text target: {lines:?}"));
+    send(6, &format!(r#"{{"id":"untxt","command":"remove_target","track_id":{text_id}}}"#));
+    lines = replies.wait_for(7, Duration::from_secs(60));
     let (bus, t0) = (p.bus().unwrap(), Instant::now());
     let mut box_target = None;
     while box_target.is_none() && t0.elapsed() < Duration::from_secs(60) {
@@ -229,14 +238,21 @@ fn commands_reach_segment_and_are_answered() {
             .find(|v| v["id"] == id)
             .unwrap_or_else(|| panic!("no reply for {id}: {lines:?}"))
     };
-    assert_eq!(by_id("box")["status"], "accepted", "{lines:?}");
+    assert_eq!(by_id("box")["status"], "applied", "{lines:?}");
+    assert!(by_id("box")["frame"].is_u64(), "the first frame with the target: {lines:?}");
     // set_vocabulary (with a name the bundle lacks) and text targets are applied by segment:
     // new names and texts go through the bundle's text encoder.
-    assert_eq!(by_id("voc")["status"], "accepted", "{lines:?}");
-    assert_eq!(by_id("txt")["status"], "accepted", "{lines:?}");
+    assert_eq!(by_id("voc")["status"], "applied", "{lines:?}");
+    assert_eq!(by_id("txt")["status"], "applied", "{lines:?}");
+    let refused = by_id("box2");
+    assert_eq!((refused["ok"].as_bool(), refused["status"].as_str()), (Some(false), Some("rejected")), "{lines:?}");
+    assert!(refused["error"].as_str().unwrap().contains("segment: add_target: the tracker already holds max_targets = 1"), "{refused}");
+    assert_eq!(by_id("untxt")["status"], "applied", "{lines:?}");
+    assert_eq!(lines.len(), 7, "one reply per command: {lines:?}");
     assert!(by_id("gone")["error"].as_str().unwrap().contains("unknown track id 999"));
     assert!(by_id("bad")["error"].as_str().unwrap().contains("outside the 96x72 frame"));
     let id = box_target.expect("the box command never added a target to segment");
     println!("box command added track {id}");
+    assert_eq!(by_id("box")["track_id"].as_u64(), Some(id), "the reply names the new track: {lines:?}");
     validate_with_schema("reply.schema.json", &lines, tmp.path());
 }

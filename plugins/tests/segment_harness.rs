@@ -212,5 +212,5 @@ fn downstream_command_events_reach_the_tracker() {
             _ => None,
         })
         .expect("removing an unknown id warns");
-    assert!(warning.contains("no target with id 99"), "{warning}");
+    assert!(warning.contains("remove_target: unknown track id 99"), "{warning}");
 }

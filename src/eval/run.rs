@@ -171,7 +171,7 @@ fn add_prompts(
     for (a, _) in anns.iter().zip(given).filter(|(_, g)| **g == Some(f)) {
         let Some(r) = &a.segmentations[f] else { continue };
         let mask = rle::decode(r).map_err(|e| format!("annotation {}: {e}", a.id))?;
-        let id = seg.tracker_mut().add_target(TargetPrompt::Mask(mask));
+        let id = seg.tracker_mut().add_target(TargetPrompt::Mask(mask)).map_err(|e| format!("annotation {}: {e}", a.id))?;
         prompted.insert(id, a.id);
     }
     Ok(())

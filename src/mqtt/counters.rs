@@ -14,6 +14,8 @@ pub struct Counters {
     pub dropped: AtomicU64,
     /// Successful connections after the first.
     pub reconnects: AtomicU64,
+    /// Command replies given up because `driver::REPLY_QUEUE` replies were already waiting.
+    pub replies_dropped: AtomicU64,
 }
 
 /// A copy of the counters at one instant.
@@ -24,6 +26,7 @@ pub struct CounterSnapshot {
     pub spooled: u64,
     pub dropped: u64,
     pub reconnects: u64,
+    pub replies_dropped: u64,
 }
 
 impl Counters {
@@ -38,6 +41,7 @@ impl Counters {
             spooled: self.spooled.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
+            replies_dropped: self.replies_dropped.load(Relaxed),
         }
     }
 }

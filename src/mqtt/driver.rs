@@ -6,9 +6,9 @@
 //! packet in the session and resumes it on the next connection, which would break that one
 //! too, forever. Our own unacknowledged publishes are kept and resent all the same.
 use super::counters::Counters;
-use super::link::{Kind, Link, Shared};
+use super::link::{Kind, Link, Refused, Shared};
 use super::reconnect::Reconnect;
-use crate::command::{self, Reply};
+use crate::command::{self, Outcome};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use rumqttc::{ConnectionError, Event, EventLoop, Incoming, Outgoing, QoS, StateError, SubscribeReasonCode};
 use std::collections::VecDeque;
@@ -170,6 +170,8 @@ impl Driver {
             Event::Incoming(Incoming::SubAck(ack)) => self.on_suback(&ack.return_codes),
             _ => {}
         }
+        // Every event may have made room in the client's queue.
+        drain_replies(&self.link, &self.shared, &self.responses_topic);
     }
 
     /// The only subscription is the commands topic; a broker ACL may refuse it.
@@ -205,28 +207,63 @@ impl Driver {
         }
     }
 
-    /// Invalid commands are answered here; valid ones are answered by the video thread
-    /// once the pipeline took them (`Publisher::acknowledge`).
+    /// Invalid commands are answered here; valid ones are answered once the pipeline
+    /// applied or refused them (`Publisher::reply`).
     fn on_command(&self, raw: &[u8]) {
         let ctx = self.shared.context.lock().unwrap().clone();
-        let reply = match command::validate(raw, &ctx) {
+        let error = match command::validate(raw, &ctx) {
             Ok(req) => {
                 let mut q = self.shared.commands.lock().unwrap();
                 if q.len() < COMMAND_QUEUE {
                     q.push_back(req);
                     return;
                 }
-                Reply::error(&self.stream, req.id.clone(), Some(req.name().into()), "command queue full, try again later".into(), ctx.frame)
+                req.error(format!("{COMMAND_QUEUE} commands are already waiting for the pipeline, try again later"))
             }
-            Err(e) => Reply::error(&self.stream, e.id, e.command, e.message, ctx.frame),
+            Err(e) => e,
         };
-        send_reply(&self.link, &self.shared, &self.responses_topic, &reply);
+        let outcome = Outcome { id: error.id, command: error.command, error: Some(error.message), frame: ctx.frame, track_id: None };
+        queue_reply(&self.link, &self.shared, &self.stream, &self.responses_topic, &outcome);
     }
 }
 
-pub(crate) fn send_reply(link: &Link, shared: &Shared, topic: &str, reply: &Reply) {
-    let body = serde_json::to_vec(reply).expect("reply serializes");
-    let _ = link.send(shared, topic, body, false, Kind::Control);
+/// Replies waiting for room in the client's queue; beyond this they are dropped and
+/// counted (`replies_dropped`): a flood of commands cannot grow memory without bound.
+pub const REPLY_QUEUE: usize = 256;
+
+/// Queues the reply to one command and sends what the client has room for.
+pub(crate) fn queue_reply(link: &Link, shared: &Shared, stream: &str, topic: &str, outcome: &Outcome) {
+    let body = serde_json::to_vec(&command::Reply::new(stream, outcome)).expect("reply serializes");
+    {
+        let mut q = shared.replies.lock().unwrap();
+        if q.len() >= REPLY_QUEUE {
+            Counters::add(&shared.counters.replies_dropped, 1);
+        } else {
+            q.push_back(body);
+        }
+    }
+    drain_replies(link, shared, topic);
+}
+
+/// Hands queued replies to the client, oldest first, while it takes them.
+pub(crate) fn drain_replies(link: &Link, shared: &Shared, topic: &str) {
+    let mut q = shared.replies.lock().unwrap();
+    while let Some(body) = q.pop_front() {
+        match link.send(shared, topic, body, false, Kind::Control) {
+            Ok(()) => {}
+            // An empty body back means the client is closed (shutting down): keep nothing.
+            Err(Refused::Busy(body)) => {
+                if !body.is_empty() {
+                    q.push_front(body);
+                }
+                break;
+            }
+            Err(Refused::Invalid(why)) => {
+                Counters::add(&shared.counters.replies_dropped, 1);
+                shared.warn(format!("a command reply was dropped: {why}"));
+            }
+        }
+    }
 }
 
 /// One line naming the broker and the cause; adds a hint for certificate problems.

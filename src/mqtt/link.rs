@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub context: Mutex<CommandContext>,
     /// Problems the element should post as warnings (bounded, de-duplicated).
     pub warnings: Mutex<VecDeque<String>>,
+    /// Serialized replies not yet taken by the client (bounded: `driver::REPLY_QUEUE`).
+    pub replies: Mutex<VecDeque<Vec<u8>>>,
 }
 
 impl Shared {
@@ -74,6 +76,7 @@ impl Shared {
             commands: Mutex::new(VecDeque::new()),
             context: Mutex::new(CommandContext::default()),
             warnings: Mutex::new(VecDeque::new()),
+            replies: Mutex::new(VecDeque::new()),
         }
     }
 

@@ -8,7 +8,7 @@ use super::link::{Kind, Link, Shared, CLIENT_CHANNEL_CAPACITY};
 use super::reconnect::Reconnect;
 use super::router::{Msg, Router};
 use super::spool::Spool;
-use crate::command::{CommandContext, Reply, Request};
+use crate::command::{CommandContext, Outcome, Request};
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS, Transport};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -174,15 +174,11 @@ impl Publisher {
         self.shared.commands.lock().unwrap().drain(..).collect()
     }
 
-    /// Answers a command taken with [`Publisher::take_commands`]: `Ok` when the pipeline
-    /// accepted it, `Err(cause)` when it refused it.
-    pub fn acknowledge(&self, req: &Request, outcome: Result<(), String>) {
-        let frame = self.shared.context.lock().unwrap().frame;
-        let reply = match outcome {
-            Ok(()) => Reply::accepted(&self.stream, req, frame),
-            Err(e) => Reply::error(&self.stream, req.id.clone(), Some(req.name().into()), e, frame),
-        };
-        super::driver::send_reply(&self.link, &self.shared, &self.responses_topic, &reply);
+    /// Answers a command taken with [`Publisher::take_commands`] once the pipeline applied
+    /// or refused it. Replies wait in a bounded queue while the client is busy or the
+    /// broker away; overflow is counted in `replies_dropped`.
+    pub fn reply(&self, outcome: &Outcome) {
+        super::driver::queue_reply(&self.link, &self.shared, &self.stream, &self.responses_topic, outcome);
     }
 
     /// What command validation checks against (frame size, frame number, live ids).

@@ -141,6 +141,10 @@ pub struct TrackerConfig {
     pub seed: u64,
 }
 
+/// Accepted values of `detect_interval`, for every way of setting it (the `segment`
+/// element's property and the `set_detect_interval` command). 0: never detect.
+pub const DETECT_INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 0..=10_000;
+
 impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {

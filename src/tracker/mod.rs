@@ -27,7 +27,7 @@ pub mod target;
 mod tests;
 pub mod text;
 
-pub use config::{MatchedMask, TrackerConfig, TrackerMode};
+pub use config::{MatchedMask, TrackerConfig, TrackerMode, DETECT_INTERVAL_RANGE};
 
 use crate::mask::Mask;
 use crate::model::{Features, MaskDecoder, ModelError, PromptBatch};
@@ -145,17 +145,23 @@ impl Tracker {
 
     /// Adds a user-given target; its prompt is read on the next frame given to `step`
     /// (which outputs the prompt's own mask for that frame) and it is tracked from then on.
-    /// Returns its id. At the `max_targets` cap a detection-born target is evicted (lost
-    /// first); user targets are only evicted by `remove_target`.
-    pub fn add_target(&mut self, prompt: TargetPrompt) -> u64 {
+    /// Returns its id. At the `max_targets` cap a detection-born target without a mask on
+    /// the last frame is evicted (lost first); when none can be, the target is refused
+    /// (the cap also bounds the decoder's prompt batch, so it is never exceeded) and
+    /// nothing changes. User targets are only removed by `remove_target`.
+    pub fn add_target(&mut self, prompt: TargetPrompt) -> Result<u64, String> {
+        if self.targets.len() >= self.config.max_targets && !self.evict(3) {
+            return Err(format!(
+                "the tracker already holds max_targets = {} targets and none can be forgotten (each was given by a \
+                 command or is visible); remove one with remove_target first",
+                self.config.max_targets
+            ));
+        }
         let id = self.take_id();
         let mut t = Target::new(id, true, memory::MemoryPool::new(0, 0, 0, 0, 0, 0));
         t.pending = Some(prompt);
-        if self.targets.len() >= self.config.max_targets {
-            self.evict(3);
-        }
         self.targets.push(t);
-        id
+        Ok(id)
     }
 
     /// Forgets a target; false when the id is unknown.

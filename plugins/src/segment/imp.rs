@@ -1,5 +1,6 @@
-//! `segment` subclass: settings, segmenter lifecycle, per-frame inference, commands.
-use super::command::{self, Scale, SegCommand, COMMAND_EVENT, MAX_PENDING};
+//! `segment` subclass: settings, segmenter lifecycle, per-frame inference; commands in [`apply`].
+mod apply;
+
 use crate::frame;
 use crate::meta;
 use gst::glib;
@@ -7,6 +8,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
+use segstream::command::{Command, COMMAND_EVENT};
 use segstream::runtime::Threads;
 use segstream::segmenter::{Segmenter, SegmenterSettings};
 use segstream::tracker::TrackerConfig;
@@ -85,7 +87,7 @@ struct State {
 pub struct Segment {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    commands: Mutex<VecDeque<SegCommand>>,
+    commands: Mutex<VecDeque<apply::Queued>>,
     /// A live-changeable property changed: copy it into the tracker before the next frame.
     tracker_dirty: AtomicBool,
     /// What the loaded bundle can embed (set in `start`): read when a command arrives, so
@@ -101,17 +103,17 @@ struct TextSupport {
 
 impl TextSupport {
     /// Why the bundle cannot apply `cmd`, if it cannot.
-    fn refusal(&self, cmd: &SegCommand) -> Option<String> {
+    fn refusal(&self, cmd: &Command) -> Option<String> {
         let new_name = match cmd {
-            SegCommand::SetVocabulary(names) => names.iter().find(|n| !self.bundle_names.contains(n)),
-            SegCommand::AddText(_) => {
-                return (!self.has_encoder).then(|| "segment: add_text_target needs a text encoder, and the model bundle has none".into())
+            Command::SetVocabulary { names } => names.iter().find(|n| !self.bundle_names.contains(n)),
+            Command::AddTextTarget { .. } => {
+                return (!self.has_encoder).then(|| "add_text_target needs a text encoder, and the model bundle has none".into())
             }
             _ => None,
         };
         new_name
             .filter(|_| !self.has_encoder)
-            .map(|n| format!("segment: set_vocabulary: class `{n}` is not in the bundle's vocabulary and the bundle has no text encoder"))
+            .map(|n| format!("set_vocabulary: class `{n}` is not in the bundle's vocabulary and the bundle has no text encoder"))
     }
 }
 
@@ -125,90 +127,6 @@ impl Segment {
         gst::info!(CAT, imp = self, "opening model {:?} on {}", settings.model, settings.provider);
         Segmenter::open(&settings.segmenter_settings())
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("segment: cannot load the model: {}", e)))
-    }
-
-    /// Parses and queues a command event; false (and a warning) when it is malformed.
-    fn queue_command(&self, s: &gst::StructureRef) -> bool {
-        match command::parse(s) {
-            Ok(Some(cmd)) => {
-                if let Some(why) = self.text.lock().unwrap().as_ref().and_then(|t| t.refusal(&cmd)) {
-                    gst::element_imp_warning!(self, gst::StreamError::Failed, ("{}", why));
-                    return false;
-                }
-                let mut q = self.commands.lock().unwrap();
-                if q.len() >= MAX_PENDING {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Failed,
-                        ("segment: {} commands already pending, dropping {:?}", MAX_PENDING, cmd)
-                    );
-                    return false;
-                }
-                gst::debug!(CAT, imp = self, "queued {:?}", cmd);
-                q.push_back(cmd);
-                true
-            }
-            Ok(None) => false,
-            Err(e) => {
-                gst::element_imp_warning!(self, gst::StreamError::Format, ("{}", e));
-                false
-            }
-        }
-    }
-
-    fn apply_pending(&self, state: &mut State) {
-        if self.tracker_dirty.swap(false, Ordering::AcqRel) {
-            let settings = self.settings.lock().unwrap().clone();
-            settings.apply_tracker(state.segmenter.tracker_mut().config_mut());
-        }
-        let pending: Vec<SegCommand> = self.commands.lock().unwrap().drain(..).collect();
-        for cmd in pending {
-            self.apply_command(state, cmd);
-        }
-    }
-
-    fn apply_command(&self, state: &mut State, cmd: SegCommand) {
-        let frame_size = state.info.as_ref().map_or((1, 1), |i| (i.width() as usize, i.height() as usize));
-        let scale = Scale::new(frame_size, state.segmenter.input_size());
-        match cmd {
-            SegCommand::Remove(id) => {
-                if !state.segmenter.tracker_mut().remove_target(id) {
-                    gst::element_imp_warning!(self, gst::StreamError::Failed, ("segment: remove: no target with id {}", id));
-                }
-            }
-            SegCommand::SetDetectInterval(n) => {
-                self.settings.lock().unwrap().detect_interval = n;
-                state.segmenter.tracker_mut().config_mut().detect_interval = n;
-            }
-            SegCommand::SetVocabulary(names) => match state.segmenter.set_vocabulary(&names) {
-                Ok(()) => {
-                    gst::info!(CAT, imp = self, "vocabulary set to {:?}", names);
-                    self.settings.lock().unwrap().vocabulary = names.join(",");
-                }
-                Err(e) => gst::element_imp_warning!(self, gst::StreamError::Failed, ("segment: set_vocabulary: {}", e)),
-            },
-            SegCommand::AddText(text) => match state.segmenter.add_text_target(&text) {
-                Ok(id) => self.post_target_added(id, state.frame, Some(&text)),
-                Err(e) => gst::element_imp_warning!(self, gst::StreamError::Failed, ("segment: add_text_target: {}", e)),
-            },
-            add => {
-                let prompt = command::prompt(&add, &scale).expect("add commands have a prompt");
-                let id = state.segmenter.tracker_mut().add_target(prompt);
-                gst::info!(CAT, imp = self, "added target {} from {:?}", id, add);
-                self.post_target_added(id, state.frame, None);
-            }
-        }
-    }
-
-    /// Element message `segstream-target-added` (track-id, frame; text for text targets,
-    /// whose id is reserved now and appears on the first detection frame that matches).
-    fn post_target_added(&self, id: u64, frame: u64, text: Option<&str>) {
-        let s = gst::Structure::builder("segstream-target-added")
-            .field("track-id", id)
-            .field("frame", frame)
-            .field_if_some("text", text)
-            .build();
-        let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 
     fn reset_stream(&self, why: &str) {
@@ -360,7 +278,8 @@ impl BaseTransformImpl for Segment {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ("segment: buffer before caps"));
             return Err(gst::FlowError::NotNegotiated);
         };
-        self.apply_pending(state);
+        let applied = self.apply_pending(state);
+        self.report(applied);
         let index = state.frame;
         let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
             gst::element_imp_error!(self, gst::CoreError::Failed, ("segment: cannot map frame {}", index));

@@ -8,14 +8,17 @@
 //! and `flush-stop`.
 //!
 //! # Commands
-//! A custom event named `segstream-command` (upstream, e.g. from a sink, or downstream, e.g.
-//! from the application via `gst_element_send_event`) changes the tracked targets; it is
-//! applied before the next frame:
+//! A custom event named `segstream-command` (upstream, e.g. from `segmqttsink`, or
+//! downstream, e.g. from the application via `gst_element_send_event`) carries one
+//! `segstream::command::Request`, as `json=(string)...` or in gst-launch form:
 //! - `segstream-command, action=add-box, x=(float)10, y=(float)20, w=(float)50, h=(float)40`
-//!   adds a target from a box in frame pixels;
-//! - `segstream-command, action=remove, id=(guint64)3` forgets a target;
-//! - `segstream-command, json=(string)...` carries a validated `segstream::command::Request`
-//!   (add_target with a box, remove_target, set_detect_interval).
+//! - `segstream-command, action=remove, id=(guint64)3`
+//! - `segstream-command, action=set-vocabulary, names="disc, ring"` (empty: the bundle's)
+//! - `segstream-command, action=add-text, text="a red disc"`
+//! - `segstream-command, action=set-detect-interval, interval=5`
+//!
+//! It is checked and applied before the next frame. With `reply=true` the outcome goes
+//! downstream, ahead of that frame, as a `segstream-command-result` event (docs/PAYLOAD.md).
 //!
 //! ```text
 //! gst-launch-1.0 videotestsrc num-buffers=30 ! videoconvert ! segment model=engines/tiny \
@@ -37,4 +40,8 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(Some(plugin), "segment", gst::Rank::NONE, Segment::static_type())
 }
 
-pub use command::COMMAND_EVENT;
+/// The `segstream-command` event parser (both forms), for tests and fuzzing.
+pub use command::parse as parse_command_event;
+/// Commands `segment` holds for its next frame; more are refused.
+pub use command::MAX_PENDING;
+pub use segstream::command::{COMMAND_EVENT, COMMAND_RESULT_EVENT};

@@ -2,7 +2,7 @@
 use gst::glib;
 use gst::prelude::*;
 use segstream::runtime::{Threads, MAX_INTRA_THREADS};
-use segstream::tracker::TrackerConfig;
+use segstream::tracker::{TrackerConfig, DETECT_INTERVAL_RANGE};
 
 pub fn specs() -> Vec<glib::ParamSpec> {
     let t = TrackerConfig::default();
@@ -29,8 +29,8 @@ pub fn specs() -> Vec<glib::ParamSpec> {
                 "Run learnable-query detection every N frames (always while nothing is tracked); \
                     0: never, only targets added by segstream-command events are followed",
             )
-            .minimum(0)
-            .maximum(10_000)
+            .minimum(*DETECT_INTERVAL_RANGE.start())
+            .maximum(*DETECT_INTERVAL_RANGE.end())
             .default_value(t.detect_interval)
             .mutable_playing()
             .build(),
@@ -44,7 +44,10 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecUInt::builder("max-targets")
             .nick("Maximum targets")
-            .blurb("Hard cap on the number of tracked objects")
+            .blurb(
+                "Hard cap on the number of tracked objects, at most the bundle's max_prompts (32 for engines/tiny): \
+                    more fails at start, and is capped with a warning when set while playing",
+            )
             .minimum(1)
             .maximum(1024)
             .default_value(t.max_targets as u32)

@@ -9,7 +9,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use segstream::command::{Command, CommandContext};
+use segstream::command::{CommandContext, Outcome, COMMAND_EVENT, COMMAND_RESULT_EVENT};
 use segstream::mqtt::{CounterSnapshot, Publisher};
 use segstream::output::{EventTracker, FrameBuilder, FrameInfo};
 use segstream::segmenter::FrameResult;
@@ -22,12 +22,18 @@ static CAT: LazyLock<gst::DebugCategory> =
 
 /// Frames a track may be missing before its `removed` event.
 const REMOVE_AFTER_FRAMES: u32 = 30;
-const COMMAND_EVENT: &str = "segstream-command";
+/// Text-target ids remembered for `remove_target` (segment lets 16 wait at a time).
+const MAX_RESERVED: usize = 64;
 
 struct State {
     publisher: Publisher,
     builder: FrameBuilder,
     events: Option<EventTracker>,
+    /// Ids `segment` reserved for text targets (no frame shows them until a detection
+    /// matches), so `remove_target` can cancel one; at most `MAX_RESERVED`, oldest forgotten.
+    reserved: std::collections::BTreeSet<u64>,
+    /// What the MQTT side checks commands against (last frame's size, number, ids).
+    context: CommandContext,
     /// A warning about the broker is outstanding (cleared when connected again).
     warned: bool,
     warned_no_meta: bool,
@@ -81,6 +87,7 @@ impl ObjectImpl for SegMqttSink {
             "spooled" => c.spooled.to_value(),
             "dropped" => c.dropped.to_value(),
             "reconnects" => c.reconnects.to_value(),
+            "replies-dropped" => c.replies_dropped.to_value(),
             name => props::get(&self.settings.lock().unwrap(), name),
         }
     }
@@ -129,6 +136,8 @@ impl BaseSinkImpl for SegMqttSink {
             publisher,
             warned,
             warned_no_meta: false,
+            reserved: Default::default(),
+            context: CommandContext::default(),
             last_frame: 0,
             last_stats: Instant::now(),
             stats_interval: Duration::from_millis(settings.stats_interval as u64),
@@ -182,6 +191,12 @@ impl BaseSinkImpl for SegMqttSink {
     }
 
     fn event(&self, event: gst::Event) -> bool {
+        if let Some(s) = event.structure().filter(|s| s.name() == COMMAND_RESULT_EVENT) {
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                self.on_command_result(state, s);
+            }
+            return true;
+        }
         if let gst::EventView::Eos(_) = event.view() {
             // Everything acknowledged (or left in the spool) before EOS reaches the app.
             if let Some(state) = self.state.lock().unwrap().as_ref() {
@@ -214,15 +229,13 @@ impl SegMqttSink {
         if !state.publisher.publish_frame(bytes) {
             gst::debug!(CAT, imp = self, "input queue full: frame {} dropped", result.frame);
         }
-        let known_ids = match &state.events {
+        let mut known_ids: std::collections::BTreeSet<u64> = match &state.events {
             Some(ev) => ev.known_ids().collect(),
             None => result.objects.iter().map(|o| o.track_id).collect(),
         };
-        state.publisher.set_command_context(CommandContext {
-            frame_size: Some((result.width, result.height)),
-            frame: Some(result.frame),
-            known_ids,
-        });
+        known_ids.extend(&state.reserved);
+        state.context = CommandContext { frame_size: Some((result.width, result.height)), frame: Some(result.frame), known_ids };
+        state.publisher.set_command_context(state.context.clone());
     }
 
     /// One WARNING per outage; an INFO message when the broker is back; a WARNING for each
@@ -250,27 +263,59 @@ impl SegMqttSink {
         );
     }
 
-    /// Sends validated commands upstream to `segment` and answers each.
+    /// Sends validated commands upstream to `segment` asking for their outcome
+    /// (`reply=true`): the reply is published when the outcome comes back downstream
+    /// ([`Self::on_command_result`]); a command no element takes is answered at once.
     fn apply_commands(&self, state: &mut State) {
         for req in state.publisher.take_commands() {
-            let s = gst::Structure::builder(COMMAND_EVENT).field("json", req.to_json()).build();
+            let s = gst::Structure::builder(COMMAND_EVENT).field("json", req.to_json()).field("reply", true).build();
             let taken = self.obj().sink_pad().push_event(gst::event::CustomUpstream::new(s));
             gst::debug!(CAT, imp = self, "command {} ({:?}) taken upstream: {}", req.name(), req.id, taken);
-            if taken {
-                if let (Command::RemoveTarget { track_id }, Some(ev)) = (&req.command, state.events.as_mut()) {
-                    let frame = state.last_frame;
-                    if let Some(e) = ev.remove(*track_id, frame, None) {
-                        state.publisher.publish_event(serde_json::to_vec(&e).expect("event serializes"));
-                    }
-                }
-                state.publisher.acknowledge(&req, Ok(()));
-            } else {
-                state.publisher.acknowledge(
-                    &req,
-                    Err(format!("the pipeline refused `{}` (no upstream element handled it; see the segment element's log)", req.name())),
+            if !taken {
+                let error = format!(
+                    "the pipeline did not take `{}`: no `segment` element upstream, or it already has {} commands waiting",
+                    req.name(),
+                    crate::segment::MAX_PENDING
                 );
+                let frame = Some(state.last_frame);
+                let outcome = Outcome { id: req.id.clone(), command: Some(req.name().into()), error: Some(error), frame, track_id: None };
+                state.publisher.reply(&outcome);
             }
         }
+    }
+
+    /// `segment` applied or refused a command: publish the reply (and the `removed` event
+    /// of a target removed by the command).
+    fn on_command_result(&self, state: &mut State, s: &gst::StructureRef) {
+        let text = |k: &str| s.get::<Option<String>>(k).ok().flatten();
+        let outcome = Outcome {
+            id: text("id"),
+            command: text("command"),
+            error: if s.get::<bool>("ok").unwrap_or(false) { None } else { Some(text("error").unwrap_or_else(|| "refused".into())) },
+            frame: s.get::<u64>("frame").ok(),
+            track_id: s.get::<u64>("track-id").ok(),
+        };
+        gst::debug!(CAT, imp = self, "command result {:?}", outcome);
+        let applied = |name: &str| outcome.track_id.filter(|_| outcome.error.is_none() && outcome.command.as_deref() == Some(name));
+        // Known at once, not from the next frame on: a client may cancel it right away.
+        if let Some(id) = applied("add_text_target") {
+            state.reserved.insert(id);
+            if state.reserved.len() > MAX_RESERVED {
+                state.reserved.pop_first();
+            }
+            state.context.known_ids.insert(id);
+            state.publisher.set_command_context(state.context.clone());
+        }
+        let removed = applied("remove_target");
+        if let Some(id) = removed {
+            state.reserved.remove(&id);
+        }
+        if let (Some(track_id), Some(ev)) = (removed, state.events.as_mut()) {
+            if let Some(e) = ev.remove(track_id, state.last_frame, None) {
+                state.publisher.publish_event(serde_json::to_vec(&e).expect("event serializes"));
+            }
+        }
+        state.publisher.reply(&outcome);
     }
 
     fn post_stats(&self, p: &Publisher) {
@@ -282,6 +327,7 @@ impl SegMqttSink {
             .field("spooled", c.spooled)
             .field("dropped", c.dropped)
             .field("reconnects", c.reconnects)
+            .field("replies-dropped", c.replies_dropped)
             .field("connected", p.status().connected)
             .field("spool-messages", spool_messages)
             .field("spool-bytes", spool_bytes)

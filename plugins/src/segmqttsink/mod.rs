@@ -9,10 +9,12 @@
 //! With `accept-commands=true` (off by default; the broker's ACL decides who may publish
 //! there), commands received on `segstream/<stream-id>/commands` are validated (replies on
 //! `.../responses`), then sent UPSTREAM as a custom event named `segstream-command` whose
-//! field `json` holds the canonical [`segstream::command::Request`]; `segment` applies it
-//! before its next frame. The reply says `accepted` when the event was taken upstream.
+//! field `json` holds the canonical [`segstream::command::Request`] and `reply=true`;
+//! `segment` applies it before its next frame and sends the outcome back downstream in a
+//! `segstream-command-result` event, which becomes the reply (`applied` or `rejected`).
 //!
-//! Counters (`published`, `acknowledged`, `spooled`, `dropped`, `reconnects`) are read-only
+//! Counters (`published`, `acknowledged`, `spooled`, `dropped`, `reconnects`,
+//! `replies-dropped`) are read-only
 //! properties and are posted every `stats-interval` ms as an element message named
 //! `segmqttsink-stats`.
 //!

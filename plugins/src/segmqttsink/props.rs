@@ -160,6 +160,7 @@ pub fn specs() -> Vec<glib::ParamSpec> {
         counter("spooled", "Spooled", "Messages written to the on-disk spool"),
         counter("dropped", "Dropped", "Messages given up (spool full or too old, queue full)"),
         counter("reconnects", "Reconnects", "Successful reconnections to the broker"),
+        counter("replies-dropped", "Replies dropped", "Command replies given up because 256 were already waiting to be sent"),
     ]
 }
 

@@ -227,7 +227,7 @@ fn user_targets_use_the_stricter_vos_consistency_threshold() {
         .collect();
     let user_run = |cfg: TrackerConfig| {
         let mut tr = Tracker::new(TrackerConfig { detect_interval: 0, ..cfg });
-        tr.add_target(TargetPrompt::Box { x: 0.0, y: 8.0, w: 32.0, h: 32.0 });
+        tr.add_target(TargetPrompt::Box { x: 0.0, y: 8.0, w: 32.0, h: 32.0 }).unwrap();
         run(&mut tr, &mut FakeDecoder::new(script.clone()))
     };
     let out = user_run(TrackerConfig::default());
@@ -279,7 +279,7 @@ fn a_user_target_keeps_what_it_wins_of_an_overlap_a_detected_one_would_lose() {
         (0..10)
             .map(|t| {
                 if t == 1 {
-                    user = Some(tr.add_target(TargetPrompt::Box { x: 52.0, y: 16.0, w: 32.0, h: 32.0 }));
+                    user = Some(tr.add_target(TargetPrompt::Box { x: 52.0, y: 16.0, w: 32.0, h: 32.0 }).unwrap());
                 }
                 let f = features(t, &dec.script[t].clone());
                 let tracks = tr.step(&f, &mut dec, &v).unwrap();
@@ -320,8 +320,8 @@ fn a_small_user_target_keeps_its_pixels_against_a_large_one_spreading_over_it() 
     let areas = |cfg: TrackerConfig| {
         let mut tr = Tracker::new(cfg);
         let (v, mut dec) = (vocab(), FakeDecoder::new(script.clone()));
-        let large = tr.add_target(TargetPrompt::Mask(large_given.clone()));
-        let small = tr.add_target(TargetPrompt::Mask(rect(W4, W4, 8, 8, 10, 10)));
+        let large = tr.add_target(TargetPrompt::Mask(large_given.clone())).unwrap();
+        let small = tr.add_target(TargetPrompt::Mask(rect(W4, W4, 8, 8, 10, 10))).unwrap();
         (0..6)
             .map(|t| {
                 let f = features(t, &dec.script[t].clone());
@@ -347,7 +347,7 @@ fn a_user_target_given_on_a_detected_object_replaces_its_target() {
         let out: Vec<Vec<(u64, usize)>> = (0..6)
             .map(|t| {
                 if t == 3 {
-                    assert_eq!(tr.add_target(TargetPrompt::Mask(given.clone())), 2);
+                    assert_eq!(tr.add_target(TargetPrompt::Mask(given.clone())), Ok(2));
                 }
                 let f = features(t, &dec.script[t].clone());
                 tr.step(&f, &mut dec, &v).unwrap().iter().map(|k| (k.id, k.mask.area())).collect()
@@ -384,8 +384,8 @@ fn user_targets_by_box_points_and_mask_with_detection_off() {
     let script = two_movers(10);
     let mut tr = Tracker::new(TrackerConfig { detect_interval: 0, ..Default::default() });
     // Model-input pixels are 4x the 32x32 mask grid: object 1 covers x 0..32, y 8..40 at t=0.
-    let a = tr.add_target(TargetPrompt::Box { x: 0.0, y: 8.0, w: 32.0, h: 32.0 });
-    let b = tr.add_target(TargetPrompt::Points(vec![(16.0, 80.0)]));
+    let a = tr.add_target(TargetPrompt::Box { x: 0.0, y: 8.0, w: 32.0, h: 32.0 }).unwrap();
+    let b = tr.add_target(TargetPrompt::Points(vec![(16.0, 80.0)])).unwrap();
     let mut dec = FakeDecoder::new(script);
     let out = run(&mut tr, &mut dec);
     assert_eq!((a, b), (1, 2));
@@ -398,15 +398,33 @@ fn user_targets_by_box_points_and_mask_with_detection_off() {
     assert!(!tr.remove_target(1));
     let m = rect(W4, W4, 0, 16, 8, 24);
     let mut tr = Tracker::new(TrackerConfig { detect_interval: 0, ..Default::default() });
-    let id = tr.add_target(TargetPrompt::Mask(m));
+    let id = tr.add_target(TargetPrompt::Mask(m)).unwrap();
     let out = run(&mut tr, &mut FakeDecoder::new(two_movers(5)));
     assert!(out.iter().all(|f| f.len() == 1 && f[0].0 == id && f[0].2 == 64));
+}
+
+/// At the cap, a user target that finds nothing to evict is refused with the reason and
+/// changes nothing: the prompt batch never outgrows `max_targets` (the decoder's P bound).
+#[test]
+fn user_targets_beyond_the_cap_are_refused() {
+    let mut tr = Tracker::new(TrackerConfig { detect_interval: 0, max_targets: 3, ..Default::default() });
+    let boxes = [0.0, 32.0, 64.0, 96.0].map(|x| TargetPrompt::Box { x, y: 8.0, w: 16.0, h: 16.0 });
+    let results: Vec<_> = boxes.into_iter().map(|b| tr.add_target(b)).collect();
+    assert_eq!(results[..3], [Ok(1), Ok(2), Ok(3)]);
+    let e = results[3].as_ref().unwrap_err();
+    assert!(e.contains("max_targets = 3") && e.contains("remove_target"), "{e}");
+    assert_eq!(tr.targets().len(), 3);
+    let mut dec = FakeDecoder::new(two_movers(3));
+    run(&mut tr, &mut dec);
+    assert!(dec.calls.iter().all(|c| c.0 <= 3), "prompt batch sizes {:?}", dec.calls.iter().map(|c| c.0).collect::<Vec<_>>());
+    assert!(tr.remove_target(2));
+    assert_eq!(tr.add_target(TargetPrompt::Points(vec![(8.0, 8.0)])), Ok(4), "room again after a removal");
 }
 
 #[test]
 fn empty_prompt_is_dropped_not_tracked() {
     let mut tr = Tracker::new(TrackerConfig { detect_interval: 0, ..Default::default() });
-    tr.add_target(TargetPrompt::Box { x: 500.0, y: 500.0, w: 4.0, h: 4.0 });
+    tr.add_target(TargetPrompt::Box { x: 500.0, y: 500.0, w: 4.0, h: 4.0 }).unwrap();
     let out = run(&mut tr, &mut FakeDecoder::new(two_movers(2)));
     assert!(out.iter().all(|f| f.is_empty()));
     assert!(tr.targets().is_empty());
