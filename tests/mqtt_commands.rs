@@ -6,22 +6,13 @@ mod mqtt_support;
 
 use mqtt_support::*;
 use segstream::command::{AddTarget, Command, CommandContext, Outcome, Target};
-use segstream::mqtt::{MqttConfig, Publisher, SpoolConfig};
+use segstream::mqtt::{MqttConfig, Publisher};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn config(port: u16, stream: &str, dir: &Path) -> MqttConfig {
-    MqttConfig {
-        port,
-        stream: stream.into(),
-        client_id: unique_client_id(stream),
-        spool: SpoolConfig { dir: dir.join(format!("spool-{stream}")), ..Default::default() },
-        backoff_min: Duration::from_millis(100),
-        backoff_max: Duration::from_millis(400),
-        accept_commands: true,
-        ..Default::default()
-    }
+    MqttConfig { accept_commands: true, ..client_config(port, stream, dir) }
 }
 
 fn send(port: u16, dir: &Path, topic: &str, name: &str, body: &[u8]) {
@@ -157,13 +148,7 @@ fn a_flood_of_commands_gets_one_reply_each_or_a_counted_drop() {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Broker::start(&tmp.path().join("broker"));
     let replies = Sub::start(&broker, "segstream/cam7/responses", "sub-flood", &[]);
-    let cfg = MqttConfig {
-        port: broker.port,
-        stream: "cam7".into(),
-        spool: SpoolConfig { dir: tmp.path().join("spool"), ..Default::default() },
-        ..Default::default()
-    };
-    let p = Publisher::start(&cfg).unwrap();
+    let p = Publisher::start(&config(broker.port, "cam7", tmp.path())).unwrap();
     wait_subscribed(&p);
     let n = 800;
     let body: String = (0..n).map(|i| format!("{{\"id\":\"{i}\",\"command\":\"remove_target\",\"track_id\":{i}}}\n")).collect();

@@ -4,21 +4,9 @@ mod mqtt_support;
 
 use mqtt_support::*;
 use segstream::mqtt::spool::Spool;
-use segstream::mqtt::{MqttConfig, Publisher, SpoolConfig, TlsFiles};
+use segstream::mqtt::{Publisher, TlsFiles};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
-
-fn cfg(port: u16, stream: &str, dir: &std::path::Path) -> MqttConfig {
-    MqttConfig {
-        port,
-        stream: stream.into(),
-        client_id: unique_client_id(stream),
-        spool: SpoolConfig { dir: dir.join(format!("spool-{stream}")), ..Default::default() },
-        backoff_min: Duration::from_millis(100),
-        backoff_max: Duration::from_millis(300),
-        ..Default::default()
-    }
-}
 
 #[test]
 fn tls_with_the_right_ca_delivers_without_it_fails_clearly() {
@@ -29,7 +17,7 @@ fn tls_with_the_right_ca_delivers_without_it_fails_clearly() {
     let broker = Broker::start_with(&tmp.path().join("broker"), free_port(), &extra);
     let never = AtomicBool::new(false);
 
-    let mut good = cfg(broker.port, "tls-ok", tmp.path());
+    let mut good = client_config(broker.port, "tls-ok", tmp.path());
     good.tls = TlsFiles { ca_file: Some(tls.ca.clone()), ..Default::default() };
     let p = Publisher::start(&good).unwrap();
     p.wait_first_attempt(Duration::from_secs(10), &never).expect("TLS connection with the CA");
@@ -39,7 +27,7 @@ fn tls_with_the_right_ca_delivers_without_it_fails_clearly() {
     assert!(p.flush(Duration::from_secs(10)));
     assert_eq!(p.counters().acknowledged, 3);
 
-    let mut bad = cfg(broker.port, "tls-no-ca", tmp.path());
+    let mut bad = client_config(broker.port, "tls-no-ca", tmp.path());
     bad.tls = TlsFiles { enabled: true, ..Default::default() }; // system roots only
     let p = Publisher::start(&bad).unwrap();
     let err = p.wait_first_attempt(Duration::from_secs(10), &never).unwrap_err();
@@ -55,7 +43,7 @@ fn tls_with_the_right_ca_delivers_without_it_fails_clearly() {
 fn unreachable_broker_is_reported_and_publishing_still_never_blocks() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
-    let p = Publisher::start(&cfg(port, "nobroker", tmp.path())).unwrap();
+    let p = Publisher::start(&client_config(port, "nobroker", tmp.path())).unwrap();
     let err = p.wait_first_attempt(Duration::from_secs(10), &AtomicBool::new(false)).unwrap_err();
     assert!(err.contains(&format!("127.0.0.1:{port}")) && err.to_lowercase().contains("refused"), "{err}");
     let t0 = std::time::Instant::now();
@@ -71,14 +59,14 @@ fn unreachable_broker_is_reported_and_publishing_still_never_blocks() {
 #[test]
 fn bad_settings_fail_at_start_naming_the_cause() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = cfg(1883, "bad", tmp.path());
+    let mut c = client_config(1883, "bad", tmp.path());
     c.qos = 3;
     assert!(Publisher::start(&c).err().unwrap().to_string().contains("qos must be 0, 1 or 2"));
-    let mut c = cfg(1883, "bad", tmp.path());
+    let mut c = client_config(1883, "bad", tmp.path());
     c.tls.ca_file = Some(tmp.path().join("missing-ca.pem"));
     let e = Publisher::start(&c).err().unwrap().to_string();
     assert!(e.contains("missing-ca.pem"), "{e}");
-    let mut c = cfg(1883, "bad", tmp.path());
+    let mut c = client_config(1883, "bad", tmp.path());
     c.password = Some("hunter2".into());
     c.username = Some("user".into());
     assert!(!format!("{c:?}").contains("hunter2"), "password must never be printed");
@@ -87,11 +75,11 @@ fn bad_settings_fail_at_start_naming_the_cause() {
 #[test]
 fn wildcard_topic_or_stream_id_fails_at_start_naming_the_setting() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = cfg(free_port(), "cam1", tmp.path());
+    let mut c = client_config(free_port(), "cam1", tmp.path());
     c.frames_topic = Some("bad/#".into());
     let e = Publisher::start(&c).err().expect("bad/# accepted").to_string();
     assert!(e.contains("topic \"bad/#\"") && e.contains("wildcards"), "{e}");
-    let c = cfg(free_port(), "cam+1", tmp.path());
+    let c = client_config(free_port(), "cam+1", tmp.path());
     let e = Publisher::start(&c).err().expect("cam+1 accepted").to_string();
     assert!(e.contains("stream-id \"cam+1\"") && e.contains("wildcards"), "{e}");
     assert!(!tmp.path().join("spool-cam+1").exists(), "nothing is spooled for a refused setting");
@@ -105,7 +93,7 @@ fn undeliverable_spooled_messages_are_dropped_and_the_rest_flows() {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Broker::start(&tmp.path().join("broker"));
     let sub = Sub::start(&broker, "segstream/left/frames", "sub-left", &[]);
-    let c = cfg(broker.port, "left", tmp.path());
+    let c = client_config(broker.port, "left", tmp.path());
     {
         let mut s = Spool::open(c.spool.clone()).unwrap();
         s.push("bad/#", b"wildcard").unwrap();
@@ -131,8 +119,8 @@ fn two_clients_with_one_client_id_are_warned_about() {
     let tmp = tempfile::tempdir().unwrap();
     let broker = Broker::start(&tmp.path().join("broker"));
     let id = unique_client_id("twin");
-    let mut a = cfg(broker.port, "twin-a", tmp.path());
-    let mut b = cfg(broker.port, "twin-b", tmp.path());
+    let mut a = client_config(broker.port, "twin-a", tmp.path());
+    let mut b = client_config(broker.port, "twin-b", tmp.path());
     (a.client_id, b.client_id) = (id.clone(), id.clone());
     let (pa, pb) = (Publisher::start(&a).unwrap(), Publisher::start(&b).unwrap());
     let t0 = Instant::now();

@@ -21,6 +21,20 @@ pub fn unique_client_id(tag: &str) -> String {
     format!("test-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
 }
 
+/// A publisher configuration for tests: a unique client id, a spool of its own under
+/// `dir`, and short reconnect backoffs so outages heal within a test's patience.
+pub fn client_config(port: u16, stream: &str, dir: &Path) -> segstream::mqtt::MqttConfig {
+    segstream::mqtt::MqttConfig {
+        port,
+        stream: stream.into(),
+        client_id: unique_client_id(stream),
+        spool: segstream::mqtt::SpoolConfig { dir: dir.join(format!("spool-{stream}")), ..Default::default() },
+        backoff_min: Duration::from_millis(100),
+        backoff_max: Duration::from_millis(400),
+        ..Default::default()
+    }
+}
+
 /// A mosquitto process with a generated config in its own directory.
 pub struct Broker {
     pub port: u16,
