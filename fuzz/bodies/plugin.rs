@@ -23,11 +23,17 @@ fn init() {
     });
 }
 
+/// The input as text GStreamer can hold: its strings are C strings, so text with a NUL
+/// byte never reaches these parsers (the glib bindings refuse it before they run).
+fn c_text(data: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    (!data.contains(&0)).then(|| String::from_utf8_lossy(data))
+}
+
 /// The input as GStreamer structure text (the gst-launch form of the event), and as the
 /// `json` field of the event segmqttsink sends. A parsed command is one `segment` can apply.
 pub fn command_event(data: &[u8]) {
     init();
-    let text = String::from_utf8_lossy(data);
+    let Some(text) = c_text(data) else { return };
     if let Ok(s) = gst::Structure::from_str(&text) {
         check_command(command::parse(&s));
     }
@@ -49,7 +55,8 @@ fn check_command(parsed: Result<Option<SegCommand>, String>) {
 /// structure, and attached to a buffer (full read and the cheap summary).
 pub fn meta_reader(data: &[u8]) {
     init();
-    let Ok(s) = gst::Structure::from_str(&String::from_utf8_lossy(data)) else { return };
+    let Some(text) = c_text(data) else { return };
+    let Ok(s) = gst::Structure::from_str(&text) else { return };
     let parsed = meta::from_structure(&s);
     if let Ok(r) = &parsed {
         for o in &r.objects {
