@@ -12,8 +12,11 @@ use std::str::FromStr;
 #[path = "../../plugins/src/bin/segstream/config.rs"]
 mod run_cli_config;
 
+/// A target body: runs one parser on raw input.
+pub type Body = fn(&[u8]);
+
 /// Target name -> body, in the order of docs/FUZZING.md.
-pub const TARGETS: [(&str, fn(&[u8])); 3] = [("command_event", command_event), ("meta_reader", meta_reader), ("run_config", run_config)];
+pub const TARGETS: [(&str, Body); 3] = [("command_event", command_event), ("meta_reader", meta_reader), ("run_config", run_config)];
 
 fn init() {
     static INIT: std::sync::Once = std::sync::Once::new();

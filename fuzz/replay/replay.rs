@@ -3,13 +3,16 @@
 use super::CORPUS_ROOT;
 use std::path::{Path, PathBuf};
 
+/// A fuzz target body.
+type Body = fn(&[u8]);
+
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(CORPUS_ROOT).join(target)
 }
 
 /// Replays one target; returns how many inputs ran (at least one: a corpus that vanished
 /// would otherwise pass silently).
-pub fn replay(targets: &[(&str, fn(&[u8]))], target: &str) -> usize {
+pub fn replay(targets: &[(&str, Body)], target: &str) -> usize {
     let body = targets.iter().find(|(n, _)| *n == target).unwrap_or_else(|| panic!("no fuzz target {target}")).1;
     let dir = corpus_dir(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
