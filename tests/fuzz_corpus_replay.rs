@@ -35,3 +35,8 @@ fn bundle_toml() {
 fn vocabulary_json() {
     run("vocabulary_json");
 }
+
+#[test]
+fn every_fuzz_target_is_replayed() {
+    replay::check_all_listed("core", &bodies::TARGETS);
+}

@@ -36,3 +36,8 @@ fn oversized_mask_seed_hits_the_size_limit() {
     let e = gstsegstream::meta::from_structure(&text.parse::<gst::Structure>().unwrap()).unwrap_err();
     assert_eq!(e, "objects[0]: SegstreamObjectsMeta: mask of 3000000000x2000000014 exceeds the 8192x8192 limit");
 }
+
+#[test]
+fn every_fuzz_target_is_replayed() {
+    replay::check_all_listed("plugin", &bodies::TARGETS);
+}
