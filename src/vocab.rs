@@ -49,11 +49,13 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Scales a vector to unit length in place (zero vectors stay zero).
+/// Scales a vector to unit length in place (zero vectors stay zero). The norm is summed
+/// in f64: in f32 the squares of values above ~1e19 overflow to infinity and the row
+/// would silently become zeros.
 pub fn normalise(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let n = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
     if n > 1e-12 {
-        v.iter_mut().for_each(|x| *x /= n);
+        v.iter_mut().for_each(|x| *x = (f64::from(*x) / n) as f32);
     }
 }
 
@@ -69,5 +71,12 @@ mod tests {
         let cos = 0.9 / (0.1f32 * 0.1 + 0.9 * 0.9).sqrt();
         assert!((p - sigmoid(10.0 * cos)).abs() < 1e-6);
         assert!(Vocabulary::default().classify(&[1.0]).is_none());
+    }
+
+    #[test]
+    fn huge_rows_normalise_to_unit_length_not_zero() {
+        let mut row = [3e30f32, 4e30];
+        normalise(&mut row);
+        assert!((row[0] - 0.6).abs() < 1e-6 && (row[1] - 0.8).abs() < 1e-6, "{row:?}");
     }
 }

@@ -145,8 +145,16 @@ pub fn from_structure(s: &gst::StructureRef) -> Result<FrameResult, String> {
     })
 }
 
+/// Largest mask side the reader decodes (the MQTT `add_target` mask limit): the meta may
+/// come from another program, and decoding allocates width x height bytes.
+pub const MAX_MASK_SIDE: u32 = 8192;
+
 fn parse_object(s: &gst::StructureRef) -> Result<ObjectResult, String> {
-    let (mw, mh) = (get::<u32>(s, "mask-width")? as usize, get::<u32>(s, "mask-height")? as usize);
+    let (mw, mh) = (get::<u32>(s, "mask-width")?, get::<u32>(s, "mask-height")?);
+    if mw > MAX_MASK_SIDE || mh > MAX_MASK_SIDE {
+        return Err(format!("{META_NAME}: mask of {mw}x{mh} exceeds the {MAX_MASK_SIDE}x{MAX_MASK_SIDE} limit"));
+    }
+    let (mw, mh) = (mw as usize, mh as usize);
     let counts = get::<String>(s, "mask")?;
     let mask = rle::decode(&Rle { size: [mh, mw], counts }).map_err(|e| format!("{META_NAME}: field 'mask': {e}"))?;
     Ok(ObjectResult {
@@ -246,5 +254,32 @@ mod tests {
         }
         let err = read(&buffer).unwrap().unwrap_err();
         assert!(err.contains("frame"), "{err}");
+    }
+
+    /// The text form (what `gst-launch`, logs and the fuzz corpus use) reads back as is.
+    #[test]
+    fn text_form_round_trips() {
+        gst::init().unwrap();
+        let text = to_structure(&sample()).to_string();
+        let back = from_structure(&text.parse::<gst::Structure>().unwrap()).unwrap();
+        assert_same(&sample(), &back);
+        println!("{text}");
+    }
+
+    /// A mask size beyond the limit is refused before anything is allocated: this 13-character
+    /// RLE is one run of 9e18 pixels, which adds up for 3e9 x 3e9 (the decoder would
+    /// allocate 9 EB).
+    #[test]
+    fn oversized_mask_is_refused_before_decoding() {
+        gst::init().unwrap();
+        let mut s = to_structure(&sample());
+        let objects = s.get::<gst::Array>("objects").unwrap();
+        let mut o = objects.as_slice()[0].get::<gst::Structure>().unwrap();
+        o.set("mask-width", 3_000_000_000u32);
+        o.set("mask-height", 3_000_000_000u32);
+        o.set("mask", r"PPPXXaSZ\cii7");
+        s.set("objects", gst::Array::new([o]));
+        let e = from_structure(&s).unwrap_err();
+        assert_eq!(e, "objects[0]: SegstreamObjectsMeta: mask of 3000000000x3000000000 exceeds the 8192x8192 limit");
     }
 }

@@ -166,6 +166,57 @@ fn run_errors_name_the_cause() {
     assert!(both(&o).contains("topic \"bad/#\"") && both(&o).contains("wildcards"), "{}", both(&o));
 }
 
+/// Out-of-range flags and config values are errors naming the flag or key (exit 2 from
+/// the option parser, 1 from the config check), never a panic (exit 101).
+#[test]
+fn detect_interval_out_of_range_is_refused_by_flag_and_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = test_video(tmp.path(), 2);
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "--detect-interval", "4294967295"], tmp.path());
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(both(&o).contains("'--detect-interval <DETECT_INTERVAL>': 4294967295 is outside 0..=10000"), "{}", both(&o));
+
+    std::fs::write(tmp.path().join("c.toml"), "input = \"input.avi\"\noutput = \"none\"\ndetect_interval = 4294967295\n").unwrap();
+    let o = segstream(&["run", tmp.path().join("c.toml").to_str().unwrap()], tmp.path());
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("c.toml: detect_interval: 4294967295 is outside 0..=10000"), "{}", both(&o));
+}
+
+/// A box that does not fit the video is an error once the frame size is known.
+#[test]
+fn target_outside_the_frame_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = test_video(tmp.path(), 4);
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "-q", "--target", "150,10,20,20"], tmp.path());
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("--target 150,10,20,20 is outside the 160x120 frame"), "{}", both(&o));
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", "none", "-q", "--target", "140,10,20,20"], tmp.path());
+    assert!(o.status.success(), "a box touching the right edge fits: {}", both(&o));
+}
+
+/// `--output` picks the container by extension; an unknown extension is an error (it used
+/// to become a directory of PNGs named `out.avi`).
+#[test]
+fn output_extension_picks_the_container_or_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = test_video(tmp.path(), 3);
+    for (name, magic) in [("out.avi", &b"RIFF"[..]), ("out.mkv", &[0x1a, 0x45, 0xdf, 0xa3][..])] {
+        let out = tmp.path().join(name);
+        let o = segstream(&["run", video.to_str().unwrap(), "-o", out.to_str().unwrap(), "-q"], tmp.path());
+        assert!(o.status.success(), "{name}: {}", both(&o));
+        let bytes = std::fs::read(&out).unwrap_or_else(|e| panic!("{name} is not a file: {e}"));
+        assert_eq!(&bytes[..4], magic, "{name} container");
+    }
+    let avi = std::fs::read(tmp.path().join("out.avi")).unwrap();
+    assert_eq!(&avi[8..12], b"AVI ");
+
+    let out = tmp.path().join("out.xyz");
+    let o = segstream(&["run", video.to_str().unwrap(), "-o", out.to_str().unwrap()], tmp.path());
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("out.xyz: unknown video file extension `.xyz` (known: .mp4, .mov, .mkv, .avi;"), "{}", both(&o));
+    assert!(!out.exists(), "nothing is written for a refused output");
+}
+
 #[test]
 fn run_publishes_one_json_message_per_frame_over_mqtt() {
     let tmp = tempfile::tempdir().unwrap();

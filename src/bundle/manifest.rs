@@ -64,6 +64,40 @@ pub struct Files {
     pub tokenizer: Option<String>,
 }
 
+impl Files {
+    /// Every `[files]` key with its file name (optional keys only when given).
+    pub fn entries(&self) -> Vec<(&'static str, &str)> {
+        let mut v = vec![("image_encoder", self.image_encoder.as_str()), ("mask_decoder", self.mask_decoder.as_str())];
+        v.push(("vocabulary", self.vocabulary.as_str()));
+        v.extend(self.text_encoder.as_deref().map(|f| ("text_encoder", f)));
+        v.extend(self.tokenizer.as_deref().map(|f| ("tokenizer", f)));
+        v
+    }
+
+    /// File name of one `[files]` key (`None`: unknown key or optional file not given).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries().into_iter().find(|(k, _)| *k == key).map(|(_, f)| f)
+    }
+}
+
+/// A `[files]` name must stay inside the bundle directory: the manifest may come from
+/// anywhere, and `vocabulary = "/etc/passwd"` must not make the loader read that file.
+fn check_file_name(key: &str, name: &str) -> Result<(), String> {
+    use std::path::Component;
+    let bad = |why: &str| Err(format!("[files] {key} = {name:?} {why}: files must be relative paths inside the bundle directory"));
+    if name.trim().is_empty() {
+        return bad("is empty");
+    }
+    for c in std::path::Path::new(name).components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) => return bad("is an absolute path"),
+            Component::ParentDir => return bad("leaves the bundle directory with `..`"),
+            Component::CurDir | Component::Normal(_) => {}
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Io {
@@ -133,6 +167,9 @@ impl Manifest {
 
     /// Self-consistency; errors are prefixed by the caller with the manifest path.
     pub fn check(&self) -> Result<(), String> {
+        for (key, name) in self.files.entries() {
+            check_file_name(key, name)?;
+        }
         self.check_sizes()?;
         self.check_dynamic()?;
         for t in &self.tensors {
@@ -163,8 +200,16 @@ impl Manifest {
         if s != 4 {
             return Err(format!("[model] mask_stride must be 4 (contract v1), got {s}"));
         }
-        if self.input.std.iter().any(|&v| v <= 0.0) {
-            return Err("[input] std values must be > 0".into());
+        // `!(v > 0.0)` also refuses NaN, which TOML can spell and which would turn every
+        // pixel into NaN.
+        if self.input.std.iter().any(|&v| !(v > 0.0 && v.is_finite())) {
+            return Err(format!("[input] std values must be finite and > 0, got {:?}", self.input.std));
+        }
+        if self.input.mean.iter().any(|v| !v.is_finite()) {
+            return Err(format!("[input] mean values must be finite, got {:?}", self.input.mean));
+        }
+        if !(self.model.logit_scale > 0.0 && self.model.logit_scale.is_finite()) {
+            return Err(format!("[model] logit_scale must be finite and > 0, got {}", self.model.logit_scale));
         }
         if self.model.max_prompts == 0 || self.model.max_prompt_tokens == 0 {
             return Err("[model] max_prompts and max_prompt_tokens must be >= 1".into());

@@ -59,24 +59,17 @@ impl Bundle {
 
     /// Path of a file named in `[files]` (key `image_encoder`, `mask_decoder`, ...).
     pub fn file(&self, key: &str) -> Option<PathBuf> {
-        let f = &self.manifest.files;
-        let name = match key {
-            "image_encoder" => Some(&f.image_encoder),
-            "mask_decoder" => Some(&f.mask_decoder),
-            "vocabulary" => Some(&f.vocabulary),
-            "text_encoder" => f.text_encoder.as_ref(),
-            "tokenizer" => f.tokenizer.as_ref(),
-            _ => None,
-        }?;
-        Some(self.dir.join(name))
+        self.manifest.files.get(key).map(|name| self.dir.join(name))
     }
 
+    /// Every `[files]` entry is a file. Names were checked to stay inside the directory
+    /// (no absolute path, no `..`); symbolic links are followed: whoever installed the bundle
+    /// placed them (bundles share large ONNX files that way), the manifest text did not.
     fn check_files_exist(&self) -> Result<(), BundleError> {
-        for key in ["image_encoder", "mask_decoder", "vocabulary", "text_encoder", "tokenizer"] {
-            if let Some(path) = self.file(key) {
-                if !path.is_file() {
-                    return Err(BundleError::File { path, msg: format!("[files] {key} does not exist") });
-                }
+        for (key, name) in self.manifest.files.entries() {
+            let path = self.dir.join(name);
+            if !path.is_file() {
+                return Err(BundleError::File { path, msg: format!("[files] {key} does not exist") });
             }
         }
         Ok(())
@@ -97,13 +90,19 @@ struct VocabularyFile {
     embeddings: Vec<Vec<f32>>,
 }
 
-/// Parses `{"names": [...], "embeddings": [[D floats], ...]}`.
+/// Parses `{"names": [...], "embeddings": [[D floats], ...]}`: at least one class, names
+/// non-empty, trimmed and unique (a class is selected and reported by name), every row
+/// finite and of non-zero length (a zero row has no direction: cosine scoring is undefined).
 pub fn parse_vocabulary(text: &str, dim: usize, logit_scale: f32) -> Result<Vocabulary, String> {
     let v: VocabularyFile = serde_json::from_str(text).map_err(|e| format!("malformed vocabulary: {e}"))?;
+    if v.names.is_empty() {
+        return Err("the vocabulary is empty: at least one class name is needed".into());
+    }
     if v.names.len() != v.embeddings.len() {
         return Err(format!("{} names but {} embeddings", v.names.len(), v.embeddings.len()));
     }
-    let mut flat = Vec::with_capacity(v.names.len() * dim);
+    check_vocabulary_names(&v.names)?;
+    let mut flat = Vec::with_capacity(v.names.len().saturating_mul(dim).min(1 << 20));
     for (name, row) in v.names.iter().zip(&v.embeddings) {
         if row.len() != dim {
             return Err(format!("embedding of `{name}` has {} values, [model] class_dim = {dim}", row.len()));
@@ -111,9 +110,30 @@ pub fn parse_vocabulary(text: &str, dim: usize, logit_scale: f32) -> Result<Voca
         if row.iter().any(|x| !x.is_finite()) {
             return Err(format!("embedding of `{name}` has a non-finite value"));
         }
+        // Summed in f64: squares of large f32 values overflow f32 to infinity.
+        let norm = row.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        if norm < 1e-6 {
+            return Err(format!("embedding of `{name}` is all zeros (norm {norm:e}): it cannot be compared by cosine"));
+        }
         flat.extend_from_slice(row);
     }
     Ok(Vocabulary::new(v.names, flat, dim, logit_scale))
+}
+
+fn check_vocabulary_names(names: &[String]) -> Result<(), String> {
+    let mut seen = std::collections::HashMap::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if name.trim().is_empty() {
+            return Err(format!("class name {i} is empty"));
+        }
+        if name.trim() != name {
+            return Err(format!("class name {name:?} has leading or trailing spaces (names given at run time are trimmed)"));
+        }
+        if let Some(first) = seen.insert(name.as_str(), i) {
+            return Err(format!("class `{name}` is listed twice (names {first} and {i})"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -187,6 +207,59 @@ pub(crate) mod tests {
         let e = parse_vocabulary(r#"{"names":["a","b"],"embeddings":[[1,2]]}"#, 2, 1.0).unwrap_err();
         assert_eq!(e, "2 names but 1 embeddings");
         assert!(parse_vocabulary("{", 2, 1.0).unwrap_err().starts_with("malformed vocabulary"));
+    }
+
+    /// Empty vocabularies, empty / padded / duplicate names and zero rows are refused
+    /// with the cause (each used to load: a zero row scored every object 0.5).
+    #[test]
+    fn vocabulary_names_and_zero_rows_are_refused() {
+        let cases = [
+            (r#"{"names":[],"embeddings":[]}"#, "the vocabulary is empty: at least one class name is needed"),
+            (r#"{"names":["a"," "],"embeddings":[[1,0],[0,1]]}"#, "class name 1 is empty"),
+            (r#"{"names":["a","b "],"embeddings":[[1,0],[0,1]]}"#, "class name \"b \" has leading or trailing spaces"),
+            (r#"{"names":["a","b","a"],"embeddings":[[1,0],[0,1],[1,1]]}"#, "class `a` is listed twice (names 0 and 2)"),
+            (r#"{"names":["a","b"],"embeddings":[[1,0],[0,0]]}"#, "embedding of `b` is all zeros"),
+        ];
+        for (text, want) in cases {
+            let e = parse_vocabulary(text, 2, 10.0).unwrap_err();
+            assert!(e.starts_with(want), "{text}: got {e:?}, want {want:?}");
+        }
+        let v = parse_vocabulary(r#"{"names":["big"],"embeddings":[[3e30,4e30]]}"#, 2, 10.0).unwrap();
+        assert!((v.embeddings[0] - 0.6).abs() < 1e-6 && (v.embeddings[1] - 0.8).abs() < 1e-6, "{:?}", v.embeddings);
+    }
+
+    /// `[files]` names that leave the bundle directory are manifest errors.
+    #[test]
+    fn file_names_must_stay_inside_the_bundle() {
+        let cases = [
+            ("\"../../../etc/passwd\"", "[files] vocabulary = \"../../../etc/passwd\" leaves the bundle directory with `..`"),
+            ("\"/etc/passwd\"", "[files] vocabulary = \"/etc/passwd\" is an absolute path"),
+            ("\"sub/../../x.json\"", "leaves the bundle directory with `..`"),
+            ("\"\"", "[files] vocabulary = \"\" is empty"),
+        ];
+        for (name, want) in cases {
+            let text = FIXTURE_TOML.replacen("\"vocabulary.json\"", name, 1);
+            let e = Manifest::parse(&text).unwrap_err();
+            assert!(e.contains(want), "{name}: got {e:?}");
+            assert!(e.ends_with("files must be relative paths inside the bundle directory"), "{e}");
+        }
+        let sub = FIXTURE_TOML.replacen("\"vocabulary.json\"", "\"./text/vocabulary.json\"", 1);
+        assert_eq!(Manifest::parse(&sub).unwrap().files.get("vocabulary"), Some("./text/vocabulary.json"));
+    }
+
+    #[test]
+    fn non_finite_normalisation_and_scale_are_refused() {
+        let cases = [
+            ("std = [0.229, 0.224, 0.225]", "std = [nan, 0.224, 0.225]", "[input] std values must be finite and > 0"),
+            ("mean = [0.485, 0.456, 0.406]", "mean = [inf, 0.456, 0.406]", "[input] mean values must be finite"),
+            ("logit_scale = 20.0", "logit_scale = -1.0", "[model] logit_scale must be finite and > 0, got -1"),
+        ];
+        for (from, to, want) in cases {
+            let text = FIXTURE_TOML.replacen(from, to, 1);
+            assert_ne!(text, FIXTURE_TOML, "{from} not in the fixture");
+            let e = Manifest::parse(&text).unwrap_err();
+            assert!(e.contains(want), "{to}: got {e:?}");
+        }
     }
 
     #[test]

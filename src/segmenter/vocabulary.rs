@@ -73,10 +73,7 @@ impl OpenVocabulary {
     pub fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
         let encoder = self.encoder()?;
         let out = encoder.embed(texts).map_err(|e| e.to_string())?;
-        let d = self.bundle_vocab.dim;
-        if let Some(bad) = out.iter().find(|v| v.len() != d) {
-            return Err(format!("text encoder: embeddings have {} values, [model] class_dim = {d}", bad.len()));
-        }
+        check_embeddings(texts, &out, self.bundle_vocab.dim)?;
         Ok(out)
     }
 
@@ -95,6 +92,24 @@ impl OpenVocabulary {
             )),
         }
     }
+}
+
+/// One embedding per text, of the class dimension, finite and not all zeros (the same
+/// rules as the bundle's `vocabulary.json`: a zero row cannot be scored by cosine).
+fn check_embeddings(texts: &[&str], out: &[Vec<f32>], d: usize) -> Result<(), String> {
+    if out.len() != texts.len() {
+        return Err(format!("text encoder: {} embeddings for {} texts", out.len(), texts.len()));
+    }
+    for (text, v) in texts.iter().zip(out) {
+        if v.len() != d {
+            return Err(format!("text encoder: embeddings have {} values, [model] class_dim = {d}", v.len()));
+        }
+        let norm = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        if !(norm.is_finite() && norm >= 1e-6) {
+            return Err(format!("text encoder: the embedding of `{text}` is all zeros or not finite (norm {norm})"));
+        }
+    }
+    Ok(())
 }
 
 /// Trimmed names; empty or duplicate names and overlong lists are errors.
@@ -126,5 +141,20 @@ mod tests {
         assert_eq!(check_names(&["a".into(), "a ".into()]).unwrap_err(), "vocabulary: class `a` is given twice");
         let many: Vec<String> = (0..=MAX_NAMES).map(|i| i.to_string()).collect();
         assert!(check_names(&many).unwrap_err().contains("exceeds the limit"));
+    }
+
+    #[test]
+    fn text_embeddings_must_be_usable_rows() {
+        let ok = vec![vec![0.6, 0.8], vec![1.0, 0.0]];
+        check_embeddings(&["a", "b"], &ok, 2).unwrap();
+        let zero = vec![vec![0.6, 0.8], vec![0.0, 0.0]];
+        assert_eq!(
+            check_embeddings(&["a", "b"], &zero, 2).unwrap_err(),
+            "text encoder: the embedding of `b` is all zeros or not finite (norm 0)"
+        );
+        let nan = vec![vec![f32::NAN, 0.8]];
+        assert!(check_embeddings(&["a"], &nan, 2).unwrap_err().contains("`a` is all zeros or not finite"));
+        assert_eq!(check_embeddings(&["a"], &ok, 2).unwrap_err(), "text encoder: 2 embeddings for 1 texts");
+        assert_eq!(check_embeddings(&["a"], &[vec![1.0]], 2).unwrap_err(), "text encoder: embeddings have 1 values, [model] class_dim = 2");
     }
 }

@@ -27,7 +27,8 @@
 use gst::glib;
 use gst::prelude::*;
 
-mod command;
+// Public for the fuzz target `command_event` (fuzz/) and its corpus replay.
+pub mod command;
 mod imp;
 mod props;
 

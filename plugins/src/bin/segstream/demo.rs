@@ -10,18 +10,19 @@ use std::path::{Path, PathBuf};
 #[command(after_help = "The source is segtestsrc (the synthetic world with moving shapes) when the plugin has it,\n\
 else videotestsrc pattern=ball. Each frame prints `frame N: K objects  id:label score ...`.")]
 pub struct DemoArgs {
-    /// Output: a directory for numbered PNG frames, or a .mp4/.mkv file (needs an H.264 or
-    /// MPEG-4 encoder)
+    /// Output: a directory for numbered PNG frames, or a .mp4/.mov/.mkv/.avi file (needs an
+    /// H.264 or MPEG-4 encoder; other extensions are an error)
     #[arg(long, default_value = "out/demo")]
     pub out: PathBuf,
+    // Ranges: GStreamer takes these as gint (num-buffers, caps), a larger value would wrap.
     /// Number of frames
-    #[arg(long, default_value_t = 90)]
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=i32::MAX as i64))]
     pub frames: u32,
-    /// Frame width
-    #[arg(long, default_value_t = 320)]
+    /// Frame width, 16..=8192
+    #[arg(long, default_value_t = 320, value_parser = clap::value_parser!(u32).range(16..=8192))]
     pub width: u32,
-    /// Frame height
-    #[arg(long, default_value_t = 240)]
+    /// Frame height, 16..=8192
+    #[arg(long, default_value_t = 240, value_parser = clap::value_parser!(u32).range(16..=8192))]
     pub height: u32,
     /// Model bundle directory [default: $SEGSTREAM_MODEL, then the bundled engines/tiny]
     #[arg(long)]
@@ -31,7 +32,7 @@ pub struct DemoArgs {
     pub source: String,
     /// Track a user-given target from the first frame: a box x,y,w,h in frame pixels
     /// (repeatable)
-    #[arg(long = "target", value_name = "X,Y,W,H", value_parser = pipeline::parse_box)]
+    #[arg(long = "target", value_name = "X,Y,W,H", value_parser = crate::config::parse_box)]
     pub targets: Vec<[f32; 4]>,
     /// No per-frame lines
     #[arg(short, long)]
@@ -78,7 +79,7 @@ pub fn summary(b: &gstsegstream::meta::Brief) -> String {
 
 pub fn run(args: DemoArgs) -> Result<()> {
     pipeline::init()?;
-    let output = Output::parse(args.out.to_str().context("--out is not UTF-8")?);
+    let output = Output::parse(args.out.to_str().context("--out is not UTF-8")?).map_err(|e| anyhow::anyhow!("--out {e}"))?;
     if let Output::Frames(dir) = &output {
         clear_old_frames(dir)?;
     }

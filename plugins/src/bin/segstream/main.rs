@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod config;
 mod demo;
 mod eval;
 mod pipeline;

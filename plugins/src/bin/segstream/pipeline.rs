@@ -3,7 +3,7 @@
 use anyhow::{anyhow, Context, Result};
 use gst::prelude::*;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,35 +26,15 @@ pub fn has(factory: &str) -> bool {
     gst::ElementFactory::find(factory).is_some()
 }
 
-/// Where annotated frames go.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    Display,
-    None,
-    /// An encoded video file (.mp4, .mkv).
-    Video(PathBuf),
-    /// A directory of numbered PNG frames.
-    Frames(PathBuf),
-}
+pub use crate::config::Output;
 
-impl Output {
-    pub fn parse(s: &str) -> Output {
-        match s {
-            "display" | "screen" => Output::Display,
-            "none" | "" => Output::None,
-            _ if s.ends_with(".mp4") || s.ends_with(".mkv") => Output::Video(s.into()),
-            _ => Output::Frames(s.into()),
-        }
-    }
-
-    /// Display when there is one, else nothing.
-    pub fn default_for_run() -> Output {
-        let display = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
-        if display {
-            Output::Display
-        } else {
-            Output::None
-        }
+/// Display when there is one, else nothing.
+pub fn default_output() -> Output {
+    let display = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if display {
+        Output::Display
+    } else {
+        Output::None
     }
 }
 
@@ -78,7 +58,7 @@ pub fn sink_bin(output: &Output) -> Result<gst::Element> {
         Output::Display => ("videoconvert ! autovideosink".to_string(), None),
         Output::None => ("fakesink sync=false".to_string(), None),
         Output::Video(path) => {
-            let mux = if path.extension().is_some_and(|e| e == "mkv") { "matroskamux" } else { "mp4mux" };
+            let mux = output.muxer().ok_or_else(|| anyhow!("{}: no container for this extension", path.display()))?;
             create_parent(path)?;
             (format!("videoconvert ! {} ! {mux} ! filesink name=out sync=false", encoder()?), Some(path.clone()))
         }
@@ -265,28 +245,23 @@ fn bus_error(pipeline: &gst::Pipeline) -> Option<anyhow::Error> {
     None
 }
 
-/// Parses `x,y,w,h` (frame pixels) for `--target`.
-pub fn parse_box(s: &str) -> std::result::Result<[f32; 4], String> {
-    let v: Vec<f32> = s
-        .split(',')
-        .map(|p| p.trim().parse::<f32>().map_err(|_| format!("'{p}' is not a number")))
-        .collect::<std::result::Result<_, _>>()?;
-    match v.as_slice() {
-        [x, y, w, h] if *w > 0.0 && *h > 0.0 => Ok([*x, *y, *w, *h]),
-        [_, _, _, _] => Err("w and h must be positive".into()),
-        _ => Err(format!("expected x,y,w,h (4 numbers), got {} numbers", v.len())),
-    }
-}
-
 /// Gives `segment` user targets (boxes in frame pixels) before its first frame: on the
 /// first buffer a `segstream-command` event goes up from segment's src pad (pads only
-/// take events once the pipeline runs, so this cannot happen earlier).
+/// take events once the pipeline runs, so this cannot happen earlier). A box outside the
+/// frame is an error on the bus (the frame size is only known now, from the caps).
 pub fn add_targets_at_start(seg: &gst::Element, boxes: Vec<[f32; 4]>) {
     if boxes.is_empty() {
         return;
     }
     let src = seg.static_pad("src").expect("segment has a src pad");
-    seg.static_pad("sink").expect("segment has a sink pad").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+    let weak = seg.downgrade();
+    seg.static_pad("sink").expect("segment has a sink pad").add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
+        if let Some(msg) = frame_size(pad).and_then(|(fw, fh)| outside_frame(&boxes, fw, fh)) {
+            if let Some(seg) = weak.upgrade() {
+                gst::element_error!(seg, gst::StreamError::Failed, ["{}", msg]);
+            }
+            return gst::PadProbeReturn::Drop;
+        }
         for [x, y, w, h] in &boxes {
             let s = gst::Structure::builder("segstream-command")
                 .field("action", "add-box")
@@ -301,4 +276,17 @@ pub fn add_targets_at_start(seg: &gst::Element, boxes: Vec<[f32; 4]>) {
         }
         gst::PadProbeReturn::Remove
     });
+}
+
+/// Width and height of the pad's negotiated video caps.
+fn frame_size(pad: &gst::Pad) -> Option<(u32, u32)> {
+    let caps = pad.current_caps()?;
+    let s = caps.structure(0)?;
+    Some((u32::try_from(s.get::<i32>("width").ok()?).ok()?, u32::try_from(s.get::<i32>("height").ok()?).ok()?))
+}
+
+/// The error for the first box not inside a `w` x `h` frame.
+fn outside_frame(boxes: &[[f32; 4]], w: u32, h: u32) -> Option<String> {
+    let b = boxes.iter().find(|b| !crate::config::box_in_frame(**b, w, h))?;
+    Some(format!("--target {},{},{},{} is outside the {w}x{h} frame (x,y,w,h in frame pixels)", b[0], b[1], b[2], b[3]))
 }

@@ -1,21 +1,23 @@
 //! `segstream run`: a file, URI or config through decode -> segment -> segoverlay -> output
 //! (+ optional MQTT), with a progress line.
-use crate::pipeline::{self, Output};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::config::{self, Output, RunConfig};
+use crate::pipeline;
+use anyhow::{anyhow, Context, Result};
 use gst::prelude::*;
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// Run the pipeline on a video.
 #[derive(clap::Args, Debug, Default)]
 #[command(after_help = "CONFIG FILE (TOML; every key optional except input; paths are relative to the file;\n\
-command-line options override it):\n  input = \"video.mp4\"            # path or URI\n  output = \"none\"                # display | none | out.mp4 | frames-dir\n  model = \"../engines/tiny\"\n  provider = \"cpu\"\n  detect_interval = 1\n  score_threshold = 0.25\n  vocabulary = [\"disc\", \"star\"]\n  mqtt = \"127.0.0.1:1883\"\n  topic = \"segstream/cam1\"\n  accept_commands = false\n  max_frames = 300\n  targets = [[100, 60, 80, 80]]     # boxes x,y,w,h to track from the first frame\n\n\
+command-line options override it):\n  input = \"video.mp4\"            # path or URI\n  output = \"none\"                # display | none | out.mp4 (.mov, .mkv, .avi) | frames-dir\n  model = \"../engines/tiny\"\n  provider = \"cpu\"\n  detect_interval = 1\n  score_threshold = 0.25\n  vocabulary = [\"disc\", \"star\"]\n  mqtt = \"127.0.0.1:1883\"\n  topic = \"segstream/cam1\"\n  accept_commands = false\n  max_frames = 300\n  targets = [[100, 60, 80, 80]]     # boxes x,y,w,h to track from the first frame\n\n\
 EXAMPLES:\n  segstream run video.mp4 --output out.mp4\n  segstream run rtsp://camera/stream --mqtt 127.0.0.1:1883 --output none\n  segstream run configs/cam1.toml\n  segstream run video.mp4 --detect-interval 0 --target 100,60,80,80   # follow one given object")]
 pub struct RunArgs {
     /// Input: a video file, a URI (file://, rtsp://, http://...) or a config file (.toml)
     pub input: String,
-    /// Where annotated frames go: `display`, `none`, a `.mp4`/`.mkv` file, or a directory
-    /// for numbered PNG frames [default: display when there is one, else none]
+    /// Where annotated frames go: `display`, `none`, a video file whose extension picks the
+    /// container (.mp4, .mov, .mkv, .avi; any other extension is an error), or a directory
+    /// for numbered PNG frames (no extension, or ending in /) [default: display when there
+    /// is one, else none]
     #[arg(short, long)]
     pub output: Option<String>,
     /// Also publish one JSON message per frame to the MQTT broker at host:port (segmqttsink)
@@ -34,18 +36,18 @@ pub struct RunArgs {
     /// Execution provider: cpu, cuda, tensorrt (ONNX Runtime providers) or tensorrt-native
     #[arg(long)]
     pub provider: Option<String>,
-    /// Run detection every N frames (0: only user-given targets)
-    #[arg(long)]
+    /// Run detection every N frames, 0..=10000 (0: only user-given targets)
+    #[arg(long, value_parser = |s: &str| s.parse::<u32>().map_err(|e| e.to_string()).and_then(config::check_detect_interval))]
     pub detect_interval: Option<u32>,
-    /// Minimum score for a detection to start a track
-    #[arg(long)]
+    /// Minimum score for a detection to start a track, 0..1
+    #[arg(long, value_parser = |s: &str| s.parse::<f32>().map_err(|e| e.to_string()).and_then(config::check_score_threshold))]
     pub score_threshold: Option<f32>,
     /// Comma-separated class names (open-vocabulary bundles)
     #[arg(long)]
     pub vocabulary: Option<String>,
-    /// Track a user-given target from the first frame: a box x,y,w,h in frame pixels
-    /// (repeatable)
-    #[arg(long = "target", value_name = "X,Y,W,H", value_parser = pipeline::parse_box)]
+    /// Track a user-given target from the first frame: a box x,y,w,h in frame pixels, inside
+    /// the frame (repeatable)
+    #[arg(long = "target", value_name = "X,Y,W,H", value_parser = config::parse_box)]
     pub targets: Vec<[f32; 4]>,
     /// Stop after this many frames
     #[arg(long)]
@@ -55,24 +57,6 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-/// The config file: the same settings as the options.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunConfig {
-    input: Option<String>,
-    output: Option<String>,
-    model: Option<PathBuf>,
-    provider: Option<String>,
-    detect_interval: Option<u32>,
-    score_threshold: Option<f32>,
-    vocabulary: Option<Vec<String>>,
-    mqtt: Option<String>,
-    topic: Option<String>,
-    accept_commands: Option<bool>,
-    max_frames: Option<u64>,
-    targets: Option<Vec<[f32; 4]>>,
-}
-
 /// Merges a config file (when `input` is one) under the command-line options.
 fn resolve(mut args: RunArgs) -> Result<RunArgs> {
     if !args.input.ends_with(".toml") {
@@ -80,10 +64,10 @@ fn resolve(mut args: RunArgs) -> Result<RunArgs> {
     }
     let path = PathBuf::from(&args.input);
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading config {}", path.display()))?;
-    let c: RunConfig = toml::from_str(&text).map_err(|e| anyhow!("config {}: {e}", path.display()))?;
+    let c = RunConfig::parse(&text).map_err(|e| anyhow!("config {}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let rel = |p: &str| if p.contains("://") || Path::new(p).is_absolute() { p.to_string() } else { base.join(p).display().to_string() };
-    args.input = rel(&c.input.ok_or_else(|| anyhow!("config {}: missing key 'input'", path.display()))?);
+    args.input = rel(c.input.as_deref().unwrap_or_default());
     let keep = |o: &str| matches!(o, "display" | "screen" | "none");
     args.output = args.output.or(c.output.map(|o| if keep(&o) { o } else { rel(&o) }));
     args.model = args.model.or(c.model.map(|m| base.join(m)));
@@ -126,13 +110,18 @@ pub fn segment(
     if let Some(p) = provider {
         seg.set_property("provider", p);
     }
+    // Checked again here (not only by clap and the config file): an out-of-range GObject
+    // property value panics inside glib.
     if let Some(n) = interval {
+        let n = config::check_detect_interval(n).map_err(|e| anyhow!("--detect-interval: {e}"))?;
+        debug_assert_eq!(
+            seg.find_property("detect-interval").and_then(|p| p.downcast::<gst::glib::ParamSpecUInt>().ok()).map(|p| p.maximum()),
+            Some(*segstream::tracker::DETECT_INTERVAL_RANGE.end())
+        );
         seg.set_property("detect-interval", n);
     }
     if let Some(t) = threshold {
-        if !(0.0..=1.0).contains(&t) {
-            bail!("--score-threshold must be in 0..1, got {t}");
-        }
+        let t = config::check_score_threshold(t).map_err(|e| anyhow!("--score-threshold: {e}"))?;
         seg.set_property("score-threshold", t);
     }
     if let Some(v) = vocab {
@@ -145,7 +134,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     pipeline::init()?;
     let args = resolve(args)?;
     let uri = uri_of(&args.input)?;
-    let output = args.output.as_deref().map(Output::parse).unwrap_or_else(Output::default_for_run);
+    let output = match args.output.as_deref() {
+        Some(o) => Output::parse(o).map_err(|e| anyhow!("--output {e}"))?,
+        None => pipeline::default_output(),
+    };
     tracing::info!(%uri, ?output, "run");
     let pipe = gst::Pipeline::new();
     let src = pipeline::make("uridecodebin")?;
