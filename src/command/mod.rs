@@ -79,6 +79,16 @@ impl TryFrom<AddTargetFields> for AddTarget {
                 return Err(format!("give exactly one of `box`, `points`, `mask` (got {n})"));
             }
         };
+        // JSON has no infinity, but a number too large for f32 becomes one: refuse it here
+        // so every parsed request has a JSON form (the event carries that form).
+        let finite = match &target {
+            Target::Box(b) => b.iter().all(|v| v.is_finite()),
+            Target::Points(p) => p.iter().flatten().all(|v| v.is_finite()),
+            Target::Mask(_) => true,
+        };
+        if !finite {
+            return Err("coordinates must be finite 32-bit numbers".into());
+        }
         Ok(AddTarget { frame: f.frame, target, label: f.label })
     }
 }

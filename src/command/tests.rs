@@ -110,3 +110,17 @@ fn outcomes_become_replies() {
     let r = Reply::new("cam1", &refused);
     assert_eq!((r.ok, r.status.as_str(), r.error.as_deref()), (false, "rejected", Some("segment: full")));
 }
+
+/// A number beyond f32's range would become infinity, which has no JSON form: the parser
+/// refuses it, so every parsed request can travel as the event's JSON (found by fuzzing).
+#[test]
+fn coordinates_beyond_f32_are_refused_by_the_parser() {
+    let huge = "3".repeat(60);
+    for raw in [
+        format!(r#"{{"command":"add_target","frame":15,"box":[40,{huge},80,60]}}"#),
+        format!(r#"{{"command":"add_target","points":[[1,-{huge}]]}}"#),
+    ] {
+        let e = Request::parse(raw.as_bytes()).unwrap_err().message;
+        assert!(e.contains("coordinates must be finite"), "{raw}: {e}");
+    }
+}
