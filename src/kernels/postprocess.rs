@@ -68,9 +68,9 @@ impl MaskUpsampler {
             self.blend_row(logits, w4, oy);
             let row = &mut out.data[oy * out_w..(oy + 1) * out_w];
             let mut any = false;
-            for ox in win.x..win.x + win.w {
+            for (ox, px) in row.iter_mut().enumerate().skip(win.x).take(win.w) {
                 let on = self.at(ox);
-                row[ox] = on as u8;
+                *px = on as u8;
                 any |= on;
             }
             if any {

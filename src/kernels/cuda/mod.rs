@@ -26,7 +26,7 @@ use crate::frame::PixelFormat;
 
 mod launch;
 pub mod nvrtc;
-mod staging;
+pub(crate) mod staging;
 
 pub use launch::GpuKernels;
 

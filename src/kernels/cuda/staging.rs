@@ -58,3 +58,20 @@ pub fn ensure<'a, T: DeviceRepr + ValidAsZeroBits>(
     }
     Ok(slot.as_mut().expect("just set"))
 }
+
+/// Copies `dst.len()` floats from device address `src` into `dst` through `staging`
+/// (pinned) on `stream`, and waits for the copy.
+pub fn download(
+    stream: &Arc<CudaStream>,
+    staging: &mut Pinned<f32>,
+    src: cudarc::driver::sys::CUdeviceptr,
+    dst: &mut [f32],
+) -> Result<(), CudaError> {
+    let down = staging.get(stream.context(), dst.len())?;
+    // SAFETY: `src` is a live device allocation of at least dst.len() floats (caller), and
+    // `down` stays untouched until the synchronisation below.
+    unsafe { cudarc::driver::result::memcpy_dtoh_async(down, src, stream.cu_stream()) }.map_err(driver)?;
+    stream.synchronize().map_err(driver)?;
+    dst.copy_from_slice(down);
+    Ok(())
+}
