@@ -201,16 +201,13 @@ impl Segmenter {
         // Every track's mask and box, in `self.masks` / `self.boxes` (allocations reused).
         self.masks.extend((0..tracks.len()).map(|_| self.spare_masks.pop().unwrap_or_default()));
         match self.gpu.as_mut() {
-            Some(gpu) => gpu
-                .upsample_masks(
-                    tracks.iter().map(|t| &t.mask_logits[..]),
-                    (w4, h4),
-                    (mw, mh),
-                    &mut self.upsampler,
-                    &mut self.masks,
-                    &mut self.boxes,
-                )
-                .map_err(|e| run(&e))?,
+            Some(gpu) => {
+                let logits = tracks.iter().map(|t| &t.mask_logits[..]);
+                if let Err(e) = gpu.upsample_masks(logits, (w4, h4), (mw, mh), &mut self.upsampler, &mut self.masks, &mut self.boxes) {
+                    self.spare_masks.append(&mut self.masks); // kept for the next frame
+                    return Err(run(&e));
+                }
+            }
             None => {
                 self.boxes.clear();
                 for (t, mask) in tracks.iter().zip(self.masks.iter_mut()) {
