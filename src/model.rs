@@ -5,6 +5,10 @@
 //! user-given target) against them. Backends (ONNX Runtime, TensorRT) implement
 //! [`ImageEncoder`] and [`MaskDecoder`]; the tracker only sees these traits, so its
 //! unit tests drive it with a scripted decoder.
+use std::sync::Arc;
+
+use cudarc::driver::CudaStream;
+
 use crate::tensor::Tensor;
 
 /// Errors from a model backend.
@@ -30,6 +34,38 @@ pub struct Features {
     /// [C, H/4, W/4] class features, pooled under each query's mask for its class
     /// embedding: an optional tensor of the contract (empty when the bundle has none).
     pub class_feat: Tensor,
+    /// Set when a GPU encoder kept its outputs in device memory for the decoder of the same
+    /// backend. Then only `s8` (what the tracker's visual sampler reads) holds data on the
+    /// host; the other maps carry their shape and no data. A decoder of another backend
+    /// refuses such features instead of reading empty tensors.
+    pub device: Option<DeviceTag>,
+}
+
+/// Names one encoder run whose outputs live in device memory: the buffers' owner (`store`,
+/// unique per process) and the run (`generation`). A decoder binds those buffers only when
+/// the tag is its store's latest run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceTag {
+    pub store: u64,
+    pub generation: u64,
+}
+
+impl DeviceTag {
+    /// A fresh store id (process-wide counter).
+    pub fn new_store() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A preprocessed [1, 3, H, W] f32 image in CUDA device memory: the GPU preprocessing
+/// output, handed to the encoder without a trip through the host. COMPILED, NOT RUN.
+pub struct DeviceImage<'a> {
+    /// `CUdeviceptr` of 3 * H * W floats, valid until the next preprocessing call.
+    pub ptr: u64,
+    pub shape: [usize; 4],
+    /// The stream that writes it: a consumer on another stream waits for it first.
+    pub stream: &'a Arc<CudaStream>,
 }
 
 impl Features {
@@ -106,6 +142,17 @@ pub struct DecoderOutput {
 /// Runs the image encoder on a preprocessed [1, 3, H, W] image.
 pub trait ImageEncoder {
     fn encode(&mut self, image: &Tensor, out: &mut Features) -> Result<(), ModelError>;
+
+    /// Whether [`encode_device`](Self::encode_device) works (GPU backends).
+    fn takes_device_input(&self) -> bool {
+        false
+    }
+
+    /// Runs on an image already in device memory (the GPU preprocessing output).
+    fn encode_device(&mut self, image: &DeviceImage, out: &mut Features) -> Result<(), ModelError> {
+        let _ = (image, out);
+        Err(ModelError::Input("this image encoder takes host images only".into()))
+    }
 }
 
 /// Runs the unified mask decoder.

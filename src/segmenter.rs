@@ -111,6 +111,9 @@ pub struct Segmenter {
     result: FrameResult,
     /// Masks of the previous frame's objects, reused for the next frame's objects.
     spare_masks: Vec<Mask>,
+    /// This frame's masks and boxes while they are computed (empty between frames).
+    masks: Vec<Mask>,
+    boxes: Vec<Option<BBox>>,
     timing: StageTiming,
 }
 
@@ -154,6 +157,8 @@ impl Segmenter {
             gpu_warning,
             result: FrameResult { model: bundle.name().to_string(), ..Default::default() },
             spare_masks: Vec::new(),
+            masks: Vec::new(),
+            boxes: Vec::new(),
             timing: StageTiming::default(),
         })
     }
@@ -163,12 +168,24 @@ impl Segmenter {
     pub fn process(&mut self, frame: &FrameRef, frame_index: u64) -> Result<&FrameResult, SegmenterError> {
         let run = |e: &dyn std::fmt::Display| SegmenterError::Run(e.to_string());
         let t0 = Instant::now();
+        // GPU: the preprocessed image stays on the device as the encoder's input.
+        let on_device = self.encoder.takes_device_input();
+        let t1;
         match self.gpu.as_mut() {
-            Some(gpu) => gpu.preprocess(&self.pre, frame, &mut self.image).map_err(|e| run(&e))?,
-            None => self.pre.run(frame, &mut self.image).map_err(|e| run(&e))?,
+            Some(gpu) if on_device => {
+                let image = gpu.preprocess_to_device(&self.pre, frame).map_err(|e| run(&e))?;
+                t1 = Instant::now();
+                self.encoder.encode_device(&image, &mut self.features).map_err(|e| run(&e))?;
+            }
+            gpu => {
+                match gpu {
+                    Some(gpu) => gpu.preprocess(&self.pre, frame, &mut self.image).map_err(|e| run(&e))?,
+                    None => self.pre.run(frame, &mut self.image).map_err(|e| run(&e))?,
+                }
+                t1 = Instant::now();
+                self.encoder.encode(&self.image, &mut self.features).map_err(|e| run(&e))?;
+            }
         }
-        let t1 = Instant::now();
-        self.encoder.encode(&self.image, &mut self.features).map_err(|e| run(&e))?;
         let t2 = Instant::now();
         let (mw, mh) = self.mask_size.unwrap_or((frame.width, frame.height));
         let (w4, h4) = (self.input.0 / 4, self.input.1 / 4);
@@ -178,23 +195,31 @@ impl Segmenter {
         self.result.height = frame.height;
         let tracks = self.tracker.step(&self.features, self.decoder.as_mut(), &self.vocab).map_err(|e| run(&e))?;
         let t3 = Instant::now();
-        for t in tracks {
-            if t.mask_logits.len() != w4 * h4 {
-                return Err(SegmenterError::Run(format!("track {}: {} mask logits, expected {w4}x{h4}", t.id, t.mask_logits.len())));
-            }
-            let mut mask = self.spare_masks.pop().unwrap_or_default();
-            let bbox = match self.gpu.as_mut() {
-                Some(gpu) => {
-                    gpu.upsample_threshold(&t.mask_logits, (w4, h4), (mw, mh), &mut mask).map_err(|e| run(&e))?;
-                    mask.bbox()
+        if let Some(t) = tracks.iter().find(|t| t.mask_logits.len() != w4 * h4) {
+            return Err(SegmenterError::Run(format!("track {}: {} mask logits, expected {w4}x{h4}", t.id, t.mask_logits.len())));
+        }
+        // Every track's mask and box, in `self.masks` / `self.boxes` (allocations reused).
+        self.masks.extend((0..tracks.len()).map(|_| self.spare_masks.pop().unwrap_or_default()));
+        match self.gpu.as_mut() {
+            Some(gpu) => {
+                let logits = tracks.iter().map(|t| &t.mask_logits[..]);
+                if let Err(e) = gpu.upsample_masks(logits, (w4, h4), (mw, mh), &mut self.upsampler, &mut self.masks, &mut self.boxes) {
+                    self.spare_masks.append(&mut self.masks); // kept for the next frame
+                    return Err(run(&e));
                 }
-                None => self.upsampler.run(&t.mask_logits, (w4, h4), (mw, mh), &mut mask),
-            };
-            let Some(bbox) = bbox else {
-                self.spare_masks.push(mask);
-                continue; // No pixel survives at the output size: nothing to show.
-            };
-            self.result.objects.push(object_of(t, &self.vocab, bbox, mask));
+            }
+            None => {
+                self.boxes.clear();
+                for (t, mask) in tracks.iter().zip(self.masks.iter_mut()) {
+                    self.boxes.push(self.upsampler.run(&t.mask_logits, (w4, h4), (mw, mh), mask));
+                }
+            }
+        }
+        for ((t, mask), bbox) in tracks.iter().zip(self.masks.drain(..)).zip(&self.boxes) {
+            match bbox {
+                Some(bbox) => self.result.objects.push(object_of(t, &self.vocab, *bbox, mask)),
+                None => self.spare_masks.push(mask), // no pixel survives at the output size
+            }
         }
         self.timing = StageTiming {
             preprocess: t1 - t0,

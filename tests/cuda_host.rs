@@ -13,7 +13,7 @@ use std::process::Command;
 use segstream::frame::{FrameRef, PixelFormat};
 use segstream::kernels::cuda::{launch_dims, packed_layout, SOURCES};
 use segstream::kernels::preprocess::yuv_matrix;
-use segstream::kernels::{MaskUpsampler, Preprocessor};
+use segstream::kernels::{paste, MaskUpsampler, Preprocessor, Window};
 use segstream::mask::Mask;
 use segstream::tensor::Tensor;
 
@@ -213,26 +213,84 @@ fn preprocess_cu_matches_the_cpu_twin_on_every_format_size_and_stride() {
     eprintln!("preprocess.cu vs CPU twin: {cases} cases, max abs difference {worst:e}");
 }
 
+/// `upsample_threshold_window` on the host harness with the arguments `GpuKernels` passes.
+fn window_cuda(k: &HostKernels, logits: &[f32], (w4, h4): (usize, usize), (ow, oh): (usize, usize), win: Window) -> Vec<u8> {
+    let mut out = vec![7u8; win.area()]; // 7: a pixel the kernel did not write
+    let (mut src, mut dst) = (logits.as_ptr(), out.as_mut_ptr());
+    let [mut a, mut b, mut c, mut d] = [w4, h4, ow, oh].map(|v| v as i32);
+    let [mut x, mut y, mut w, mut h] = [win.x, win.y, win.w, win.h].map(|v| v as i32);
+    let mut args = [
+        arg(&mut src),
+        arg(&mut a),
+        arg(&mut b),
+        arg(&mut c),
+        arg(&mut d),
+        arg(&mut x),
+        arg(&mut y),
+        arg(&mut w),
+        arg(&mut h),
+        arg(&mut dst),
+    ];
+    k.launch("upsample_threshold_window", (win.w, win.h), &mut args);
+    out
+}
+
+/// Logits around zero, so the threshold decides many pixels by a small margin.
+fn logits_near_zero(n: usize, seed: u64) -> Vec<f32> {
+    bytes(n, seed).iter().map(|&b| (b as f32 - 127.5) / 16.0).collect()
+}
+
 #[test]
-fn postprocess_cu_gives_the_same_mask_as_the_cpu_twin() {
+fn postprocess_cu_over_the_whole_frame_gives_the_same_mask_as_the_cpu_twin() {
     let k = HostKernels::build();
     let mut up = MaskUpsampler::new();
     let mut cases = 0;
     for (i, &((w4, h4), (ow, oh))) in
         [((1, 1), (1, 1)), ((80, 80), (320, 240)), ((80, 80), (1280, 720)), ((13, 7), (50, 31)), ((64, 48), (33, 17))].iter().enumerate()
     {
-        // Logits around zero, so the threshold decides many pixels by a small margin.
-        let logits: Vec<f32> = bytes(w4 * h4, 7 + i as u64).iter().map(|&b| (b as f32 - 127.5) / 16.0).collect();
+        let logits = logits_near_zero(w4 * h4, 7 + i as u64);
         let mut cpu = Mask::new(0, 0);
         up.run(&logits, (w4, h4), (ow, oh), &mut cpu);
-        let mut gpu = vec![7u8; ow * oh];
-        let (mut src, mut dst) = (logits.as_ptr(), gpu.as_mut_ptr());
-        let [mut a, mut b, mut c, mut d] = [w4, h4, ow, oh].map(|v| v as i32);
-        let mut args = [arg(&mut src), arg(&mut a), arg(&mut b), arg(&mut dst), arg(&mut c), arg(&mut d)];
-        k.launch("upsample_threshold", (ow, oh), &mut args);
+        let gpu = window_cuda(&k, &logits, (w4, h4), (ow, oh), Window { x: 0, y: 0, w: ow, h: oh });
         let differing = cpu.data.iter().zip(&gpu).filter(|(x, y)| x != y).count();
         assert_eq!(differing, 0, "{w4}x{h4} -> {ow}x{oh}: {differing} pixels differ");
         cases += 1;
     }
-    eprintln!("postprocess.cu vs CPU twin: {cases} cases, identical masks");
+    eprintln!("postprocess.cu (whole frame) vs CPU twin: {cases} cases, identical masks");
+}
+
+/// The GPU path's masks: the window kernel's bytes equal the CPU twin's crop, and pasted
+/// back they give the CPU path's mask and box, while only the window crosses the bus.
+#[test]
+fn postprocess_cu_cropped_to_the_window_matches_the_cpu_crop_twin() {
+    let k = HostKernels::build();
+    let mut up = MaskUpsampler::new();
+    let (mut twin, mut full, mut pasted) = (Vec::new(), Mask::default(), Mask::default());
+    let (mut cases, mut window_bytes, mut mask_bytes) = (0, 0, 0);
+    let sizes = [((80, 80), (1920, 1080)), ((80, 80), (1280, 720)), ((80, 80), (320, 320)), ((13, 7), (50, 31)), ((5, 9), (3, 2))];
+    for (i, &((w4, h4), (ow, oh))) in sizes.iter().enumerate() {
+        for blob in 0..8u64 {
+            // A few positive cells in a negative map: one object of a few cells.
+            let mut logits: Vec<f32> = logits_near_zero(w4 * h4, 100 * i as u64 + blob).iter().map(|v| -v.abs() - 0.01).collect();
+            let (cx, cy, r) = ((blob as usize * 7) % w4, (blob as usize * 5) % h4, 1 + blob as usize % 4);
+            for y in cy.saturating_sub(r)..(cy + r).min(h4) {
+                for x in cx.saturating_sub(r)..(cx + r).min(w4) {
+                    logits[y * w4 + x] = logits_near_zero(1, (x * 31 + y) as u64)[0].abs() + 0.01 * blob as f32;
+                }
+            }
+            let want = up.run(&logits, (w4, h4), (ow, oh), &mut full);
+            let Some(win) = up.window(&logits, (w4, h4), (ow, oh)) else {
+                assert_eq!(want, None);
+                continue;
+            };
+            up.crop(&logits, (w4, h4), (ow, oh), win, &mut twin);
+            let gpu = window_cuda(&k, &logits, (w4, h4), (ow, oh), win);
+            assert_eq!(gpu, twin, "{w4}x{h4} -> {ow}x{oh} window {win:?}: kernel and crop twin differ (7 = not written)");
+            assert_eq!(paste(win, &gpu, (ow, oh), &mut pasted), want, "{w4}x{h4} -> {ow}x{oh}: box");
+            assert_eq!(pasted, full, "{w4}x{h4} -> {ow}x{oh}: pasted mask");
+            (cases, window_bytes, mask_bytes) = (cases + 1, window_bytes + win.area(), mask_bytes + ow * oh);
+        }
+    }
+    assert!(cases >= 30, "{cases} cases had foreground");
+    eprintln!("postprocess.cu (window) vs CPU crop twin: {cases} cases identical; {window_bytes} window bytes for {mask_bytes} mask bytes");
 }

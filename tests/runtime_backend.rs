@@ -4,7 +4,7 @@ mod runtime_common;
 
 use runtime_common::{make_bundle, tiny};
 use segstream::bundle::Bundle;
-use segstream::model::{Features, PromptBatch};
+use segstream::model::{DeviceTag, Features, PromptBatch};
 use segstream::runtime::{backend_for, Provider};
 use segstream::tensor::Tensor;
 
@@ -87,6 +87,24 @@ fn decoder_rejects_prompt_batches_outside_the_manifest_bounds() {
     assert!(e.contains("do not match [P, T, 16]"), "{e}");
     let e = engines.encoder.encode(&ramp_image(32, 32), &mut f).unwrap_err().to_string();
     assert_eq!(e, "bad input: image encoder expects [1, 3, 64, 64], got [1, 3, 32, 32]");
+}
+
+/// Features a GPU encoder left in device memory carry a tag and no host data but s8; a
+/// decoder that cannot read device memory refuses them, naming why, instead of reading
+/// empty tensors. On the CPU provider the encoder keeps everything on the host.
+#[test]
+fn cpu_engines_keep_features_on_the_host_and_refuse_device_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = Bundle::load(&make_bundle(dir.path(), &[])).unwrap();
+    let mut engines = backend_for(Provider::Cpu).open(&bundle).unwrap();
+    assert!(!engines.encoder.takes_device_input(), "the CPU encoder has no device input");
+    let mut f = Features::default();
+    engines.encoder.encode(&ramp_image(64, 64), &mut f).unwrap();
+    assert_eq!(f.device, None);
+    assert_eq!(f.mask_feat.data.len(), 16 * 16 * 16, "every map has its data on the host");
+    f.device = Some(DeviceTag { store: DeviceTag::new_store(), generation: 1 });
+    let e = engines.decoder.decode(&f, &prompts(1, 2, 16, 1), true).unwrap_err().to_string();
+    assert_eq!(e, "bad input: features live in device memory, but this decoder runs on the CPU");
 }
 
 #[test]

@@ -92,6 +92,7 @@ fn features(t: usize, objs: &[Obj]) -> Features {
         s32: Tensor { shape: vec![1], data: vec![t as f32] },
         mask_feat: Tensor::zeros(&[C, W4, W4]),
         class_feat: Tensor::default(),
+        device: None,
     }
 }
 

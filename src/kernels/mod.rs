@@ -8,7 +8,7 @@ pub mod cuda;
 pub mod postprocess;
 pub mod preprocess;
 
-pub use postprocess::MaskUpsampler;
+pub use postprocess::{paste, MaskUpsampler, Window};
 pub use preprocess::{FrameError, Preprocessor};
 
 #[cfg(test)]

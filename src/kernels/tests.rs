@@ -1,6 +1,6 @@
 //! Value tests of the CPU twins and the NVRTC compile test of the CUDA sources.
 use super::cuda;
-use super::postprocess::MaskUpsampler;
+use super::postprocess::{paste, MaskUpsampler};
 use super::preprocess::{yuv_to_rgb, Preprocessor, BT601};
 use crate::frame::{FrameRef, PixelFormat};
 use crate::mask::{BBox, Mask};
@@ -216,6 +216,31 @@ fn upsampling_only_near_positive_cells_matches_the_full_definition() {
     }
 }
 
+#[test]
+fn cropping_to_the_window_and_pasting_gives_the_full_mask_and_its_box() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(23);
+    let (mut up, mut full, mut pasted, mut pixels) = (MaskUpsampler::new(), Mask::default(), Mask::default(), Vec::new());
+    let mut smaller = 0;
+    for trial in 0..60 {
+        let (w4, h4) = (rng.gen_range(1..20), rng.gen_range(1..20));
+        let logits: Vec<f32> =
+            (0..w4 * h4).map(|_| if rng.gen_bool(0.03) { rng.gen_range(0.1..5.0) } else { rng.gen_range(-5.0..-0.1) }).collect();
+        let (w, h) = (rng.gen_range(1..200), rng.gen_range(1..200));
+        let want = up.run(&logits, (w4, h4), (w, h), &mut full);
+        let Some(win) = up.window(&logits, (w4, h4), (w, h)) else {
+            assert_eq!(want, None, "trial {trial}: no window means no foreground");
+            continue;
+        };
+        up.crop(&logits, (w4, h4), (w, h), win, &mut pixels);
+        assert_eq!(pixels.len(), win.area());
+        let got = paste(win, &pixels, (w, h), &mut pasted);
+        assert_eq!((got, &pasted), (want, &full), "trial {trial}: {w4}x{h4} -> {w}x{h} window {win:?}");
+        smaller += (win.area() < w * h) as usize;
+    }
+    assert!(smaller > 30, "the window is the point: it must usually be smaller than the mask ({smaller}/60)");
+}
+
 fn require_nvrtc() {
     // Needs libnvrtc.so.12: found on the library path or in the nvidia-cuda-nvrtc-cu12 wheel.
     assert!(
@@ -249,7 +274,7 @@ fn ptx_for_a_virtual_target_names_it_and_the_isa_of_this_nvrtc() {
     let (major, minor) = version().unwrap();
     let Image::Ptx(text) = compile_for(&cuda::SOURCES[1], "compute_72").unwrap() else { panic!("compute_72 gives PTX") };
     assert!(text.contains(".target sm_72"), "PTX targets sm_72");
-    assert!(text.contains(".entry upsample_threshold("));
+    assert!(text.contains(".entry upsample_threshold_window("));
     // PTX ISA follows the NVRTC release (12.x -> 8.y): a driver older than this NVRTC refuses
     // the PTX, which is why devices load a CUBIN compiled for their own sm (cuda::nvrtc docs).
     let (isa_major, _) = ptx_isa(&text).expect(".version line");

@@ -20,8 +20,11 @@ use super::{nvrtc_available, CudaError, KernelSource};
 /// Hopper (sm_90).
 pub const REAL_TARGETS: [&str; 7] = ["sm_72", "sm_75", "sm_80", "sm_86", "sm_87", "sm_89", "sm_90"];
 
-/// Options shared by every compile: C++17, no fast-math (results must match the CPU twins).
-const BASE_OPTIONS: [&str; 1] = ["--std=c++17"];
+/// Options shared by every compile: C++17, no fast-math, and no FMA contraction
+/// (`--fmad=false`; NVRTC contracts `a + b * c` by default): each step rounds as in the CPU
+/// twins (Rust does not contract) and the host harness (`-ffp-contract=off`), so a GPU
+/// gives their bits, not a last-bit difference at a mask's 0-crossing.
+const BASE_OPTIONS: [&str; 2] = ["--std=c++17", "--fmad=false"];
 
 /// NVRTC's version (e.g. `(12, 9)`).
 pub fn version() -> Result<(i32, i32), CudaError> {

@@ -4,12 +4,14 @@
 //! The decoder is always run with P >= 1 prompt rows: with no targets it gets one empty
 //! prompt (T = 1, no valid token) whose outputs are dropped, as the contract allows.
 //! Outputs come from ONNX Runtime's CPU arena and are copied into the caller's
-//! [`DecoderOutput`], whose buffers are reused from frame to frame.
+//! [`DecoderOutput`], whose buffers are reused from frame to frame. On a GPU provider the
+//! feature maps the encoder left in device memory are bound where they are (`device.rs`).
 use std::borrow::Cow;
 
-use ort::session::{Session, SessionInputValue};
+use ort::session::{Session, SessionInputValue, SessionOutputs};
 use ort::value::TensorRef;
 
+use super::device::{lock, DecoderDevice, SharedFeatures};
 use crate::bundle::Bundle;
 use crate::model::{DecoderOutput, Features, MaskDecoder, ModelError, PromptBatch, QueryOutputs};
 use crate::runtime::{EngineOptions, RuntimeError};
@@ -25,15 +27,32 @@ pub struct OrtDecoder {
     /// One empty prompt row [1, 1, C] / [1, 1], used when there are no targets.
     empty_tokens: Vec<f32>,
     empty_valid: [f32; 1],
+    /// Set on a GPU provider: the encoder's device outputs and a binding that reads them.
+    device: Option<DecoderDevice>,
 }
+
+/// The decoder's eight outputs, in `read` order.
+const OUTPUTS: [&str; 8] = [
+    "det_masks",
+    "det_class_emb",
+    "det_assoc_emb",
+    "det_quality",
+    "prompt_masks",
+    "prompt_class_emb",
+    "prompt_assoc_emb",
+    "prompt_quality",
+];
 
 fn backend(what: &str, e: ort::Error) -> ModelError {
     ModelError::Backend(format!("mask decoder: {what}: {e}"))
 }
 
 impl OrtDecoder {
-    pub fn open(bundle: &Bundle, options: impl Into<EngineOptions>) -> Result<OrtDecoder, RuntimeError> {
+    /// `features`: the encoder's device store on a GPU provider (`OrtEncoder::device_features`).
+    pub fn open(bundle: &Bundle, options: impl Into<EngineOptions>, features: Option<SharedFeatures>) -> Result<OrtDecoder, RuntimeError> {
         let session = super::session::open_validated(bundle, "mask_decoder", options.into())?;
+        let names: Vec<String> = OUTPUTS.iter().map(|s| s.to_string()).collect();
+        let device = features.map(|f| DecoderDevice::new(&session, f, &names)).transpose().map_err(RuntimeError::Session)?;
         let m = &bundle.manifest;
         let (w, h, c) = (m.input.width, m.input.height, m.model.hidden_dim);
         let features = m.features().into_iter().map(|(n, s)| (n, [1, c, h / s as usize, w / s as usize])).collect();
@@ -45,6 +64,7 @@ impl OrtDecoder {
             max_tokens: m.model.max_prompt_tokens,
             empty_tokens: vec![0.0; c],
             empty_valid: [0.0],
+            device,
         })
     }
 
@@ -89,42 +109,68 @@ impl MaskDecoder for OrtDecoder {
         let (tokens, valid): (&[f32], &[f32]) =
             if p == 0 { (&self.empty_tokens, &self.empty_valid) } else { (&prompts.tokens.data, &prompts.valid.data) };
         let (rows, cols) = if p == 0 { (1, 1) } else { (p, t) };
+        let tokens = view(&[rows, cols, c], tokens)?;
+        let valid = view(&[rows, cols], valid)?;
+        if let Some(tag) = features.device {
+            let Some(device) = self.device.as_mut() else {
+                return Err(ModelError::Input("features live in device memory, but this decoder runs on the CPU".into()));
+            };
+            let store = lock(&device.store);
+            if tag != store.tag() {
+                return Err(ModelError::Input(format!("features {tag:?} are not this decoder's latest encoder run")));
+            }
+            let bind = |e: ort::Error| backend("binding inputs", e);
+            for ((name, _), value) in self.features.iter().zip(&store.values) {
+                device.binding.bind_input(*name, value).map_err(bind)?;
+            }
+            // Host prompts: ONNX Runtime copies them up when they are bound.
+            device.binding.bind_input("prompt_tokens", &tokens).map_err(bind)?;
+            device.binding.bind_input("prompt_valid", &valid).map_err(bind)?;
+            drop(store);
+            let outputs = self.session.run_binding(&device.binding).map_err(|e| backend("run", e));
+            // The prompt views borrow this frame's buffers: the binding must not keep them.
+            let result = outputs.and_then(|o| read_outputs(&o, detect, p, out));
+            device.binding.clear_inputs();
+            return result;
+        }
         let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(self.features.len() + 2);
         for ((name, shape), t) in self.features.iter().zip(features.inputs(self.features.len())) {
             inputs.push((Cow::Borrowed(*name), view(shape, &t.data)?.into()));
         }
-        inputs.push((Cow::Borrowed("prompt_tokens"), view(&[rows, cols, c], tokens)?.into()));
-        inputs.push((Cow::Borrowed("prompt_valid"), view(&[rows, cols], valid)?.into()));
+        inputs.push((Cow::Borrowed("prompt_tokens"), tokens.into()));
+        inputs.push((Cow::Borrowed("prompt_valid"), valid.into()));
         // ORT allocates its outputs from its own arena (reused across runs); we copy them
         // into `out`'s buffers, which keep their capacity from frame to frame.
         let outputs = self.session.run(inputs).map_err(|e| backend("run", e))?;
-        let read = |prefix: &str, q: &mut QueryOutputs| -> Result<(), ModelError> {
-            for (head, dst) in [
-                ("masks", &mut q.mask_logits),
-                ("class_emb", &mut q.class_emb),
-                ("assoc_emb", &mut q.assoc_emb),
-                ("quality", &mut q.quality),
-            ] {
-                let name = format!("{prefix}_{head}");
-                let value = outputs.get(&name).ok_or_else(|| ModelError::Backend(format!("mask decoder: no output {name}")))?;
-                let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| backend(&name, e))?;
-                dst.shape.clear();
-                dst.shape.extend(shape.iter().map(|&d| d as usize));
-                dst.data.clear();
-                dst.data.extend_from_slice(data);
-            }
-            Ok(())
-        };
-        if detect {
-            read("det", &mut out.detections)?;
-        } else {
-            out.detections.clear();
-        }
-        read("prompt", &mut out.prompts)?;
-        if p == 0 {
-            // The padding prompt's row is not a target's: zero rows, head shapes kept.
-            out.prompts.clear();
+        read_outputs(&outputs, detect, p, out)
+    }
+}
+
+/// Copies the decoder's outputs into `out` (its buffers keep their capacity).
+fn read_outputs(outputs: &SessionOutputs, detect: bool, p: usize, out: &mut DecoderOutput) -> Result<(), ModelError> {
+    let read = |prefix: &str, q: &mut QueryOutputs| -> Result<(), ModelError> {
+        for (head, dst) in
+            [("masks", &mut q.mask_logits), ("class_emb", &mut q.class_emb), ("assoc_emb", &mut q.assoc_emb), ("quality", &mut q.quality)]
+        {
+            let name = format!("{prefix}_{head}");
+            let value = outputs.get(&name).ok_or_else(|| ModelError::Backend(format!("mask decoder: no output {name}")))?;
+            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| backend(&name, e))?;
+            dst.shape.clear();
+            dst.shape.extend(shape.iter().map(|&d| d as usize));
+            dst.data.clear();
+            dst.data.extend_from_slice(data);
         }
         Ok(())
+    };
+    if detect {
+        read("det", &mut out.detections)?;
+    } else {
+        out.detections.clear();
     }
+    read("prompt", &mut out.prompts)?;
+    if p == 0 {
+        // The padding prompt's row is not a target's: zero rows, head shapes kept.
+        out.prompts.clear();
+    }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! ONNX Runtime backend (ort 2.0.0-rc.10, `load-dynamic`, ONNX Runtime 1.22).
 pub mod decoder;
+mod device;
 pub mod encoder;
 pub mod library;
 pub mod session;
@@ -30,7 +31,7 @@ impl Backend for OrtBackend {
 
     fn open(&self, bundle: &Bundle) -> Result<Engines, RuntimeError> {
         let encoder = OrtEncoder::open(bundle, self.options)?;
-        let decoder = OrtDecoder::open(bundle, self.options)?;
+        let decoder = OrtDecoder::open(bundle, self.options, encoder.device_features())?;
         // Opened only when a name needs embedding (segmenter), but a broken file fails at load.
         session::validate_only(bundle, "text_encoder")?;
         Ok(Engines { encoder: Box::new(encoder), decoder: Box::new(decoder) })

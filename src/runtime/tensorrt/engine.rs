@@ -2,8 +2,9 @@
 //!
 //! STATUS: COMPILED, NOT RUN. No GPU exists on the machines this project is built on; this
 //! code has been type-checked and its shim compiled against the TensorRT 10.3 headers, but
-//! it has never executed. Host tensors go in, host tensors come out: each call copies the
-//! inputs to device buffers that are kept and grown, never shrunk (no allocation once warm).
+//! it has never executed. Inputs and outputs are host tensors (copied through pinned staging
+//! into device buffers that are kept and grown, never shrunk: no allocation once warm) or
+//! device addresses bound as they are (the encoder's image and features: see `features.rs`).
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
 use std::path::Path;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
 
 use super::ffi::{self, RawEngine, Shim, MAX_DIMS};
+use crate::kernels::cuda::staging::{Direction, Pinned};
 use crate::tensor::Tensor;
 
 /// TensorRT's DataType::kFLOAT.
@@ -23,6 +25,9 @@ pub struct TrtEngine {
     stream: Arc<CudaStream>,
     names: HashMap<String, CString>,
     buffers: HashMap<String, CudaSlice<f32>>,
+    /// Pinned staging of host inputs and host outputs (grown, never shrunk).
+    up: Pinned<f32>,
+    down: Pinned<f32>,
 }
 
 // SAFETY: an engine is only used from one thread at a time (&mut self on every call that
@@ -50,7 +55,15 @@ impl TrtEngine {
             // SAFETY: the shim always NUL-terminates err.
             return Err(unsafe { ffi::string(err.as_ptr()) });
         }
-        let mut engine = TrtEngine { shim, raw, stream, names: HashMap::new(), buffers: HashMap::new() };
+        let mut engine = TrtEngine {
+            shim,
+            raw,
+            stream,
+            names: HashMap::new(),
+            buffers: HashMap::new(),
+            up: Pinned::new(Direction::Up),
+            down: Pinned::new(Direction::Down),
+        };
         for (name, _) in engine.io()? {
             if engine.dtype(&name)? != TRT_FLOAT {
                 return Err(format!("{}: tensor `{name}` is not f32", plan.display()));
@@ -133,25 +146,38 @@ impl TrtEngine {
         Ok(dims[..rank as usize].iter().map(|&d| d as usize).collect())
     }
 
-    /// Runs the engine: `inputs` are (name, shape, data); each output tensor is resized to
-    /// the engine's shape (minus `drop_leading` axes) and filled.
-    pub fn run(
-        &mut self,
-        inputs: &[(&str, &[usize], &[f32])],
-        outputs: &mut [(&str, &mut Tensor)],
-        drop_leading: usize,
-    ) -> Result<(), String> {
-        for &(name, shape, data) in inputs {
+    /// Runs the engine. `inputs` are (name, shape, source); each output goes where its
+    /// [`Dst`] says: host tensors are resized to the engine's shape (minus `drop_leading`
+    /// axes) and filled. Host data travels through pinned staging buffers of the engine's
+    /// own; device addresses are bound as they are, with no copy.
+    pub fn run(&mut self, inputs: &[(&str, &[usize], Src)], outputs: &mut [(&str, Dst)], drop_leading: usize) -> Result<(), String> {
+        for &(name, shape, ref src) in inputs {
             self.set_shape(name, shape)?;
-            self.bind(name, data.len())?;
-            let buf = self.buffers.get_mut(name).expect("bound above");
-            let mut view = buf.slice_mut(0..data.len());
-            self.stream.memcpy_htod(data, &mut view).map_err(driver)?;
+            match *src {
+                Src::Device(ptr) => self.bind_address(name, ptr)?,
+                Src::Host(data) => self.bind(name, data.len())?,
+            }
+        }
+        let ctx = self.stream.context().clone();
+        let host_in: usize = inputs.iter().map(|(_, _, s)| if let Src::Host(d) = s { d.len() } else { 0 }).sum();
+        let staged = self.up.get(&ctx, host_in).map_err(|e| e.to_string())?;
+        let mut at = 0;
+        for &(name, _, ref src) in inputs {
+            if let Src::Host(data) = *src {
+                let n = data.len();
+                staged[at..at + n].copy_from_slice(data);
+                let buf = self.buffers.get_mut(name).expect("bound above");
+                self.stream.memcpy_htod(&staged[at..at + n], &mut buf.slice_mut(0..n)).map_err(driver)?;
+                at += n;
+            }
         }
         let mut shapes = Vec::with_capacity(outputs.len());
-        for (name, _) in outputs.iter() {
+        for (name, dst) in outputs.iter() {
             let shape = self.shape(name)?;
-            self.bind(name, shape.iter().product())?;
+            match dst.device() {
+                Some(ptr) => self.bind_address(name, ptr)?,
+                None => self.bind(name, shape.iter().product())?,
+            }
             shapes.push(shape);
         }
         // SAFETY: every I/O tensor is bound to a live buffer of sufficient size.
@@ -159,12 +185,91 @@ impl TrtEngine {
         if rc != 0 {
             return Err(self.error("enqueue"));
         }
-        for ((name, dst), shape) in outputs.iter_mut().zip(shapes) {
-            dst.resize(&shape[drop_leading.min(shape.len())..]);
-            let n = dst.data.len();
-            let buf = &self.buffers[*name];
-            self.stream.memcpy_dtoh(&buf.slice(0..n), &mut dst.data[..]).map_err(driver)?;
+        let host_out: usize =
+            shapes.iter().zip(outputs.iter()).filter(|(_, (_, d))| d.is_host()).map(|(s, _)| s.iter().product::<usize>()).sum();
+        let down = self.down.get(&ctx, host_out).map_err(|e| e.to_string())?;
+        let mut at = 0;
+        for ((name, dst), shape) in outputs.iter().zip(&shapes) {
+            if !dst.is_host() {
+                continue;
+            }
+            let n: usize = shape.iter().product();
+            let src = match dst.device() {
+                Some(ptr) => ptr,
+                None => self.buffers[*name].device_ptr(&self.stream).0,
+            };
+            // SAFETY: `src` holds the output's n floats; `down` is untouched until the sync.
+            unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut down[at..at + n], src, self.stream.cu_stream()) }.map_err(driver)?;
+            at += n;
         }
-        self.stream.synchronize().map_err(driver)
+        self.stream.synchronize().map_err(driver)?;
+        let mut at = 0;
+        for ((_, dst), shape) in outputs.iter_mut().zip(shapes) {
+            if let Some(t) = dst.host() {
+                t.resize(&shape[drop_leading.min(shape.len())..]);
+                let n = t.data.len();
+                t.data.copy_from_slice(&down[at..at + n]);
+                at += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes this engine's stream wait for the work queued so far on `other` (no host wait).
+    pub fn wait_for(&self, other: &CudaStream) -> Result<(), String> {
+        self.stream.join(other).map_err(driver)
+    }
+
+    /// The engine's stream (encoder and decoder of one backend share it).
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    fn bind_address(&mut self, name: &str, ptr: u64) -> Result<(), String> {
+        let c = self.cname(name)?;
+        // SAFETY: the caller's device address is live and sized for this tensor.
+        let rc = unsafe { (self.shim.set_address)(self.raw, c.as_ptr(), ptr as usize as *mut c_void) };
+        if rc != 0 {
+            return Err(self.error(&format!("binding `{name}`")));
+        }
+        Ok(())
+    }
+}
+
+/// Where an input comes from.
+pub enum Src<'a> {
+    /// Host floats, copied up through pinned staging.
+    Host(&'a [f32]),
+    /// A device address, bound as it is.
+    Device(u64),
+}
+
+/// Where an output goes.
+pub enum Dst<'a> {
+    /// Into a host tensor, through pinned staging.
+    Host(&'a mut Tensor),
+    /// Stays at this device address.
+    Device(u64),
+    /// Stays at this device address, and a copy comes down into the host tensor.
+    DeviceAndHost(u64, &'a mut Tensor),
+}
+
+impl Dst<'_> {
+    fn device(&self) -> Option<u64> {
+        match self {
+            Dst::Device(p) | Dst::DeviceAndHost(p, _) => Some(*p),
+            Dst::Host(_) => None,
+        }
+    }
+
+    fn is_host(&self) -> bool {
+        !matches!(self, Dst::Device(_))
+    }
+
+    fn host(&mut self) -> Option<&mut Tensor> {
+        match self {
+            Dst::Host(t) | Dst::DeviceAndHost(_, t) => Some(t),
+            Dst::Device(_) => None,
+        }
     }
 }

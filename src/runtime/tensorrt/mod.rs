@@ -9,6 +9,7 @@
 //! `provider=tensorrt-native`. Plans live in `<bundle>/tensorrt/<file>.plan`.
 mod decoder;
 mod engine;
+pub mod features;
 pub mod ffi;
 pub mod profile;
 pub mod stamp;
@@ -52,9 +53,11 @@ impl Backend for TrtBackend {
         let stream =
             ctx.new_stream().map_err(|e| RuntimeError::Provider(format!("TensorRT backend: cannot create a CUDA stream: {e:?}")))?;
         let load = |p: &PathBuf| TrtEngine::load(shim.clone(), p, stream.clone()).map_err(RuntimeError::Session);
+        // Encoder and decoder share the stream and the feature maps' device buffers.
+        let store = features::FeatureStore::new(bundle, &stream).map_err(RuntimeError::Provider)?;
         Ok(Engines {
-            encoder: Box::new(TrtEncoder::new(load(&plans[0])?, bundle)),
-            decoder: Box::new(TrtDecoder::new(load(&plans[1])?, bundle)),
+            encoder: Box::new(TrtEncoder::new(load(&plans[0])?, bundle, store.clone())),
+            decoder: Box::new(TrtDecoder::new(load(&plans[1])?, bundle, store)),
         })
     }
 }
