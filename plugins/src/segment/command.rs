@@ -81,7 +81,12 @@ fn number(s: &gst::StructureRef, key: &str) -> Result<f32, String> {
         .or_else(|| s.get::<f64>(key).ok().map(|v| v as f32))
         .or_else(|| s.get::<i32>(key).ok().map(|v| v as f32))
         .or_else(|| s.get::<u32>(key).ok().map(|v| v as f32));
-    v.ok_or_else(|| format!("needs a number field '{key}'"))
+    // A double beyond f32 (or `inf`) has no JSON form; the MQTT parser refuses it too.
+    match v {
+        Some(v) if v.is_finite() => Ok(v),
+        Some(v) => Err(format!("field '{key}' must be a finite 32-bit number, got {v}")),
+        None => Err(format!("needs a number field '{key}'")),
+    }
 }
 
 /// Reads a non-negative integer given as guint64, guint or int.
@@ -130,6 +135,12 @@ mod tests {
 
     fn cmd(s: &str) -> Command {
         parse_str(s).unwrap().unwrap().command
+    }
+
+    #[test]
+    fn infinite_coordinates_are_refused_in_the_launch_form() {
+        let e = parse_str("segstream-command, action=add-box, x=(double)1e300, y=20, w=1, h=4").unwrap_err();
+        assert!(e.contains("field 'x' must be a finite 32-bit number"), "{e}");
     }
 
     #[test]
