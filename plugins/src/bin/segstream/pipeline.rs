@@ -39,9 +39,16 @@ pub fn default_output() -> Output {
 }
 
 /// The first H.264/MPEG-4 encoder available, with its parser.
+///
+/// x264enc runs with `tune=zerolatency`: by default it holds ~20 frames (lookahead,
+/// B-frames) before its first output, so the file sink cannot preroll while the MQTT
+/// branch of the tee already waits in preroll with a full queue (1 s of video): the
+/// pipeline deadlocked on real clips. openh264enc (no lookahead) prints one harmless
+/// `[OpenH264] ... EncodeFrame(), cmInitParaError` at end of stream (GStreamer 1.22 drains
+/// it with an empty frame), hence x264enc first.
 fn encoder() -> Result<&'static str> {
     let options = [
-        ("x264enc", "x264enc speed-preset=veryfast ! h264parse"),
+        ("x264enc", "x264enc speed-preset=veryfast tune=zerolatency ! h264parse"),
         ("openh264enc", "openh264enc ! h264parse"),
         ("avenc_mpeg4", "avenc_mpeg4 bitrate=2000000 ! mpeg4videoparse"),
     ];
@@ -245,6 +252,13 @@ fn bus_error(pipeline: &gst::Pipeline) -> Option<anyhow::Error> {
     None
 }
 
+/// What a buffer probe returns to discard the buffer. Not `Drop`: gstreamer-rs takes the
+/// buffer out of the probe info (and frees it) and leaves the info's data NULL, which
+/// GStreamer 1.22 then unrefs again (`gst_mini_object_unref: assertion 'mini_object !=
+/// NULL' failed` on every dropped buffer). `Handled` means "consumed by the probe": the
+/// same discard without the second unref, on every GStreamer version.
+pub const DISCARD_BUFFER: gst::PadProbeReturn = gst::PadProbeReturn::Handled;
+
 /// Gives `segment` user targets (boxes in frame pixels) before its first frame: on the
 /// first buffer a `segstream-command` event goes up from segment's src pad (pads only
 /// take events once the pipeline runs, so this cannot happen earlier). A box outside the
@@ -260,7 +274,7 @@ pub fn add_targets_at_start(seg: &gst::Element, boxes: Vec<[f32; 4]>) {
             if let Some(seg) = weak.upgrade() {
                 gst::element_error!(seg, gst::StreamError::Failed, ["{}", msg]);
             }
-            return gst::PadProbeReturn::Drop;
+            return DISCARD_BUFFER;
         }
         for [x, y, w, h] in &boxes {
             let s = gst::Structure::builder("segstream-command")

@@ -209,6 +209,6 @@ fn limit_frames(seg: &gst::Element, pipe: &gst::Pipeline, n: u64) {
                 std::thread::spawn(move || p.send_event(gst::event::Eos::new()));
             }
         }
-        gst::PadProbeReturn::Drop
+        pipeline::DISCARD_BUFFER
     });
 }
