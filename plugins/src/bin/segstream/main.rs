@@ -7,6 +7,7 @@ mod bench;
 mod config;
 mod demo;
 mod eval;
+mod metrics;
 mod pipeline;
 mod run;
 mod synth;

@@ -93,6 +93,7 @@ fn create_parent(path: &Path) -> Result<()> {
 pub struct MqttArgs<'a> {
     pub addr: &'a str,
     pub topic: Option<&'a str>,
+    pub stream_id: Option<&'a str>,
     pub accept_commands: bool,
 }
 
@@ -107,6 +108,9 @@ pub fn mqtt_sink(m: &MqttArgs) -> Result<gst::Element> {
     sink.set_property_from_str("port", port);
     if let Some(t) = m.topic {
         sink.set_property_from_str("topic", t);
+    }
+    if let Some(id) = m.stream_id {
+        sink.set_property_from_str("stream-id", id);
     }
     sink.set_property("accept-commands", m.accept_commands);
     Ok(sink)
