@@ -29,6 +29,7 @@ pub struct RunConfig {
     pub stream_id: Option<String>,
     pub metrics: Option<String>,
     pub health_timeout: Option<f64>,
+    pub stall_timeout: Option<f64>,
 }
 
 impl RunConfig {
@@ -59,6 +60,9 @@ impl RunConfig {
         }
         if let Some(t) = self.health_timeout {
             check_health_timeout(t).map_err(|e| format!("health_timeout: {e}"))?;
+        }
+        if let Some(t) = self.stall_timeout {
+            check_health_timeout(t).map_err(|e| format!("stall_timeout: {e}"))?;
         }
         if let Some(o) = &self.output {
             Output::parse(o).map_err(|e| format!("output: {e}"))?;

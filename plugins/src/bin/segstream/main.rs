@@ -10,6 +10,7 @@ mod eval;
 mod metrics;
 mod pipeline;
 mod run;
+mod source;
 mod synth;
 mod trt_profile;
 

@@ -183,7 +183,10 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>> {
 /// Plays `pipeline` to EOS; prints the progress line every second when `progress`.
 /// Ctrl-C sends EOS instead of killing the process, so an MP4 gets its index and the
 /// MQTT sink its last messages. Errors carry the element's message and debug info.
-pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool) -> Result<()> {
+///
+/// With a `live` source, its errors are outages it handles (the run goes on) and the end
+/// goes through [`crate::source::Reconnecting::finish`].
+pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool, live: Option<&crate::source::Reconnecting>) -> Result<()> {
     let interrupted = interrupt_flag()?;
     let mut eos_sent = false;
     pipeline.set_state(gst::State::Playing).map_err(|_| bus_error(pipeline).unwrap_or_else(|| anyhow!("pipeline failed to start")))?;
@@ -194,11 +197,17 @@ pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool)
         if interrupted.load(Ordering::Relaxed) && !eos_sent {
             eos_sent = true;
             eprintln!("interrupted: finishing the output (press Ctrl-C again to quit at once)");
-            pipeline.send_event(gst::event::Eos::new());
+            match live {
+                Some(l) => l.finish(),
+                None => {
+                    pipeline.send_event(gst::event::Eos::new());
+                }
+            }
         }
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
             match msg.view() {
                 gst::MessageView::Eos(_) => break Ok(()),
+                gst::MessageView::Error(_) if live.is_some_and(|l| l.handle_error(&msg)) => (),
                 gst::MessageView::Error(e) => break Err(error_of(e)),
                 gst::MessageView::Warning(w) => tracing::warn!("{}: {}", src_name(&msg), w.error()),
                 gst::MessageView::Element(e) => {

@@ -1,10 +1,12 @@
 //! `segstream run`: a file, URI or config through decode -> segment -> segoverlay -> output
 //! (+ optional MQTT), with a progress line.
 use crate::config::{self, Output, RunConfig};
-use crate::{metrics, pipeline};
+use crate::{metrics, pipeline, source};
 use anyhow::{anyhow, Context, Result};
 use gst::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Run the pipeline on a video.
 #[derive(clap::Args, Debug, Default)]
@@ -59,6 +61,10 @@ pub struct RunArgs {
     /// /healthz reports a camera as not flowing (HTTP 503) after this many seconds without a frame
     #[arg(long, value_name = "SECONDS", value_parser = |s: &str| s.parse::<f64>().map_err(|e| e.to_string()).and_then(config::check_health_timeout))]
     pub health_timeout: Option<f64>,
+    /// Network inputs (any URI but file://): reconnect when no frame came for this many
+    /// seconds (a camera that stops sending without closing the connection) [default: 10]
+    #[arg(long, value_name = "SECONDS", value_parser = |s: &str| s.parse::<f64>().map_err(|e| e.to_string()).and_then(config::check_health_timeout))]
+    pub stall_timeout: Option<f64>,
     /// Stop after this many frames
     #[arg(long)]
     pub max_frames: Option<u64>,
@@ -92,6 +98,7 @@ fn resolve(mut args: RunArgs) -> Result<RunArgs> {
     args.stream_id = args.stream_id.or(c.stream_id);
     args.metrics = args.metrics.or(c.metrics);
     args.health_timeout = args.health_timeout.or(c.health_timeout);
+    args.stall_timeout = args.stall_timeout.or(c.stall_timeout);
     if args.targets.is_empty() {
         args.targets = c.targets.unwrap_or_default();
     }
@@ -153,15 +160,39 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     tracing::info!(%uri, ?output, "run");
     let pipe = gst::Pipeline::new();
-    let src = pipeline::make("uridecodebin")?;
-    src.set_property("uri", &uri);
     let convert = pipeline::make("videoconvert")?;
     let seg =
         segment(args.model.as_deref(), args.provider.as_deref(), args.detect_interval, args.score_threshold, args.vocabulary.as_deref())?;
     let overlay = pipeline::make("segoverlay")?;
-    pipe.add_many([&src, &convert, &seg, &overlay])?;
+    pipe.add_many([&convert, &seg, &overlay])?;
     gst::Element::link_many([&convert, &seg, &overlay])?;
-    link_video_pads(&src, &convert);
+    let camera = args.stream_id.clone().unwrap_or_else(|| "default".into());
+    let metrics = args.metrics.as_ref().map(|_| metrics::Metrics::new(Duration::from_secs_f64(args.health_timeout.unwrap_or(10.0))));
+    let (live, leaky) = if uri.starts_with("file://") {
+        let src = pipeline::make("uridecodebin")?;
+        src.set_property("uri", &uri);
+        pipe.add(&src)?;
+        link_video_pads(&src, &convert);
+        (None, None)
+    } else {
+        // A camera does not wait for us: while segment is busy, newer frames replace older
+        // ones in a one-frame queue (counted as dropped) instead of piling up.
+        let leaky = pipeline::make("queue")?;
+        leaky.set_property("max-size-buffers", 1u32);
+        leaky.set_property("max-size-bytes", 0u32);
+        leaky.set_property("max-size-time", 0u64);
+        leaky.set_property_from_str("leaky", "downstream");
+        pipe.add(&leaky)?;
+        leaky.link(&convert)?;
+        let stall = Duration::from_secs_f64(args.stall_timeout.unwrap_or(10.0));
+        let (m, id) = (metrics.clone(), camera.clone());
+        let on_restored = move || {
+            if let Some(m) = &m {
+                m.outage(&id);
+            }
+        };
+        (Some(source::Reconnecting::start(&pipe, &uri, leaky.static_pad("sink").unwrap(), stall, on_restored)?), Some(leaky))
+    };
     let mqtt = args.mqtt.as_deref().map(|addr| pipeline::MqttArgs {
         addr,
         topic: args.topic.as_deref(),
@@ -170,16 +201,15 @@ pub fn run(args: RunArgs) -> Result<()> {
     });
     let mqtt_sink = attach_outputs(&pipe, &overlay, &output, mqtt)?;
     if let Some(n) = args.max_frames {
-        limit_frames(&seg, &pipe, n);
+        limit_frames(&seg, &pipe, n, live.clone());
     }
-    if let Some(addr) = args.metrics.as_deref() {
-        let m = metrics::Metrics::new(std::time::Duration::from_secs_f64(args.health_timeout.unwrap_or(10.0)));
-        m.add_camera(args.stream_id.as_deref().unwrap_or("default"), &seg, mqtt_sink.as_ref(), None);
+    if let (Some(addr), Some(m)) = (args.metrics.as_deref(), metrics) {
+        m.add_camera(&camera, &seg, mqtt_sink.as_ref(), leaky.as_ref());
         metrics::serve(addr, m)?;
     }
     pipeline::add_targets_at_start(&seg, args.targets.clone());
     let stats = pipeline::observe(&overlay.static_pad("src").unwrap(), |_| ());
-    pipeline::play(&pipe, &stats, !args.quiet)?;
+    pipeline::play(&pipe, &stats, !args.quiet, live.as_deref())?;
     let st = stats.lock().unwrap();
     eprintln!("done: {} frames, {:.1} fps, {} objects in total", st.frames, st.fps(), st.objects_total);
     Ok(())
@@ -223,7 +253,7 @@ pub fn attach_outputs(
 }
 
 /// Lets `n` frames into `seg`, drops the rest and ends the stream.
-fn limit_frames(seg: &gst::Element, pipe: &gst::Pipeline, n: u64) {
+fn limit_frames(seg: &gst::Element, pipe: &gst::Pipeline, n: u64, live: Option<Arc<source::Reconnecting>>) {
     let seen = std::sync::atomic::AtomicU64::new(0);
     let weak = pipe.downgrade();
     seg.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
@@ -233,8 +263,15 @@ fn limit_frames(seg: &gst::Element, pipe: &gst::Pipeline, n: u64) {
         }
         if k == n {
             // EOS from another thread: sending it from the streaming thread could block.
-            if let Some(p) = weak.upgrade() {
-                std::thread::spawn(move || p.send_event(gst::event::Eos::new()));
+            match (&live, weak.upgrade()) {
+                (Some(l), _) => {
+                    let l = l.clone();
+                    std::thread::spawn(move || l.finish());
+                }
+                (None, Some(p)) => {
+                    std::thread::spawn(move || p.send_event(gst::event::Eos::new()));
+                }
+                (None, None) => (),
             }
         }
         pipeline::DISCARD_BUFFER
