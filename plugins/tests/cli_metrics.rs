@@ -42,8 +42,7 @@ fn parse_scrapes(scrapes: &[String], dir: &Path) -> Vec<Samples> {
         .collect();
     let out = Command::new("python3").arg(repo_root().join("tests/consumers/parse_metrics.py")).args(&files).output().unwrap();
     assert!(out.status.success(), "prometheus_client rejected a scrape: {}", String::from_utf8_lossy(&out.stderr));
-    let v: Vec<Vec<(String, BTreeMap<String, String>, f64)>> = serde_json::from_slice(&out.stdout).unwrap();
-    v
+    serde_json::from_slice::<Vec<Samples>>(&out.stdout).unwrap()
 }
 
 fn value(s: &Samples, name: &str) -> Option<f64> {
