@@ -9,6 +9,8 @@ apt_pkgs=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-libav
+  gstreamer1.0-plugins-ugly                # x264enc: the CLI's first choice for --output *.mp4
+  gir1.2-gst-rtsp-server-1.0 python3-gi    # the RTSP server the reconnect tests start (tests/support/rtsp_server.py)
   mosquitto mosquitto-clients openssl
   python3-venv g++
 )
@@ -40,4 +42,21 @@ else
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
   echo "$want" > "$venv/requirements.sha256"
+fi
+
+# Real test media any fresh machine can get by package name: vtest.avi (768x576 MS-MPEG4v3,
+# pedestrians) from Debian's opencv-doc. Only that file is kept (the package is ~96 MB of
+# documentation, and Debian container images exclude /usr/share/doc from installs).
+# Tests find it in $SEGSTREAM_MEDIA_DIR (default ~/.cache/segstream/media).
+media="${SEGSTREAM_MEDIA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/segstream/media}"
+if [ -s "$media/vtest.avi" ]; then
+  echo "install-deps: $media/vtest.avi is present"
+else
+  echo "install-deps: fetching vtest.avi (Debian opencv-doc) into $media"
+  scratch="$(mktemp -d)"
+  (cd "$scratch" && apt-get download -qq opencv-doc 2>/dev/null && dpkg-deb --fsys-tarfile opencv-doc_*.deb \
+    | tar -x ./usr/share/doc/opencv-doc/examples/data/vtest.avi)
+  mkdir -p "$media"
+  mv "$scratch/usr/share/doc/opencv-doc/examples/data/vtest.avi" "$media/vtest.avi"
+  rm -rf "$scratch"
 fi

@@ -14,4 +14,4 @@ pub mod polygon;
 
 pub use build::{FrameBuilder, FrameInfo, OutputConfig};
 pub use events::EventTracker;
-pub use payload::{Detail, EventKind, EventPayload, FramePayload, ObjectPayload, SCHEMA_VERSION};
+pub use payload::{Detail, EventKind, EventPayload, FramePayload, ObjectPayload, SourceEventKind, SourceEventPayload, SCHEMA_VERSION};

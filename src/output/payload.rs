@@ -71,6 +71,34 @@ pub enum EventKind {
     Removed,
 }
 
+/// What happened to the video source (a camera stream lost and back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceEventKind {
+    /// No frames: the source failed, ended or stalled; the pipeline reconnects.
+    SourceLost,
+    /// Frames flow again after a `source_lost`.
+    SourceRestored,
+}
+
+/// A source event on `segstream/<stream>/events`: `frame` is the last frame before the
+/// outage (`source_lost`) or the first after it (`source_restored`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceEventPayload {
+    pub schema_version: u32,
+    pub stream: String,
+    pub frame: u64,
+    pub pts: Option<u64>,
+    pub timestamp: String,
+    pub event: SourceEventKind,
+    /// Why the source was lost (`source_lost` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// How long frames were missing, in ms (`source_restored` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outage_ms: Option<u64>,
+}
+
 /// One message on `segstream/<stream>/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventPayload {

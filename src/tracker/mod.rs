@@ -183,6 +183,11 @@ impl Tracker {
         self.rng = SmallRng::seed_from_u64(self.config.seed);
     }
 
+    /// How many targets the tracker remembers (any state): bounded by `max_targets`.
+    pub fn target_count(&self) -> usize {
+        self.targets.len()
+    }
+
     /// Ids and states of every remembered target (any state), oldest first.
     pub fn targets(&self) -> Vec<(u64, TrackState)> {
         self.targets.iter().map(|t| (t.id, t.state)).collect()

@@ -94,6 +94,9 @@ pub struct Segment {
     /// impossible vocabulary / text commands are refused at once (the MQTT reply says so)
     /// without waiting for the state lock that inference holds.
     text: Mutex<Option<TextSupport>>,
+    /// The tracker's target count after the last frame (read without the state lock, which
+    /// inference holds).
+    targets: std::sync::atomic::AtomicU32,
 }
 
 struct TextSupport {
@@ -185,6 +188,7 @@ impl ObjectImpl for Segment {
             "max-targets" => s.max_targets.to_value(),
             "threads" => (s.threads.intra as u32).to_value(),
             "spin" => s.threads.spin.to_value(),
+            "targets" => self.targets.load(Ordering::Relaxed).to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -296,6 +300,7 @@ impl BaseTransformImpl for Segment {
         drop(mapped);
         gst::trace!(CAT, imp = self, "frame {}: {} objects", index, result.objects.len());
         meta::attach(buf, result);
+        self.targets.store(state.segmenter.tracker_mut().target_count() as u32, Ordering::Relaxed);
         state.frame += 1;
         Ok(gst::FlowSuccess::Ok)
     }

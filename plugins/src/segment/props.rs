@@ -89,5 +89,10 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .default_value(Threads::default().spin)
             .mutable_ready()
             .build(),
+        glib::ParamSpecUInt::builder("targets")
+            .nick("Tracked targets")
+            .blurb("Targets the tracker remembers after the last frame (tentative, confirmed and lost); for monitoring")
+            .read_only()
+            .build(),
     ]
 }

@@ -197,6 +197,12 @@ impl BaseSinkImpl for SegMqttSink {
             }
             return true;
         }
+        if let Some(s) = event.structure().filter(|s| s.name() == super::SOURCE_EVENT) {
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                self.on_source_event(state, s);
+            }
+            return true;
+        }
         if let gst::EventView::Eos(_) = event.view() {
             // Everything acknowledged (or left in the spool) before EOS reaches the app.
             if let Some(state) = self.state.lock().unwrap().as_ref() {
@@ -316,6 +322,31 @@ impl SegMqttSink {
             }
         }
         state.publisher.reply(&outcome);
+    }
+
+    /// The application's source was lost or is back: an event message for consumers.
+    fn on_source_event(&self, state: &mut State, s: &gst::StructureRef) {
+        use segstream::output::{SourceEventKind, SourceEventPayload};
+        let (event, frame) = match s.get::<&str>("state") {
+            Ok("lost") => (SourceEventKind::SourceLost, state.last_frame),
+            Ok("restored") => (SourceEventKind::SourceRestored, state.last_frame + 1),
+            other => {
+                gst::warning!(CAT, imp = self, "{} event with state {:?} ignored", super::SOURCE_EVENT, other);
+                return;
+            }
+        };
+        let e = SourceEventPayload {
+            schema_version: segstream::output::SCHEMA_VERSION,
+            stream: self.settings.lock().unwrap().stream_id.clone(),
+            frame,
+            pts: s.get::<u64>("pts").ok(),
+            timestamp: segstream::output::clock::now_rfc3339(),
+            event,
+            reason: s.get::<String>("reason").ok(),
+            outage_ms: s.get::<u64>("outage-ms").ok(),
+        };
+        gst::info!(CAT, imp = self, "source event {:?}", e);
+        state.publisher.publish_event(serde_json::to_vec(&e).expect("event serializes"));
     }
 
     fn post_stats(&self, p: &Publisher) {

@@ -37,5 +37,10 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(Some(plugin), "segmqttsink", gst::Rank::NONE, SegMqttSink::static_type())
 }
 
+/// Custom downstream event (serialized or out-of-band) an application sends when its
+/// source is lost or back: fields `state` ("lost" / "restored"), `reason` (string, lost),
+/// `outage-ms` (u64, restored). The sink publishes it on `segstream/<stream>/events`.
+pub const SOURCE_EVENT: &str = "segstream-source";
+
 /// Name of the element message carrying the counters.
 pub const STATS_MESSAGE: &str = "segmqttsink-stats";

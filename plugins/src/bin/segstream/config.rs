@@ -26,6 +26,10 @@ pub struct RunConfig {
     pub accept_commands: Option<bool>,
     pub max_frames: Option<u64>,
     pub targets: Option<Vec<[f32; 4]>>,
+    pub stream_id: Option<String>,
+    pub metrics: Option<String>,
+    pub health_timeout: Option<f64>,
+    pub stall_timeout: Option<f64>,
 }
 
 impl RunConfig {
@@ -54,6 +58,12 @@ impl RunConfig {
         for b in self.targets.iter().flatten() {
             check_box(*b).map_err(|e| format!("targets: [{}, {}, {}, {}]: {e}", b[0], b[1], b[2], b[3]))?;
         }
+        if let Some(t) = self.health_timeout {
+            check_health_timeout(t).map_err(|e| format!("health_timeout: {e}"))?;
+        }
+        if let Some(t) = self.stall_timeout {
+            check_health_timeout(t).map_err(|e| format!("stall_timeout: {e}"))?;
+        }
         if let Some(o) = &self.output {
             Output::parse(o).map_err(|e| format!("output: {e}"))?;
         }
@@ -67,6 +77,13 @@ pub fn check_detect_interval(n: u32) -> Result<u32, String> {
         return Err(format!("{n} is outside {}..={} (0: detection off)", range.start(), range.end()));
     }
     Ok(n)
+}
+
+pub fn check_health_timeout(t: f64) -> Result<f64, String> {
+    if !(t.is_finite() && t > 0.0 && t <= 86_400.0) {
+        return Err(format!("{t} is outside 0..86400 seconds"));
+    }
+    Ok(t)
 }
 
 pub fn check_score_threshold(t: f32) -> Result<f32, String> {

@@ -102,7 +102,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         }
     });
     let started = std::time::Instant::now();
-    pipeline::play(&pipe, &stats, false)?;
+    pipeline::play(&pipe, &stats, false, None)?;
     let st = stats.lock().unwrap();
     let what = match &output {
         Output::Frames(d) => format!("PNG frames in {}", d.display()),

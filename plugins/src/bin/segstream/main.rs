@@ -7,8 +7,10 @@ mod bench;
 mod config;
 mod demo;
 mod eval;
+mod metrics;
 mod pipeline;
 mod run;
+mod source;
 mod synth;
 mod trt_profile;
 

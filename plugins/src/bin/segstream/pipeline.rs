@@ -39,9 +39,16 @@ pub fn default_output() -> Output {
 }
 
 /// The first H.264/MPEG-4 encoder available, with its parser.
+///
+/// x264enc runs with `tune=zerolatency`: by default it holds ~20 frames (lookahead,
+/// B-frames) before its first output, so the file sink cannot preroll while the MQTT
+/// branch of the tee already waits in preroll with a full queue (1 s of video): the
+/// pipeline deadlocked on real clips. openh264enc (no lookahead) prints one harmless
+/// `[OpenH264] ... EncodeFrame(), cmInitParaError` at end of stream (GStreamer 1.22 drains
+/// it with an empty frame), hence x264enc first.
 fn encoder() -> Result<&'static str> {
     let options = [
-        ("x264enc", "x264enc speed-preset=veryfast ! h264parse"),
+        ("x264enc", "x264enc speed-preset=veryfast tune=zerolatency ! h264parse"),
         ("openh264enc", "openh264enc ! h264parse"),
         ("avenc_mpeg4", "avenc_mpeg4 bitrate=2000000 ! mpeg4videoparse"),
     ];
@@ -86,6 +93,7 @@ fn create_parent(path: &Path) -> Result<()> {
 pub struct MqttArgs<'a> {
     pub addr: &'a str,
     pub topic: Option<&'a str>,
+    pub stream_id: Option<&'a str>,
     pub accept_commands: bool,
 }
 
@@ -100,6 +108,9 @@ pub fn mqtt_sink(m: &MqttArgs) -> Result<gst::Element> {
     sink.set_property_from_str("port", port);
     if let Some(t) = m.topic {
         sink.set_property_from_str("topic", t);
+    }
+    if let Some(id) = m.stream_id {
+        sink.set_property_from_str("stream-id", id);
     }
     sink.set_property("accept-commands", m.accept_commands);
     Ok(sink)
@@ -172,7 +183,10 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>> {
 /// Plays `pipeline` to EOS; prints the progress line every second when `progress`.
 /// Ctrl-C sends EOS instead of killing the process, so an MP4 gets its index and the
 /// MQTT sink its last messages. Errors carry the element's message and debug info.
-pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool) -> Result<()> {
+///
+/// With a `live` source, its errors are outages it handles (the run goes on) and the end
+/// goes through [`crate::source::Reconnecting::finish`].
+pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool, live: Option<&crate::source::Reconnecting>) -> Result<()> {
     let interrupted = interrupt_flag()?;
     let mut eos_sent = false;
     pipeline.set_state(gst::State::Playing).map_err(|_| bus_error(pipeline).unwrap_or_else(|| anyhow!("pipeline failed to start")))?;
@@ -183,11 +197,17 @@ pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool)
         if interrupted.load(Ordering::Relaxed) && !eos_sent {
             eos_sent = true;
             eprintln!("interrupted: finishing the output (press Ctrl-C again to quit at once)");
-            pipeline.send_event(gst::event::Eos::new());
+            match live {
+                Some(l) => l.finish(),
+                None => {
+                    pipeline.send_event(gst::event::Eos::new());
+                }
+            }
         }
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
             match msg.view() {
                 gst::MessageView::Eos(_) => break Ok(()),
+                gst::MessageView::Error(_) if live.is_some_and(|l| l.handle_error(&msg)) => (),
                 gst::MessageView::Error(e) => break Err(error_of(e)),
                 gst::MessageView::Warning(w) => tracing::warn!("{}: {}", src_name(&msg), w.error()),
                 gst::MessageView::Element(e) => {
@@ -245,6 +265,13 @@ fn bus_error(pipeline: &gst::Pipeline) -> Option<anyhow::Error> {
     None
 }
 
+/// What a buffer probe returns to discard the buffer. Not `Drop`: gstreamer-rs takes the
+/// buffer out of the probe info (and frees it) and leaves the info's data NULL, which
+/// GStreamer 1.22 then unrefs again (`gst_mini_object_unref: assertion 'mini_object !=
+/// NULL' failed` on every dropped buffer). `Handled` means "consumed by the probe": the
+/// same discard without the second unref, on every GStreamer version.
+pub const DISCARD_BUFFER: gst::PadProbeReturn = gst::PadProbeReturn::Handled;
+
 /// Gives `segment` user targets (boxes in frame pixels) before its first frame: on the
 /// first buffer a `segstream-command` event goes up from segment's src pad (pads only
 /// take events once the pipeline runs, so this cannot happen earlier). A box outside the
@@ -260,7 +287,7 @@ pub fn add_targets_at_start(seg: &gst::Element, boxes: Vec<[f32; 4]>) {
             if let Some(seg) = weak.upgrade() {
                 gst::element_error!(seg, gst::StreamError::Failed, ["{}", msg]);
             }
-            return gst::PadProbeReturn::Drop;
+            return DISCARD_BUFFER;
         }
         for [x, y, w, h] in &boxes {
             let s = gst::Structure::builder("segstream-command")

@@ -1,15 +1,17 @@
 //! `segstream run`: a file, URI or config through decode -> segment -> segoverlay -> output
 //! (+ optional MQTT), with a progress line.
 use crate::config::{self, Output, RunConfig};
-use crate::pipeline;
+use crate::{metrics, pipeline, source};
 use anyhow::{anyhow, Context, Result};
 use gst::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Run the pipeline on a video.
 #[derive(clap::Args, Debug, Default)]
 #[command(after_help = "CONFIG FILE (TOML; every key optional except input; paths are relative to the file;\n\
-command-line options override it):\n  input = \"video.mp4\"            # path or URI\n  output = \"none\"                # display | none | out.mp4 (.mov, .mkv, .avi) | frames-dir\n  model = \"../engines/tiny\"\n  provider = \"cpu\"\n  detect_interval = 1\n  score_threshold = 0.25\n  vocabulary = [\"disc\", \"star\"]\n  mqtt = \"127.0.0.1:1883\"\n  topic = \"segstream/cam1\"\n  accept_commands = false\n  max_frames = 300\n  targets = [[100, 60, 80, 80]]     # boxes x,y,w,h to track from the first frame\n\n\
+command-line options override it):\n  input = \"video.mp4\"            # path or URI\n  output = \"none\"                # display | none | out.mp4 (.mov, .mkv, .avi) | frames-dir\n  model = \"../engines/tiny\"\n  provider = \"cpu\"\n  detect_interval = 1\n  score_threshold = 0.25\n  vocabulary = [\"disc\", \"star\"]\n  mqtt = \"127.0.0.1:1883\"\n  topic = \"segstream/cam1\"\n  accept_commands = false\n  max_frames = 300\n  targets = [[100, 60, 80, 80]]     # boxes x,y,w,h to track from the first frame\n  stream_id = \"cam1\"             # MQTT topics segstream/cam1/... and the metrics' camera label\n  metrics = \"127.0.0.1:9090\"      # /metrics and /healthz\n  health_timeout = 10\n\n\
 EXAMPLES:\n  segstream run video.mp4 --output out.mp4\n  segstream run rtsp://camera/stream --mqtt 127.0.0.1:1883 --output none\n  segstream run configs/cam1.toml\n  segstream run video.mp4 --detect-interval 0 --target 100,60,80,80   # follow one given object")]
 pub struct RunArgs {
     /// Input: a video file, a URI (file://, rtsp://, http://...) or a config file (.toml)
@@ -49,6 +51,20 @@ pub struct RunArgs {
     /// the frame (repeatable)
     #[arg(long = "target", value_name = "X,Y,W,H", value_parser = config::parse_box)]
     pub targets: Vec<[f32; 4]>,
+    /// Stream id: the MQTT topics `segstream/<id>/...` (segmqttsink stream-id) and the
+    /// `camera` label of the metrics [default: default]
+    #[arg(long)]
+    pub stream_id: Option<String>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics and camera health at /healthz
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<String>,
+    /// /healthz reports a camera as not flowing (HTTP 503) after this many seconds without a frame
+    #[arg(long, value_name = "SECONDS", value_parser = |s: &str| s.parse::<f64>().map_err(|e| e.to_string()).and_then(config::check_health_timeout))]
+    pub health_timeout: Option<f64>,
+    /// Network inputs (any URI but file://): reconnect when no frame came for this many
+    /// seconds (a camera that stops sending without closing the connection) [default: 10]
+    #[arg(long, value_name = "SECONDS", value_parser = |s: &str| s.parse::<f64>().map_err(|e| e.to_string()).and_then(config::check_health_timeout))]
+    pub stall_timeout: Option<f64>,
     /// Stop after this many frames
     #[arg(long)]
     pub max_frames: Option<u64>,
@@ -79,6 +95,10 @@ fn resolve(mut args: RunArgs) -> Result<RunArgs> {
     args.topic = args.topic.or(c.topic);
     args.accept_commands |= c.accept_commands.unwrap_or(false);
     args.max_frames = args.max_frames.or(c.max_frames);
+    args.stream_id = args.stream_id.or(c.stream_id);
+    args.metrics = args.metrics.or(c.metrics);
+    args.health_timeout = args.health_timeout.or(c.health_timeout);
+    args.stall_timeout = args.stall_timeout.or(c.stall_timeout);
     if args.targets.is_empty() {
         args.targets = c.targets.unwrap_or_default();
     }
@@ -140,24 +160,56 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     tracing::info!(%uri, ?output, "run");
     let pipe = gst::Pipeline::new();
-    let src = pipeline::make("uridecodebin")?;
-    src.set_property("uri", &uri);
     let convert = pipeline::make("videoconvert")?;
     let seg =
         segment(args.model.as_deref(), args.provider.as_deref(), args.detect_interval, args.score_threshold, args.vocabulary.as_deref())?;
     let overlay = pipeline::make("segoverlay")?;
-    pipe.add_many([&src, &convert, &seg, &overlay])?;
+    pipe.add_many([&convert, &seg, &overlay])?;
     gst::Element::link_many([&convert, &seg, &overlay])?;
-    link_video_pads(&src, &convert);
-    let mqtt =
-        args.mqtt.as_deref().map(|addr| pipeline::MqttArgs { addr, topic: args.topic.as_deref(), accept_commands: args.accept_commands });
-    attach_outputs(&pipe, &overlay, &output, mqtt)?;
+    let camera = args.stream_id.clone().unwrap_or_else(|| "default".into());
+    let metrics = args.metrics.as_ref().map(|_| metrics::Metrics::new(Duration::from_secs_f64(args.health_timeout.unwrap_or(10.0))));
+    let (live, leaky) = if uri.starts_with("file://") {
+        let src = pipeline::make("uridecodebin")?;
+        src.set_property("uri", &uri);
+        pipe.add(&src)?;
+        link_video_pads(&src, &convert);
+        (None, None)
+    } else {
+        // A camera does not wait for us: while segment is busy, newer frames replace older
+        // ones in a one-frame queue (counted as dropped) instead of piling up.
+        let leaky = pipeline::make("queue")?;
+        leaky.set_property("max-size-buffers", 1u32);
+        leaky.set_property("max-size-bytes", 0u32);
+        leaky.set_property("max-size-time", 0u64);
+        leaky.set_property_from_str("leaky", "downstream");
+        pipe.add(&leaky)?;
+        leaky.link(&convert)?;
+        let stall = Duration::from_secs_f64(args.stall_timeout.unwrap_or(10.0));
+        let (m, id) = (metrics.clone(), camera.clone());
+        let on_restored = move || {
+            if let Some(m) = &m {
+                m.outage(&id);
+            }
+        };
+        (Some(source::Reconnecting::start(&pipe, &uri, leaky.static_pad("sink").unwrap(), stall, on_restored)?), Some(leaky))
+    };
+    let mqtt = args.mqtt.as_deref().map(|addr| pipeline::MqttArgs {
+        addr,
+        topic: args.topic.as_deref(),
+        stream_id: args.stream_id.as_deref(),
+        accept_commands: args.accept_commands,
+    });
+    let mqtt_sink = attach_outputs(&pipe, &overlay, &output, mqtt)?;
     if let Some(n) = args.max_frames {
-        limit_frames(&seg, &pipe, n);
+        limit_frames(&seg, &pipe, n, live.clone());
+    }
+    if let (Some(addr), Some(m)) = (args.metrics.as_deref(), metrics) {
+        m.add_camera(&camera, &seg, mqtt_sink.as_ref(), leaky.as_ref());
+        metrics::serve(addr, m)?;
     }
     pipeline::add_targets_at_start(&seg, args.targets.clone());
     let stats = pipeline::observe(&overlay.static_pad("src").unwrap(), |_| ());
-    pipeline::play(&pipe, &stats, !args.quiet)?;
+    pipeline::play(&pipe, &stats, !args.quiet, live.as_deref())?;
     let st = stats.lock().unwrap();
     eprintln!("done: {} frames, {:.1} fps, {} objects in total", st.frames, st.fps(), st.objects_total);
     Ok(())
@@ -177,12 +229,18 @@ fn link_video_pads(src: &gst::Element, convert: &gst::Element) {
     });
 }
 
-/// segoverlay ! [tee !] queue ! output  (+ tee ! queue ! segmqttsink).
-pub fn attach_outputs(pipe: &gst::Pipeline, last: &gst::Element, output: &Output, mqtt: Option<pipeline::MqttArgs>) -> Result<()> {
+/// segoverlay ! [tee !] queue ! output  (+ tee ! queue ! segmqttsink); returns the MQTT sink.
+pub fn attach_outputs(
+    pipe: &gst::Pipeline,
+    last: &gst::Element,
+    output: &Output,
+    mqtt: Option<pipeline::MqttArgs>,
+) -> Result<Option<gst::Element>> {
     let out = pipeline::sink_bin(output)?;
     let Some(mqtt) = mqtt else {
         pipe.add(&out)?;
-        return last.link(&out).context("linking the output");
+        last.link(&out).context("linking the output")?;
+        return Ok(None);
     };
     let mqtt_sink = pipeline::mqtt_sink(&mqtt)?;
     let tee = pipeline::make("tee")?;
@@ -191,11 +249,11 @@ pub fn attach_outputs(pipe: &gst::Pipeline, last: &gst::Element, output: &Output
     last.link(&tee)?;
     gst::Element::link_many([&tee, &q1, &out])?;
     gst::Element::link_many([&tee, &q2, &mqtt_sink])?;
-    Ok(())
+    Ok(Some(mqtt_sink))
 }
 
 /// Lets `n` frames into `seg`, drops the rest and ends the stream.
-fn limit_frames(seg: &gst::Element, pipe: &gst::Pipeline, n: u64) {
+fn limit_frames(seg: &gst::Element, pipe: &gst::Pipeline, n: u64, live: Option<Arc<source::Reconnecting>>) {
     let seen = std::sync::atomic::AtomicU64::new(0);
     let weak = pipe.downgrade();
     seg.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
@@ -205,10 +263,17 @@ fn limit_frames(seg: &gst::Element, pipe: &gst::Pipeline, n: u64) {
         }
         if k == n {
             // EOS from another thread: sending it from the streaming thread could block.
-            if let Some(p) = weak.upgrade() {
-                std::thread::spawn(move || p.send_event(gst::event::Eos::new()));
+            match (&live, weak.upgrade()) {
+                (Some(l), _) => {
+                    let l = l.clone();
+                    std::thread::spawn(move || l.finish());
+                }
+                (None, Some(p)) => {
+                    std::thread::spawn(move || p.send_event(gst::event::Eos::new()));
+                }
+                (None, None) => (),
             }
         }
-        gst::PadProbeReturn::Drop
+        pipeline::DISCARD_BUFFER
     });
 }

@@ -1,0 +1,255 @@
+//! `segstream run --metrics HOST:PORT`: Prometheus metrics (OpenMetrics text, the
+//! `prometheus-client` crate) at `/metrics` and per-camera liveness at `/healthz` (HTTP
+//! 200 when every camera delivered a frame within the health timeout, else 503), served by
+//! `tiny_http` on a thread of its own.
+//!
+//! Per-frame values come from pad probes around `segment` and are updated under one lock
+//! that the scrape also takes, so one scrape is a consistent snapshot (the latency
+//! histogram's count equals `segstream_frames_total`, `segstream_objects` belongs to the
+//! last counted frame). The MQTT counters are read from `segmqttsink`'s properties at
+//! scrape time.
+use anyhow::{anyhow, Result};
+use gst::prelude::*;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type Labels = Vec<(String, String)>;
+type F64Gauge = Gauge<f64, AtomicU64>;
+
+/// The segmqttsink counters exported, as (property, metric name, help).
+const MQTT_COUNTERS: [(&str, &str, &str); 5] = [
+    ("published", "segstream_mqtt_published", "Messages handed to the MQTT client"),
+    ("acknowledged", "segstream_mqtt_acknowledged", "Messages the broker acknowledged"),
+    ("spooled", "segstream_mqtt_spooled", "Messages written to the disk spool while the broker was away"),
+    ("dropped", "segstream_mqtt_dropped", "Messages lost (spool limits, full disk, unsendable)"),
+    ("reconnects", "segstream_mqtt_reconnects", "Reconnections to the broker"),
+];
+
+/// Every metric family; one label set (`camera`) per camera.
+struct Families {
+    frames: Family<Labels, Counter>,
+    dropped: Family<Labels, Counter>,
+    fps: Family<Labels, F64Gauge>,
+    latency: Family<Labels, Histogram, fn() -> Histogram>,
+    objects: Family<Labels, Gauge>,
+    targets: Family<Labels, Gauge>,
+    flowing: Family<Labels, Gauge>,
+    outages: Family<Labels, Counter>,
+    mqtt: Vec<(&'static str, Family<Labels, Counter>)>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 5 ms .. ~10 s: a GPU frame to a slow CPU frame.
+    Histogram::new(exponential_buckets(0.005, 2.0, 12))
+}
+
+impl Families {
+    fn new(registry: &mut Registry) -> Families {
+        let f = Families {
+            frames: Family::default(),
+            dropped: Family::default(),
+            fps: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            objects: Family::default(),
+            targets: Family::default(),
+            flowing: Family::default(),
+            outages: Family::default(),
+            mqtt: MQTT_COUNTERS.iter().map(|(prop, _, _)| (*prop, Family::default())).collect(),
+        };
+        registry.register("segstream_frames", "Frames segmented", f.frames.clone());
+        registry.register(
+            "segstream_dropped_frames",
+            "Frames of a live source dropped because segment was still busy with an earlier one",
+            f.dropped.clone(),
+        );
+        registry.register("segstream_fps", "Frames segmented per second over the last second or more", f.fps.clone());
+        registry.register("segstream_processing_seconds", "Time segment spent on a frame", f.latency.clone());
+        registry.register("segstream_objects", "Objects on the last frame", f.objects.clone());
+        registry.register("segstream_tracker_targets", "Targets the tracker remembers", f.targets.clone());
+        registry.register("segstream_flowing", "1 when the camera delivered a frame within the health timeout", f.flowing.clone());
+        registry.register("segstream_source_outages", "Times the source was lost and reconnected", f.outages.clone());
+        for ((_, name, help), (_, family)) in MQTT_COUNTERS.iter().zip(&f.mqtt) {
+            registry.register(*name, *help, family.clone());
+        }
+        f
+    }
+}
+
+/// What the probes of one camera record between scrapes.
+#[derive(Default)]
+struct Live {
+    last_frame: Option<Instant>,
+    window_start: Option<Instant>,
+    window_frames: u64,
+    /// When the frame now inside `segment` entered it.
+    entered: Option<Instant>,
+}
+
+/// One camera: its label, its elements, its probe state.
+pub struct Camera {
+    labels: Labels,
+    id: String,
+    segment: gst::Element,
+    mqtt: Option<gst::Element>,
+    live: Mutex<Live>,
+}
+
+/// The registry, the cameras, and the lock that makes a scrape a snapshot.
+pub struct Metrics {
+    registry: Registry,
+    families: Families,
+    cameras: Mutex<Vec<Arc<Camera>>>,
+    snapshot: Mutex<()>,
+    health_timeout: Duration,
+}
+
+impl Metrics {
+    pub fn new(health_timeout: Duration) -> Arc<Metrics> {
+        let mut registry = Registry::default();
+        let families = Families::new(&mut registry);
+        Arc::new(Metrics { registry, families, cameras: Mutex::default(), snapshot: Mutex::default(), health_timeout })
+    }
+
+    /// Starts counting for camera `id`. `leaky` is the queue that drops frames in front of
+    /// `segment` on a live source (each `overrun` of a `leaky=downstream` queue drops
+    /// exactly one buffer).
+    pub fn add_camera(self: &Arc<Self>, id: &str, segment: &gst::Element, mqtt: Option<&gst::Element>, leaky: Option<&gst::Element>) {
+        let labels = vec![("camera".to_string(), id.to_string())];
+        let cam = Arc::new(Camera { labels, id: id.into(), segment: segment.clone(), mqtt: mqtt.cloned(), live: Mutex::default() });
+        // Create every series now, so a scrape before the first frame shows zeros.
+        let f = &self.families;
+        for c in [&f.frames, &f.dropped, &f.outages] {
+            let _ = c.get_or_create(&cam.labels);
+        }
+        let _ = f.latency.get_or_create(&cam.labels);
+        if let Some(q) = leaky {
+            let (m, c) = (self.clone(), cam.clone());
+            q.connect("overrun", false, move |_| {
+                let _snap = m.snapshot.lock().unwrap();
+                m.families.dropped.get_or_create(&c.labels).inc();
+                None
+            });
+        }
+        let c = cam.clone();
+        segment.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            c.live.lock().unwrap().entered = Some(Instant::now());
+            gst::PadProbeReturn::Ok
+        });
+        let (m, c) = (self.clone(), cam.clone());
+        segment.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let objects = info.buffer().and_then(|b| gstsegstream::meta::brief(b)).and_then(|b| b.ok()).map_or(0, |b| b.objects.len());
+            m.frame_done(&c, objects);
+            gst::PadProbeReturn::Ok
+        });
+        self.cameras.lock().unwrap().push(cam);
+    }
+
+    /// A source outage of camera `id` ended (counted for `segstream_source_outages_total`).
+    pub fn outage(&self, id: &str) {
+        if let Some(c) = self.cameras.lock().unwrap().iter().find(|c| c.id == id) {
+            self.families.outages.get_or_create(&c.labels).inc();
+        }
+    }
+
+    fn frame_done(&self, cam: &Camera, objects: usize) {
+        let now = Instant::now();
+        let _snap = self.snapshot.lock().unwrap();
+        let mut live = cam.live.lock().unwrap();
+        let f = &self.families;
+        if let Some(t) = live.entered.take() {
+            f.latency.get_or_create(&cam.labels).observe(now.duration_since(t).as_secs_f64());
+        }
+        f.frames.get_or_create(&cam.labels).inc();
+        f.objects.get_or_create(&cam.labels).set(objects as i64);
+        live.last_frame = Some(now);
+        let start = *live.window_start.get_or_insert(now);
+        live.window_frames += 1;
+        let secs = now.duration_since(start).as_secs_f64();
+        if secs >= 1.0 {
+            f.fps.get_or_create(&cam.labels).set(live.window_frames as f64 / secs);
+            live.window_start = Some(now);
+            live.window_frames = 0;
+        }
+    }
+
+    /// Whether camera `cam` delivered a frame within the health timeout, and the age of its
+    /// last frame.
+    fn flowing(&self, cam: &Camera) -> (bool, Option<Duration>) {
+        let age = cam.live.lock().unwrap().last_frame.map(|t| t.elapsed());
+        (age.is_some_and(|a| a <= self.health_timeout), age)
+    }
+
+    /// The OpenMetrics text of one consistent snapshot.
+    pub fn render(&self) -> String {
+        let cameras = self.cameras.lock().unwrap().clone();
+        let _snap = self.snapshot.lock().unwrap();
+        let f = &self.families;
+        for cam in &cameras {
+            let (flowing, _) = self.flowing(cam);
+            f.flowing.get_or_create(&cam.labels).set(flowing as i64);
+            if !flowing {
+                f.fps.get_or_create(&cam.labels).set(0.0);
+            }
+            f.targets.get_or_create(&cam.labels).set(cam.segment.property::<u32>("targets") as i64);
+            if let Some(sink) = &cam.mqtt {
+                for (prop, family) in &f.mqtt {
+                    raise(&family.get_or_create(&cam.labels), sink.property::<u64>(prop));
+                }
+            }
+        }
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+
+    /// `/healthz`: (all cameras flowing, one line per camera).
+    pub fn health(&self) -> (bool, String) {
+        let cameras = self.cameras.lock().unwrap().clone();
+        let mut all = !cameras.is_empty();
+        let mut body = String::new();
+        for cam in &cameras {
+            let (ok, age) = self.flowing(cam);
+            all &= ok;
+            let state = match age {
+                None => "not flowing: no frame yet".to_string(),
+                Some(a) if ok => format!("flowing: last frame {:.1} s ago", a.as_secs_f64()),
+                Some(a) => format!("not flowing: last frame {:.1} s ago", a.as_secs_f64()),
+            };
+            body.push_str(&format!("{}: {state}\n", cam.id));
+        }
+        (all, body)
+    }
+}
+
+/// Sets a counter mirroring an outside monotonic count (never lowers it).
+fn raise(c: &Counter, to: u64) {
+    c.inner().fetch_max(to, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Serves `/metrics` and `/healthz` on `addr` from a background thread.
+pub fn serve(addr: &str, metrics: Arc<Metrics>) -> Result<()> {
+    let server = tiny_http::Server::http(addr).map_err(|e| anyhow!("--metrics {addr}: cannot listen: {e}"))?;
+    tracing::info!("metrics on http://{addr}/metrics, health on http://{addr}/healthz");
+    std::thread::Builder::new().name("segstream-metrics".into()).spawn(move || {
+        for req in server.incoming_requests() {
+            let (status, body, kind) = match req.url() {
+                "/metrics" => (200, metrics.render(), "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                "/healthz" => {
+                    let (ok, body) = metrics.health();
+                    (if ok { 200 } else { 503 }, body, "text/plain; charset=utf-8")
+                }
+                _ => (404, "not found: try /metrics or /healthz\n".into(), "text/plain; charset=utf-8"),
+            };
+            let header = tiny_http::Header::from_bytes("Content-Type", kind).expect("a valid header");
+            let _ = req.respond(tiny_http::Response::from_string(body).with_status_code(status).with_header(header));
+        }
+    })?;
+    Ok(())
+}
