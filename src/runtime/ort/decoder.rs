@@ -19,6 +19,7 @@ pub struct OrtDecoder {
     /// Feature input names (mask_feat, s8, s16, s32[, class_feat]) and their
     /// [1, C, h, w] shapes.
     features: Vec<(&'static str, [usize; 4])>,
+    /// Width of a prompt token (`token_dim`; hidden_dim in contract v1).
     hidden: usize,
     max_prompts: usize,
     max_tokens: usize,
@@ -35,8 +36,9 @@ impl OrtDecoder {
     pub fn open(bundle: &Bundle, options: impl Into<EngineOptions>) -> Result<OrtDecoder, RuntimeError> {
         let session = super::session::open_validated(bundle, "mask_decoder", options.into())?;
         let m = &bundle.manifest;
-        let (w, h, c) = (m.input.width, m.input.height, m.model.hidden_dim);
-        let features = m.features().into_iter().map(|(n, s)| (n, [1, c, h / s as usize, w / s as usize])).collect();
+        let (w, h, c) = (m.input.width, m.input.height, m.model.token_dim());
+        let features =
+            m.features().into_iter().map(|(n, s)| (n, [1, m.model.feature_channels(n), h / s as usize, w / s as usize])).collect();
         Ok(OrtDecoder {
             session,
             features,

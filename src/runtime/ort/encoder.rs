@@ -30,7 +30,7 @@ impl OrtEncoder {
     pub fn open(bundle: &Bundle, options: impl Into<EngineOptions>) -> Result<OrtEncoder, RuntimeError> {
         let session = super::session::open_validated(bundle, "image_encoder", options.into())?;
         let m = &bundle.manifest;
-        let (w, h, c) = (m.input.width, m.input.height, m.model.hidden_dim);
+        let (w, h) = (m.input.width, m.input.height);
         let init = |e: ort::Error| RuntimeError::Session(format!("image encoder: preparing buffers: {e}"));
         let input_shape = [1, 3, h, w];
         let input = OrtTensor::<f32>::new(&Allocator::default(), input_shape).map_err(init)?;
@@ -38,6 +38,7 @@ impl OrtEncoder {
         let features = m.features();
         for &(name, stride) in &features {
             let s = stride as usize;
+            let c = m.model.feature_channels(name);
             let out = OrtTensor::<f32>::new(&Allocator::default(), [1, c, h / s, w / s]).map_err(init)?;
             binding.bind_output(name, out).map_err(init)?;
         }

@@ -42,7 +42,7 @@ mod tests {
         let args = trtexec_shape_args(&m, "mask_decoder").unwrap();
         assert_eq!(args.len(), 3);
         let [p, t] = ["P", "T"].map(|s| m.dynamic[s]);
-        let c = m.model.hidden_dim;
+        let c = m.model.token_dim();
         for (level, arg) in args.iter().enumerate() {
             let want = format!("prompt_tokens:{}x{}x{c}", p[level], t[level]);
             assert!(arg.contains(&want), "{arg} lacks {want}");
