@@ -53,6 +53,19 @@ mod tests {
         assert!(args[0].starts_with("--minShapes=") && args[2].starts_with("--maxShapes="));
     }
 
+    /// Contract v2 (`gather`): the prompt-token profile is token_dim wide, not hidden_dim.
+    #[test]
+    fn gather_bundle_profile_uses_token_dim() {
+        let text = crate::bundle::tests::FIXTURE_TOML
+            .replacen("[model]", "[model]\ncontract = 2\nprompt_encoding = \"gather\"\ntoken_dim = 40", 1)
+            .replacen("shape = [1, 16, 8, 8]", "shape = [1, 40, 8, 8]", 2)
+            .replacen("shape = [\"P\", \"T\", 16]", "shape = [\"P\", \"T\", 40]", 1);
+        let m = Manifest::parse(&text).unwrap();
+        let args = trtexec_shape_args(&m, "mask_decoder").unwrap();
+        let [p, t] = ["P", "T"].map(|s| m.dynamic[s]);
+        assert!(args[2].contains(&format!("prompt_tokens:{}x{}x40", p[2], t[2])), "{args:?}");
+    }
+
     #[test]
     fn unknown_file_is_an_error() {
         let err = trtexec_shape_args(&manifest(), "nope").unwrap_err();
