@@ -12,7 +12,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export VIRTUAL_ENV := $(VENV)
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build release demo model test test-run test-rust test-python lint inspect bench
+.PHONY: deps build release demo model test test-run test-rust test-python test-official lint inspect bench
 
 deps:
 	./deploy/install-deps.sh
@@ -63,6 +63,24 @@ test-rust:
 
 test-python:
 	$(PYTHON) -m pytest -q -rs engines/tests tests/judges
+
+## Parity of the Rust runtime with the OFFICIAL UniVS forward (opt-in: needs torch and the
+## official source trees, see engines/README.md). Builds UniVS R50 from its own code with
+## random weights, converts it with engines/export_official.py, writes the official outputs
+## on VIDEO's frames and runs tests/official_parity.rs on them. `make test` lists that test
+## as ignored, with the reason. OFFICIAL_PYTHON: a Python to install engines/official/requirements.txt into.
+UNIVS_SRC ?=
+DETECTRON2_SRC ?=
+VIDEO ?=
+OFFICIAL_PYTHON ?= $(PYTHON)
+OFFICIAL_CASE ?= $(CURDIR)/target/official-case
+test-official:
+	@test -n "$(UNIVS_SRC)" -a -n "$(DETECTRON2_SRC)" -a -n "$(VIDEO)" || \
+	  { echo "usage: make test-official UNIVS_SRC=<UniVS source> DETECTRON2_SRC=<detectron2 source> VIDEO=<video file>"; exit 2; }
+	$(OFFICIAL_PYTHON) -m pip install -q -r engines/official/requirements.txt
+	$(OFFICIAL_PYTHON) engines/official/parity_case.py --univs-src $(UNIVS_SRC) --detectron2-src $(DETECTRON2_SRC) \
+	  --video $(VIDEO) --out $(OFFICIAL_CASE)
+	SEGSTREAM_OFFICIAL_CASE=$(OFFICIAL_CASE) $(CARGO) test -p segstream --test official_parity -- --ignored --nocapture
 
 ## rustfmt (also checked by `make test`) and clippy.
 lint:

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::bundle::manifest::PromptEncoding;
 use crate::bundle::{resolve_bundle_dir, Bundle};
 // Re-exported: callers see one API; the types live below the kernels and output modules.
 pub use crate::frame::{FrameRef, PixelFormat};
@@ -138,6 +139,8 @@ impl Segmenter {
         let (gpu, gpu_warning) = gpu_kernels(provider);
         let i = &bundle.manifest.input;
         tracing::info!(bundle = %dir.display(), name = bundle.name(), %provider, classes = vocab.len(), "segmenter open");
+        let mut tracker = Tracker::new(settings.tracker.clone());
+        tracker.set_gather_tokens(bundle.manifest.model.prompt_encoding == PromptEncoding::Gather);
         Ok(Segmenter {
             bundle_name: bundle.name().to_string(),
             max_prompts: bundle.manifest.model.max_prompts,
@@ -151,7 +154,7 @@ impl Segmenter {
             features: Features::default(),
             encoder: engines.encoder,
             decoder: engines.decoder,
-            tracker: Tracker::new(settings.tracker.clone()),
+            tracker,
             upsampler: MaskUpsampler::new(),
             gpu,
             gpu_warning,

@@ -7,7 +7,13 @@
 #   deploy/tensorrt/build-engines.sh engines/tiny [--fp16]
 #
 # The optimisation profile of each model comes from the bundle manifest's [dynamic]
-# ranges, printed by `segstream trt-profile` (src/runtime/tensorrt/profile.rs).
+# ranges, printed by `segstream trt-profile` (src/runtime/tensorrt/profile.rs). Bundles of
+# contract v2 (engines/export_official.py: official UniVS) are covered the same way: their
+# prompt tokens are `token_dim` wide (512 for UniVS R50, so the decoder's max profile is
+# prompt_tokens:32x768x512); the encoder is static (one plan per exported input size).
+# Their decoder uses NonZero/ScatterND (Mask2Former's "attend everywhere when the mask is
+# empty" rule) and the encoder GridSample (MSDeformAttn), all TensorRT 10 layers; no plan
+# has been built from these bundles (no GPU or TensorRT where they were made).
 set -euo pipefail
 bundle="${1:?usage: build-engines.sh BUNDLE_DIR [extra trtexec flags]}"
 shift

@@ -52,6 +52,47 @@ pub struct ModelSpec {
     pub max_prompts: usize,
     pub max_prompt_tokens: usize,
     pub logit_scale: f32,
+    /// Contract version: 1 (default) or 2 (adds `prompt_encoding` and `token_dim`).
+    #[serde(default = "contract_v1")]
+    pub contract: u32,
+    /// How the runtime turns feature cells into prompt tokens (contract v2).
+    #[serde(default)]
+    pub prompt_encoding: PromptEncoding,
+    /// Width of a prompt token and of `feat_s8` with `prompt_encoding = "gather"`.
+    #[serde(default)]
+    pub token_dim: Option<usize>,
+}
+
+fn contract_v1() -> u32 {
+    1
+}
+
+/// Contract v1's sampler adds our sine encoding to `feat_s8` at the cell; contract v2's
+/// `gather` copies the cell's `token_dim` channels as they are: the encoder puts whatever
+/// the model's own sampler reads there (UniVS: the 1/8 features and their positional
+/// encoding, concatenated), so the runtime needs no formula of the model's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptEncoding {
+    #[default]
+    Sine,
+    Gather,
+}
+
+impl ModelSpec {
+    /// Width of a prompt token, which is also the channel count of `feat_s8`.
+    pub fn token_dim(&self) -> usize {
+        self.token_dim.unwrap_or(self.hidden_dim)
+    }
+
+    /// Channels of one encoder output / decoder feature input.
+    pub fn feature_channels(&self, name: &str) -> usize {
+        if name == "feat_s8" {
+            self.token_dim()
+        } else {
+            self.hidden_dim
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,7 +255,19 @@ impl Manifest {
         if self.model.max_prompts == 0 || self.model.max_prompt_tokens == 0 {
             return Err("[model] max_prompts and max_prompt_tokens must be >= 1".into());
         }
-        Ok(())
+        self.check_contract_version()
+    }
+
+    fn check_contract_version(&self) -> Result<(), String> {
+        let m = &self.model;
+        match (m.contract, m.prompt_encoding, m.token_dim) {
+            (1 | 2, PromptEncoding::Sine, None) => Ok(()),
+            (2, PromptEncoding::Gather, Some(d)) if d >= 1 => Ok(()),
+            (1, _, _) => Err("[model] prompt_encoding / token_dim need contract = 2".into()),
+            (2, PromptEncoding::Gather, _) => Err("[model] prompt_encoding = \"gather\" needs token_dim >= 1".into()),
+            (2, PromptEncoding::Sine, Some(_)) => Err("[model] token_dim is only meaningful with prompt_encoding = \"gather\"".into()),
+            (v, _, _) => Err(format!("[model] contract = {v} is not supported (1 or 2)")),
+        }
     }
 
     fn check_dynamic(&self) -> Result<(), String> {
@@ -255,7 +308,7 @@ impl Manifest {
     fn check_contract_tensors(&self) -> Result<(), String> {
         for (file, io, name, want) in self.contract_shapes() {
             let Some(t) = self.tensor(file, io, name) else {
-                return Err(format!("{file} {io} `{name}` is missing from [[tensors]] (contract v1 requires it)"));
+                return Err(format!("{file} {io} `{name}` is missing from [[tensors]] (contract v{} requires it)", self.model.contract));
             };
             if t.shape != want {
                 return Err(format!(
@@ -276,18 +329,17 @@ impl Manifest {
     fn contract_shapes(&self) -> Vec<(&'static str, Io, &'static str, Vec<Dim>)> {
         let (w, h) = (self.input.width as i64, self.input.height as i64);
         let m = &self.model;
-        let c = m.hidden_dim as i64;
         let fx = Dim::Fixed;
-        let feat = |s: i64| vec![fx(1), fx(c), fx(h / s), fx(w / s)];
+        let feat = |name: &str, s: i64| vec![fx(1), fx(m.feature_channels(name) as i64), fx(h / s), fx(w / s)];
         let (h4, w4) = (fx(h / 4), fx(w / 4));
         let n = fx(m.num_queries as i64);
         let p = self.prompt_dim(0);
         let mut v = vec![("image_encoder", Io::Input, "image", vec![fx(1), fx(3), fx(h), fx(w)])];
         for (name, s) in self.features() {
-            v.push(("image_encoder", Io::Output, name, feat(s)));
-            v.push(("mask_decoder", Io::Input, name, feat(s)));
+            v.push(("image_encoder", Io::Output, name, feat(name, s)));
+            v.push(("mask_decoder", Io::Input, name, feat(name, s)));
         }
-        v.push(("mask_decoder", Io::Input, "prompt_tokens", vec![p.clone(), self.prompt_dim(1), fx(c)]));
+        v.push(("mask_decoder", Io::Input, "prompt_tokens", vec![p.clone(), self.prompt_dim(1), fx(m.token_dim() as i64)]));
         v.push(("mask_decoder", Io::Input, "prompt_valid", vec![p.clone(), self.prompt_dim(1)]));
         for (prefix, q) in [("det", n), ("prompt", p)] {
             let name = |s: &'static str| -> &'static str { output_name(prefix, s) };

@@ -10,7 +10,7 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use manifest::{Dim, Io, Manifest, TensorSpec};
+pub use manifest::{Dim, Io, Manifest, PromptEncoding, TensorSpec};
 pub use resolve::resolve_bundle_dir;
 pub use validate::{check_model_io, IoSpec};
 
@@ -149,6 +149,38 @@ pub(crate) mod tests {
         assert_eq!(m.dynamic["P"], [1, 4, 32]);
         let t = m.tensor("mask_decoder", Io::Output, "prompt_masks").unwrap();
         assert_eq!(t.shape, vec![Dim::Symbol("P".into()), Dim::Fixed(16), Dim::Fixed(16)]);
+    }
+
+    /// Contract v2 `gather`: feat_s8 and prompt_tokens are token_dim wide; every other
+    /// tensor keeps hidden_dim; the new keys need contract = 2 and each other.
+    #[test]
+    fn contract_v2_gather_widens_feat_s8_and_tokens_only() {
+        let v2 = |model: &str| {
+            FIXTURE_TOML
+                .replacen("[model]", &format!("[model]\n{model}"), 1)
+                .replacen("shape = [1, 16, 8, 8]", "shape = [1, 40, 8, 8]", 2)
+                .replacen("shape = [\"P\", \"T\", 16]", "shape = [\"P\", \"T\", 40]", 1)
+        };
+        let m = Manifest::parse(&v2("contract = 2\nprompt_encoding = \"gather\"\ntoken_dim = 40")).unwrap();
+        assert_eq!((m.model.token_dim(), m.model.feature_channels("feat_s8"), m.model.feature_channels("feat_s16")), (40, 40, 16));
+        assert_eq!(m.model.prompt_encoding, PromptEncoding::Gather);
+        let cases = [
+            ("prompt_encoding = \"gather\"\ntoken_dim = 40", "need contract = 2"),
+            ("contract = 2\nprompt_encoding = \"gather\"", "needs token_dim"),
+            ("contract = 3\nprompt_encoding = \"gather\"\ntoken_dim = 40", "contract = 3 is not supported"),
+            (
+                "contract = 2\nprompt_encoding = \"gather\"\ntoken_dim = 48",
+                "`feat_s8` is declared as [1, 40, 8, 8], but [input]/[model] imply [1, 48, 8, 8]",
+            ),
+            ("contract = 2\nprompt_encoding = \"gaze\"\ntoken_dim = 40", "unknown variant `gaze`"),
+        ];
+        for (model, want) in cases {
+            let e = Manifest::parse(&v2(model)).unwrap_err();
+            assert!(e.contains(want), "{model:?}: got {e:?}, want {want:?}");
+        }
+        // A v1 manifest is unchanged: tokens are hidden_dim wide.
+        let v1 = Manifest::parse(FIXTURE_TOML).unwrap();
+        assert_eq!((v1.model.contract, v1.model.token_dim(), v1.model.prompt_encoding), (1, 16, PromptEncoding::Sine));
     }
 
     #[test]

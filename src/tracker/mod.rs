@@ -131,6 +131,12 @@ impl Tracker {
         &self.config
     }
 
+    /// Prompt tokens as the bundle wants them (contract v2 `prompt_encoding`): `true`
+    /// copies the cells of `feat_s8` as they are, `false` adds the v1 sine encoding.
+    pub fn set_gather_tokens(&mut self, gather: bool) {
+        self.sampler.gather_only = gather;
+    }
+
     /// Changes take effect on the next frame; changing token or memory sizes clears the
     /// affected targets' token memory (their pools are reallocated).
     pub fn config_mut(&mut self) -> &mut TrackerConfig {

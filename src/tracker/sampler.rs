@@ -67,6 +67,9 @@ fn centroid(mask: &Mask) -> Option<(f64, f64)> {
 /// encoding of every cell is computed once per grid size: it is most of the sampling cost.
 #[derive(Debug, Default)]
 pub struct Sampler {
+    /// Contract v2 `prompt_encoding = "gather"`: the token is the cell's channels as they
+    /// are (the encoder already put the model's own positional encoding in them).
+    pub gather_only: bool,
     cells: Vec<(usize, usize)>,
     /// [h8 * w8, C] encodings of the grid `grid`.
     pe: Vec<f32>,
@@ -86,6 +89,15 @@ impl Sampler {
         if n == 0 || r == 0 {
             return false;
         }
+        if self.gather_only {
+            for t in 0..r {
+                let (i, j) = self.draw(t, r, rng);
+                for (ch, tok) in out[t * c..(t + 1) * c].iter_mut().enumerate() {
+                    *tok = s8.data[(ch * h8 + i) * w8 + j];
+                }
+            }
+            return true;
+        }
         if self.grid != (c, h8, w8) {
             self.pe.resize(h8 * w8 * c, 0.0);
             for i in 0..h8 {
@@ -97,19 +109,26 @@ impl Sampler {
             self.grid = (c, h8, w8);
         }
         for t in 0..r {
-            let (i, j) = if n < r {
-                self.cells[rng.gen_range(0..n)]
-            } else {
-                let k = rng.gen_range(t..n);
-                self.cells.swap(t, k);
-                self.cells[t]
-            };
+            let (i, j) = self.draw(t, r, rng);
             let pe = &self.pe[(i * w8 + j) * c..(i * w8 + j + 1) * c];
             for (ch, (tok, p)) in out[t * c..(t + 1) * c].iter_mut().zip(pe).enumerate() {
                 *tok = s8.data[(ch * h8 + i) * w8 + j] + p;
             }
         }
         true
+    }
+
+    /// The cell of token `t` of `r`: uniform from the "in" cells, with replacement when
+    /// there are fewer than `r` of them, else without (partial Fisher-Yates).
+    fn draw(&mut self, t: usize, r: usize, rng: &mut SmallRng) -> (usize, usize) {
+        let n = self.cells.len();
+        if n < r {
+            self.cells[rng.gen_range(0..n)]
+        } else {
+            let k = rng.gen_range(t..n);
+            self.cells.swap(t, k);
+            self.cells[t]
+        }
     }
 }
 
@@ -217,6 +236,31 @@ mod tests {
             });
             assert!(cell.is_some(), "token {t} is not from an in-cell");
         }
+    }
+
+    #[test]
+    fn gather_tokens_are_the_cells_channels_exactly() {
+        let (c, h8, w8) = (6, 4, 4);
+        let mut s8 = Tensor::zeros(&[c, h8, w8]);
+        for (k, v) in s8.data.iter_mut().enumerate() {
+            *v = k as f32;
+        }
+        let mut m = Mask::new(16, 16);
+        for (x, y) in [(2, 2), (14, 6)] {
+            m.set(x, y, true); // cells (0,0) and (1,3)
+        }
+        let mut sampler = Sampler { gather_only: true, ..Default::default() };
+        let mut out = vec![0.0; 5 * c];
+        assert!(sampler.sample(&m, &s8, &mut SmallRng::seed_from_u64(1), &mut out));
+        for t in 0..5 {
+            let tok = &out[t * c..(t + 1) * c];
+            let cell = [(0usize, 0usize), (1, 3)].into_iter().find(|&(i, j)| (0..c).all(|ch| tok[ch] == s8.data[(ch * h8 + i) * w8 + j]));
+            assert!(cell.is_some(), "token {t} = {tok:?} is not an in-cell's channels");
+        }
+        // The same draw as the sine sampler: only the encoding differs.
+        let mut sine = vec![0.0; 5 * c];
+        assert!(Sampler::default().sample(&m, &s8, &mut SmallRng::seed_from_u64(1), &mut sine));
+        assert!((0..5).all(|t| (out[t * c] - sine[t * c]).abs() <= 1.0), "{out:?} vs {sine:?}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub struct OrtDecoder {
     /// Feature input names (mask_feat, s8, s16, s32[, class_feat]) and their
     /// [1, C, h, w] shapes.
     features: Vec<(&'static str, [usize; 4])>,
+    /// Width of a prompt token (`token_dim`; hidden_dim in contract v1).
     hidden: usize,
     max_prompts: usize,
     max_tokens: usize,
@@ -54,8 +55,9 @@ impl OrtDecoder {
         let names: Vec<String> = OUTPUTS.iter().map(|s| s.to_string()).collect();
         let device = features.map(|f| DecoderDevice::new(&session, f, &names)).transpose().map_err(RuntimeError::Session)?;
         let m = &bundle.manifest;
-        let (w, h, c) = (m.input.width, m.input.height, m.model.hidden_dim);
-        let features = m.features().into_iter().map(|(n, s)| (n, [1, c, h / s as usize, w / s as usize])).collect();
+        let (w, h, c) = (m.input.width, m.input.height, m.model.token_dim());
+        let features =
+            m.features().into_iter().map(|(n, s)| (n, [1, m.model.feature_channels(n), h / s as usize, w / s as usize])).collect();
         Ok(OrtDecoder {
             session,
             features,

@@ -37,13 +37,13 @@ impl OrtEncoder {
         let options = options.into();
         let session = super::session::open_validated(bundle, "image_encoder", options)?;
         let m = &bundle.manifest;
-        let (w, h, c) = (m.input.width, m.input.height, m.model.hidden_dim);
+        let (w, h) = (m.input.width, m.input.height);
         let init = |e: ort::Error| RuntimeError::Session(format!("image encoder: preparing buffers: {e}"));
         let input_shape = [1, 3, h, w];
         let input = OrtTensor::<f32>::new(&Allocator::default(), input_shape).map_err(init)?;
         let mut binding = session.create_binding().map_err(init)?;
         let outputs: Vec<(&'static str, [usize; 4])> =
-            m.features().into_iter().map(|(name, s)| (name, [1, c, h / s as usize, w / s as usize])).collect();
+            m.features().into_iter().map(|(name, s)| (name, [1, m.model.feature_channels(name), h / s as usize, w / s as usize])).collect();
         let device = match options.provider {
             Provider::Cpu => {
                 for &(name, shape) in &outputs {

@@ -93,7 +93,8 @@ pub struct TrtDecoder {
 
 impl TrtDecoder {
     pub fn new(engine: TrtEngine, bundle: &Bundle, store: SharedFeatures) -> TrtDecoder {
-        let c = bundle.manifest.model.hidden_dim;
+        // Prompt tokens are token_dim wide (hidden_dim unless contract v2's "gather").
+        let c = bundle.manifest.model.token_dim();
         let names = bundle.manifest.features().into_iter().map(|f| f.0).collect();
         TrtDecoder { engine, hidden: c, names, empty_tokens: vec![0.0; c], store }
     }

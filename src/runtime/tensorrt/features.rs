@@ -23,10 +23,11 @@ pub struct FeatureStore {
 impl FeatureStore {
     pub fn new(bundle: &Bundle, stream: &Arc<CudaStream>) -> Result<SharedFeatures, String> {
         let m = &bundle.manifest;
-        let (w, h, c) = (m.input.width, m.input.height, m.model.hidden_dim);
+        let (w, h) = (m.input.width, m.input.height);
         let mut maps = Vec::new();
         for (name, stride) in m.features() {
-            let shape = [1, c, h / stride as usize, w / stride as usize];
+            // feat_s8 is token_dim wide under contract v2 ("gather"); the others hidden_dim.
+            let shape = [1, m.model.feature_channels(name), h / stride as usize, w / stride as usize];
             let buf = stream.alloc_zeros::<f32>(shape.iter().product()).map_err(|e| format!("CUDA driver: feature buffers: {e:?}"))?;
             maps.push((name, shape, buf));
         }

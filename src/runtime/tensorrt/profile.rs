@@ -42,7 +42,7 @@ mod tests {
         let args = trtexec_shape_args(&m, "mask_decoder").unwrap();
         assert_eq!(args.len(), 3);
         let [p, t] = ["P", "T"].map(|s| m.dynamic[s]);
-        let c = m.model.hidden_dim;
+        let c = m.model.token_dim();
         for (level, arg) in args.iter().enumerate() {
             let want = format!("prompt_tokens:{}x{}x{c}", p[level], t[level]);
             assert!(arg.contains(&want), "{arg} lacks {want}");
@@ -51,6 +51,19 @@ mod tests {
             assert!(!arg.contains("feat_s8"), "{arg}");
         }
         assert!(args[0].starts_with("--minShapes=") && args[2].starts_with("--maxShapes="));
+    }
+
+    /// Contract v2 (`gather`): the prompt-token profile is token_dim wide, not hidden_dim.
+    #[test]
+    fn gather_bundle_profile_uses_token_dim() {
+        let text = crate::bundle::tests::FIXTURE_TOML
+            .replacen("[model]", "[model]\ncontract = 2\nprompt_encoding = \"gather\"\ntoken_dim = 40", 1)
+            .replacen("shape = [1, 16, 8, 8]", "shape = [1, 40, 8, 8]", 2)
+            .replacen("shape = [\"P\", \"T\", 16]", "shape = [\"P\", \"T\", 40]", 1);
+        let m = Manifest::parse(&text).unwrap();
+        let args = trtexec_shape_args(&m, "mask_decoder").unwrap();
+        let [p, t] = ["P", "T"].map(|s| m.dynamic[s]);
+        assert!(args[2].contains(&format!("prompt_tokens:{}x{}x40", p[2], t[2])), "{args:?}");
     }
 
     #[test]

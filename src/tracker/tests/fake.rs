@@ -104,11 +104,15 @@ pub struct FakeDecoder {
     pub calls: Vec<Call>,
     /// Keep only the last call (long runs).
     pub log_last_only: bool,
+    /// Largest distance of a valid token's channel 0 from its key's 100 * key: 0 when the
+    /// tokens are the feature cells as they are (contract v2 gather), up to 1 with the sine
+    /// encoding added.
+    pub max_token_offset: f32,
 }
 
 impl FakeDecoder {
     pub fn new(script: Vec<Vec<Obj>>) -> Self {
-        FakeDecoder { script, calls: Vec::new(), log_last_only: false }
+        FakeDecoder { script, calls: Vec::new(), log_last_only: false, max_token_offset: 0.0 }
     }
 }
 
@@ -166,6 +170,13 @@ impl MaskDecoder for FakeDecoder {
         let p = prompts.num_prompts();
         let mut out = DecoderOutput { detections: QueryOutputs::default(), prompts: group(p) };
         let mut valid = Vec::new();
+        let (t_len, c) = (prompts.valid.shape.get(1).copied().unwrap_or(0), prompts.tokens.shape.get(2).copied().unwrap_or(1));
+        for (k, &v) in prompts.valid.data.iter().enumerate().take(p * t_len) {
+            if v > 0.5 {
+                let ch0 = prompts.tokens.data[k * c];
+                self.max_token_offset = self.max_token_offset.max((ch0 - 100.0 * (ch0 / 100.0).round()).abs());
+            }
+        }
         for row in 0..p {
             let (key, v) = prompt_key(prompts, row);
             valid.push(v);

@@ -68,6 +68,23 @@ fn prompt_tracker_follows_targets_without_detection() {
     assert_eq!(dec.calls[11].1, vec![32 * 6, 32 * 6], "pinned + M = 5 FIFO frames at most");
 }
 
+/// Contract v2 `gather`: tokens are the feature cells exactly (no sine term), and the
+/// tracker follows the targets from them as with v1 tokens.
+#[test]
+fn gather_tokens_carry_the_cells_exactly_and_track() {
+    let mut sine = FakeDecoder::new(two_movers(8));
+    run(&mut Tracker::new(TrackerConfig { detect_interval: 5, ..Default::default() }), &mut sine);
+    assert!(sine.max_token_offset > 0.1, "the v1 sampler adds its encoding: {}", sine.max_token_offset);
+    let mut tr = Tracker::new(TrackerConfig { detect_interval: 5, ..Default::default() });
+    tr.set_gather_tokens(true);
+    let mut dec = FakeDecoder::new(two_movers(8));
+    let out = run(&mut tr, &mut dec);
+    assert_eq!(ids(&out), vec![1, 2]);
+    assert!(out.iter().all(|f| f.len() == 2));
+    assert_eq!(dec.calls[3].1, vec![32 * 3, 32 * 3], "pinned + 2 FIFO frames, as with v1 tokens");
+    assert_eq!(dec.max_token_offset, 0.0);
+}
+
 #[test]
 fn detection_runs_every_frame_while_there_is_no_target() {
     let mut script: Vec<Vec<Obj>> = vec![vec![]; 4];

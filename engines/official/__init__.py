@@ -1,0 +1,1 @@
+"""Exporters for the papers' own (official) checkpoints: see engines/README.md."""
