@@ -169,7 +169,9 @@ fn rtsp_run_survives_a_server_restart_and_a_stalled_server() {
     assert!(src[2]["reason"].as_str().unwrap().contains("no frame for 3.0 s"), "{}", src[2]);
     for pair in src.chunks(2) {
         let (lost, back) = (pair[0]["frame"].as_u64().unwrap(), pair[1]["frame"].as_u64().unwrap());
-        assert_eq!(back, lost + 1, "the restored event names the first frame after the lost one: {pair:?}");
+        // Usually lost + 1; a frame the leaky live queue drops right after the reconnect
+        // (a loaded machine) makes it later, never earlier.
+        assert!(back > lost, "the restored event names a frame after the lost one: {pair:?}");
         assert!(pair[1]["outage_ms"].as_u64().unwrap() > 0);
     }
     let restored_at = src[1]["frame"].as_u64().unwrap() as usize;
