@@ -62,10 +62,11 @@ pub enum RuntimeError {
 
 /// CPU threads of one ONNX Runtime session (its intra-op pool).
 ///
-/// Default: one thread without spinning. Measured on a 2-core x86-64 CPU with the default
-/// bundle (docs/PERFORMANCE.md): a second intra-op thread speeds one stream up by a few per
-/// cent while taking the other core, so one thread per stream is what lets N streams use
-/// N cores; spinning burns a core between frames for no gain at video rates.
+/// Default: one thread without spinning. On a 2-core x86-64 CPU with the default bundle a
+/// second intra-op thread sped one stream up by about 2 % while occupying the other core
+/// (two 1-thread processes of the model reached 1.84x one), so one thread per stream is
+/// what lets N streams use N cores; spinning burns a core between frames for no gain at
+/// video rates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Threads {
     /// Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
