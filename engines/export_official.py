@@ -112,6 +112,7 @@ def main(argv=None):
     import torch
 
     from official import univs_export as ux
+    from segmodel.export import stamp_table_shapes
 
     args.out.mkdir(parents=True, exist_ok=True)
     h, w = args.input_size
@@ -139,8 +140,8 @@ def main(argv=None):
     skipped = ux.check_consumed(official.model.state_dict().keys(), used | {"sem_seg_head.predictor.cls_temp.weight"})
     ux.export_graphs(official, args.out, (h, w), args.max_prompts, max_tokens)
     table = ux.tensor_table((h, w), c, n, d, args.max_prompts)
-    ux.stamp_shapes(args.out / "image_encoder.onnx", "image_encoder", table)
-    ux.stamp_shapes(args.out / "mask_decoder.onnx", "mask_decoder", table)
+    stamp_table_shapes(args.out / "image_encoder.onnx", "image_encoder", table)
+    stamp_table_shapes(args.out / "mask_decoder.onnx", "mask_decoder", table)
     vocab = vocabulary(args, emb_path)
     (args.out / "vocabulary.json").write_text(json.dumps(vocab))
     logit_scale = float(math.exp(p.cls_temp.weight.item()))

@@ -185,26 +185,6 @@ def tensor_table(size, c, n, d, max_prompts):
     return rows
 
 
-def stamp_shapes(path: Path, file_key, table):
-    import onnx
-
-    model = onnx.load(str(path))
-    want = {(io, name): shape for f, io, name, shape in table if f == file_key}
-    for io, values in (("input", model.graph.input), ("output", model.graph.output)):
-        for v in values:
-            dims = v.type.tensor_type.shape.dim
-            shape = want[(io, v.name)]
-            assert len(dims) == len(shape), (v.name, shape)
-            for dd, s in zip(dims, shape):
-                if isinstance(s, int):
-                    dd.ClearField("dim_param")
-                    dd.dim_value = s
-                else:
-                    dd.ClearField("dim_value")
-                    dd.dim_param = s
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-
 
 def toml_value(v):
     if isinstance(v, str):

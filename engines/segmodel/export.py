@@ -88,9 +88,15 @@ def stamp_io_shapes(path: Path, file_key: str, cfg: ModelConfig):
     that makes them (N + P minus P) instead of the constant N; stamping the declared
     shapes lets ONNX Runtime and TensorRT see exactly the contract's static dims.
     """
+    stamp_table_shapes(path, file_key, tensor_table(cfg))
+
+
+def stamp_table_shapes(path: Path, file_key: str, rows):
+    """Write the shapes of `rows` (file, "input"|"output", name, shape) for `file_key` onto
+    the ONNX file's graph inputs/outputs (ints fixed, strings symbolic) and check it."""
     import onnx
     model = onnx.load(str(path))
-    table = {(io, name): shape for f, io, name, shape in tensor_table(cfg) if f == file_key}
+    table = {(io, name): shape for f, io, name, shape in rows if f == file_key}
     for io, values in (("input", model.graph.input), ("output", model.graph.output)):
         for v in values:
             dims = v.type.tensor_type.shape.dim
