@@ -10,10 +10,11 @@ private mosquitto on a free loopback port; a subscriber here records each frame 
 The server is killed `--restarts` times, evenly spread, for `--outage` seconds each.
 
 Reports, per interval of the run: segstream's RSS (VmRSS from /proc), frame messages and
-the relative latency (message arrival minus the frame's PTS, both from the first frame after
-the last (re)connection, so a flat value means no latency builds up); at the end: frames
-counted by segstream's own metrics vs frame messages received (every processed frame must
-arrive; the last frames before the scrape may still be in flight), frame numbers and PTS monotonic, source_lost/source_restored events seen.
+the relative latency (message arrival minus the frame's PTS, less the smallest such
+difference of the same connection, so a flat value means no latency builds up); at the end:
+segstream's own counters from /metrics (read with the judge tests/consumers/parse_metrics.py)
+vs frame messages received (every processed frame must arrive; the last frames before the
+scrape may still be in flight), frame numbers and PTS monotonic, source events seen.
 """
 import argparse
 import json
@@ -29,6 +30,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from compare_python import REPO, free_port, start_broker
+
+sys.path.insert(0, str(REPO / "tests" / "consumers"))
+from parse_metrics import samples  # noqa: E402
 
 SEGSTREAM = REPO / "target" / "release" / "segstream"
 MIN_CLIP_SECONDS = 8  # the shared clips last ~10 s
@@ -88,15 +92,17 @@ def rss_mib(pid):
     return float("nan")
 
 
-def scrape(port, name):
+def scrape(port, names):
+    """{name: value summed over labels} for each of `names` from segstream's /metrics."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(name + " ") or l.startswith(name + "{"))
+    got = samples(text)
+    return {n: sum(v for name, _, v in got if name == n) for n in names}
 
 
 def windows(rec, restarts, t0, minutes, step):
     """Per `step` minutes: frames and latency p50/p95 (ms) relative to the fastest frame of the
-    same connection (arrival minus PTS; PTS restarts with each connection)."""
-    cuts = sorted(t for t, _ in restarts)
+    same connection (arrival minus PTS; a connection starts at t0 or at a server restart)."""
+    cuts = sorted(restarts)
     epoch_of = lambda now: max([c for c in cuts if c <= now], default=t0)  # noqa: E731
     frames = [(now, epoch_of(now), now - m["pts"] / 1e9) for now, m in rec.frames if m.get("pts") is not None]
     base = {}
@@ -143,12 +149,11 @@ def main():
                     server.wait()
                     time.sleep(a.outage)
                     server = start_server(rport, video)
-                    restarts.append((time.time(), "restarted"))
+                    restarts.append(time.time())
                 rss.append((time.time() - t0, rss_mib(seg.pid)))
                 time.sleep(10)
-            counters = {n: scrape(metrics, f"segstream_{n}_total") for n in
-                        ("frames", "dropped_frames", "mqtt_published", "mqtt_acknowledged", "mqtt_dropped",
-                         "source_outages")}
+            counters = scrape(metrics, [f"segstream_{n}_total" for n in ("frames", "dropped_frames", "mqtt_published",
+                                                                         "mqtt_acknowledged", "mqtt_dropped", "source_outages")])
         finally:
             seg.terminate()
             seg.wait(timeout=60)
