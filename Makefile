@@ -12,7 +12,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export VIRTUAL_ENV := $(VENV)
 PYTHON := $(VENV)/bin/python
 
-.PHONY: check-aarch64 deps build release demo model test test-run test-rust test-python test-official lint inspect bench
+.PHONY: check-aarch64 deps build release demo model int8 test test-run test-rust test-python test-official lint inspect bench
 
 deps:
 	./deploy/install-deps.sh
@@ -40,6 +40,12 @@ model: release
 	$(PYTHON) engines/train.py --out engines/checkpoints/tiny.pt $(TRAIN_ARGS)
 	$(PYTHON) engines/export_bundle.py --checkpoint engines/checkpoints/tiny.pt --out $(MODEL_OUT) \
 	  --skip-text --input-size 320 --description "$(MODEL_DESCRIPTION)"
+
+## Rewrite the optional int8 bundle engines/tiny-int8 from engines/tiny (no torch): static
+## QDQ int8 image encoder calibrated on 256 synthetic-world frames, the other files copied
+## from engines/tiny; a rerun on one machine writes the same bytes. engines/README.md, "int8".
+int8: release
+	$(PYTHON) engines/tools/quantize_bundle.py engines/tiny engines/tiny-int8
 
 # TRAIN_ARGS: extra train.py options (a short smoke run: TRAIN_ARGS="--iters 20 --videos 16
 # --hard-videos 0 --data /tmp/smoke"); MODEL_OUT: where the networks go (text files stay).

@@ -45,16 +45,21 @@ pub fn frame(format: gst_video::VideoFormat, width: u32, height: u32, seed: u8) 
 /// unpadded) with the box of its largest visible object on each frame: in-distribution
 /// input for a box prompt, unlike a texture.
 pub fn world_frames(seed: u64, width: u32, height: u32, n: u64) -> Vec<(gst::Buffer, segstream::mask::BBox)> {
+    world_frames_with_truth(seed, width, height, n)
+        .into_iter()
+        .map(|(buf, truth)| {
+            let largest = truth.objects.iter().max_by_key(|o| o.visible_area).and_then(|o| o.bbox).expect("a visible object");
+            (buf, largest)
+        })
+        .collect()
+}
+
+/// Frames 0..n of a synthetic world video (as [`world_frames`]) with their full ground truth.
+pub fn world_frames_with_truth(seed: u64, width: u32, height: u32, n: u64) -> Vec<(gst::Buffer, segstream::world::FrameTruth)> {
     use segstream::world::{Difficulty, World, WorldConfig};
     init();
     let mut world = World::new(WorldConfig::new(seed, Difficulty::Normal, width as usize, height as usize)).unwrap();
-    core_world_frames::frames(&mut world, n)
-        .into_iter()
-        .map(|(rgb, truth)| {
-            let largest = truth.objects.iter().max_by_key(|o| o.visible_area).and_then(|o| o.bbox).expect("a visible object");
-            (gst::Buffer::from_mut_slice(rgb), largest)
-        })
-        .collect()
+    core_world_frames::frames(&mut world, n).into_iter().map(|(rgb, truth)| (gst::Buffer::from_mut_slice(rgb), truth)).collect()
 }
 
 /// A frame filled with one byte value.
