@@ -4,7 +4,7 @@ afresh with a few calibration frames. ONNX Runtime only, no torch.
 Agreement with fp32 is measured on the masks of the learnable queries that fp32 is sure of
 (det_quality > 0.5), binarised as the runtime does (logit > 0, i.e. sigmoid > 0.5), on
 frames of validation worlds (seeds 90000..) that calibration never saw. The committed bundle
-gives a mean IoU near 0.99 there; an encoder calibrated on unnormalised frames gives about 0.7.
+gives a mean IoU of 0.995 there (41 masks); an encoder calibrated on unnormalised frames 0.56.
 
 Run: python -m pytest engines/tests/test_int8_bundle.py -q
 """
