@@ -4,7 +4,11 @@
 mod runtime_common;
 
 use runtime_common::{make_bundle, tiny};
+use segstream::bundle::Bundle;
+use segstream::model::{DecoderOutput, Features, PromptBatch, QueryOutputs};
+use segstream::runtime::{backend_with, EngineOptions};
 use segstream::segmenter::{FrameRef, FrameResult, PixelFormat, Segmenter, SegmenterSettings};
+use segstream::tensor::Tensor;
 use segstream::tracker::TrackerConfig;
 use segstream::world::{Difficulty, World, WorldConfig};
 
@@ -13,8 +17,11 @@ fn segmenter(prompt_decoder: bool, detect_interval: u32) -> Segmenter {
     Segmenter::open(&SegmenterSettings { model: Some(tiny()), tracker, prompt_decoder, ..Default::default() }).unwrap()
 }
 
-/// (track id, class id, mask bits) of every object, and the scores apart.
-fn summary(r: &FrameResult) -> (Vec<(u64, usize, Vec<u8>)>, Vec<f32>) {
+/// (track id, class id, mask bits) of an object.
+type Object = (u64, usize, Vec<u8>);
+
+/// Every object of a frame, and the scores apart.
+fn summary(r: &FrameResult) -> (Vec<Object>, Vec<f32>) {
     let objects = r.objects.iter().map(|o| (o.track_id, o.class_id, o.mask.data.clone())).collect();
     (objects, r.objects.iter().map(|o| o.score).collect())
 }
@@ -79,4 +86,97 @@ fn a_prompt_decoder_with_detection_outputs_is_refused() {
     let off = SegmenterSettings { model: Some(dir.path().into()), prompt_decoder: false, ..Default::default() };
     let e = Segmenter::open(&off).err().expect("refused").to_string();
     assert!(e.contains("is not declared in the manifest"), "{e}");
+}
+
+/// A [1, 3, H, W] image with structure in every channel (a ramp modulo a prime).
+fn ramp_image(w: usize, h: usize) -> Tensor {
+    let mut t = Tensor::zeros(&[1, 3, h, w]);
+    for (i, v) in t.data.iter_mut().enumerate() {
+        *v = ((i % 97) as f32 / 97.0) - 0.5;
+    }
+    t
+}
+
+/// `p` prompts of `t` token slots, row r having 1 + (r mod t) real tokens (so rows differ
+/// in length, the last may be full), values spread over [-1, 1].
+fn prompts(p: usize, t: usize, c: usize, seed: usize) -> PromptBatch {
+    let mut b = PromptBatch { tokens: Tensor::zeros(&[p, t, c]), valid: Tensor::zeros(&[p, t]) };
+    for (i, v) in b.tokens.data.iter_mut().enumerate() {
+        *v = (((i + seed) * 7919) % 211) as f32 / 105.0 - 1.0;
+    }
+    for row in 0..p {
+        for k in 0..=((row * 5 + seed) % t) {
+            b.valid.data[row * t + k] = 1.0;
+        }
+    }
+    b
+}
+
+/// Largest |a - b| over a tensor, relative to max(1, largest |a|); shapes must agree.
+fn worst(name: &str, a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.shape, b.shape, "{name}");
+    let scale = a.data.iter().fold(1f32, |m, v| m.max(v.abs()));
+    a.data.iter().zip(&b.data).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+fn prompt_rows_differ(full: &QueryOutputs, part: &QueryOutputs) -> f32 {
+    [
+        worst("mask_logits", &full.mask_logits, &part.mask_logits),
+        worst("class_emb", &full.class_emb, &part.class_emb),
+        worst("assoc_emb", &full.assoc_emb, &part.assoc_emb),
+        worst("quality", &full.quality, &part.quality),
+    ]
+    .into_iter()
+    .fold(0f32, f32::max)
+}
+
+/// Real ONNX Runtime, real bundle: on the same features, the prompt-only decoder's rows
+/// equal the full decoder's prompt rows (1e-5 of each output's scale) for one prompt,
+/// several, and the manifest's maximum; the full decoder without detection gives them too.
+#[test]
+fn prompt_only_decoder_rows_equal_the_full_decoders_for_every_batch_size() {
+    let bundle = Bundle::load(&tiny()).unwrap();
+    let m = &bundle.manifest;
+    let (w, h, c, t) = (m.input.width, m.input.height, m.model.token_dim(), m.model.max_prompt_tokens);
+    let open = |prompt_decoder| backend_with(EngineOptions { prompt_decoder, ..Default::default() }).open(&bundle).unwrap();
+    let (mut with, mut without) = (open(true), open(false));
+    assert!(with.decoder.prompt_only() && !without.decoder.prompt_only());
+    let mut f = Features::default();
+    with.encoder.encode(&ramp_image(w, h), &mut f).unwrap();
+    let (mut part, mut full, mut full_detect) = (DecoderOutput::default(), DecoderOutput::default(), DecoderOutput::default());
+    for (p, seed) in [(1, 0), (1, 3), (5, 1), (m.model.max_prompts, 2)] {
+        let batch = prompts(p, t, c, seed);
+        with.decoder.decode_into(&f, &batch, false, &mut part).unwrap();
+        without.decoder.decode_into(&f, &batch, false, &mut full).unwrap();
+        without.decoder.decode_into(&f, &batch, true, &mut full_detect).unwrap();
+        assert_eq!(part.prompts.mask_logits.shape, vec![p, h / 4, w / 4], "P = {p}");
+        assert_eq!(part.detections.mask_logits.shape.first().copied().unwrap_or(0), 0, "no detection rows without detection");
+        let d = prompt_rows_differ(&full_detect.prompts, &part.prompts);
+        assert!(d <= 1e-5, "P = {p}, seed {seed}: prompt-only rows differ by {d:e} of their scale");
+        let d = prompt_rows_differ(&full_detect.prompts, &full.prompts);
+        assert!(d <= 1e-5, "P = {p}, seed {seed}: the full decoder without detection differs by {d:e}");
+        // Detection through the same engines still returns the learnable rows.
+        with.decoder.decode_into(&f, &batch, true, &mut part).unwrap();
+        assert_eq!(part.detections.mask_logits.shape[0], m.model.num_queries, "P = {p}");
+    }
+}
+
+/// A manifest naming a prompt decoder file that is not there fails to load, naming it.
+#[test]
+fn a_missing_prompt_decoder_file_is_a_load_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(tiny()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() != "bundle.toml" && path.file_name().unwrap() != "prompt_decoder.onnx" {
+            std::os::unix::fs::symlink(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::copy(tiny().join("bundle.toml"), dir.path().join("bundle.toml")).unwrap();
+    let e = Bundle::load(dir.path()).expect_err("refused").to_string();
+    assert_eq!(e, format!("{}: [files] prompt_decoder does not exist", dir.path().join("prompt_decoder.onnx").display()));
+    // A file that is not ONNX: an error at open, naming the file.
+    std::fs::write(dir.path().join("prompt_decoder.onnx"), b"not a protobuf").unwrap();
+    let e = Segmenter::open(&SegmenterSettings { model: Some(dir.path().into()), ..Default::default() }).err().expect("refused");
+    let e = e.to_string();
+    assert!(e.contains(&format!("{}: loading the model:", dir.path().join("prompt_decoder.onnx").display())), "{e}");
 }
