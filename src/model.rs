@@ -163,6 +163,12 @@ pub trait MaskDecoder {
     /// has zero rows.
     fn decode_into(&mut self, features: &Features, prompts: &PromptBatch, detect: bool, out: &mut DecoderOutput) -> Result<(), ModelError>;
 
+    /// Whether frames without detection run a decoder without the learnable queries (the
+    /// bundle's prompt-only decoder); the output is the same either way.
+    fn prompt_only(&self) -> bool {
+        false
+    }
+
     /// [`decode_into`](Self::decode_into) a fresh output (tests, benches, tools).
     fn decode(&mut self, features: &Features, prompts: &PromptBatch, detect: bool) -> Result<DecoderOutput, ModelError> {
         let mut out = DecoderOutput::default();

@@ -43,6 +43,9 @@ pub struct SegmenterSettings {
     pub vocabulary: Vec<String>,
     /// ONNX Runtime threads per engine session (see [`Threads`] for the default's evidence).
     pub threads: Threads,
+    /// Use the bundle's prompt-only decoder on frames without detection (default on; same
+    /// results, see [`EngineOptions::prompt_decoder`]).
+    pub prompt_decoder: bool,
 }
 
 impl Default for SegmenterSettings {
@@ -54,6 +57,7 @@ impl Default for SegmenterSettings {
             mask_size: None,
             vocabulary: Vec::new(),
             threads: Threads::default(),
+            prompt_decoder: true,
         }
     }
 }
@@ -135,10 +139,12 @@ impl Segmenter {
             }
         }
         check_threads(&settings.threads)?;
-        let engines = backend_with(EngineOptions { provider, threads: settings.threads }).open(&bundle).map_err(|e| load(&e))?;
+        let options = EngineOptions { provider, threads: settings.threads, prompt_decoder: settings.prompt_decoder };
+        let engines = backend_with(options).open(&bundle).map_err(|e| load(&e))?;
         let (gpu, gpu_warning) = gpu_kernels(provider);
         let i = &bundle.manifest.input;
-        tracing::info!(bundle = %dir.display(), name = bundle.name(), %provider, classes = vocab.len(), "segmenter open");
+        let prompt_only = engines.decoder.prompt_only();
+        tracing::info!(bundle = %dir.display(), name = bundle.name(), %provider, classes = vocab.len(), prompt_only, "segmenter open");
         let mut tracker = Tracker::new(settings.tracker.clone());
         tracker.set_gather_tokens(bundle.manifest.model.prompt_encoding == PromptEncoding::Gather);
         Ok(Segmenter {
@@ -264,6 +270,11 @@ impl Segmenter {
     /// Directory the bundle was loaded from.
     pub fn bundle_dir(&self) -> &std::path::Path {
         &self.bundle_dir
+    }
+
+    /// Whether frames without detection run the bundle's prompt-only decoder.
+    pub fn prompt_only_decoder(&self) -> bool {
+        self.decoder.prompt_only()
     }
 
     /// The most targets the decoder takes in one batch (the bundle's `max_prompts`).

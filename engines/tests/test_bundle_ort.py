@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 ENGINES = Path(__file__).resolve().parents[1]
@@ -39,7 +40,11 @@ def _dims(shape, sym):
 
 def test_manifest_lists_every_onnx_tensor(manifest, sess):
     declared = {(t["file"], t["io"], t["name"]): t["shape"] for t in manifest["tensors"]}
-    for fname, s in zip(("image_encoder", "mask_decoder"), sess):
+    files = [("image_encoder", sess[0]), ("mask_decoder", sess[1])]
+    if "prompt_decoder" in manifest["files"]:
+        path = BUNDLE / manifest["files"]["prompt_decoder"]
+        files.append(("prompt_decoder", ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])))
+    for fname, s in files:
         for io, metas in (("input", s.get_inputs()), ("output", s.get_outputs())):
             for m in metas:
                 shape = declared.pop((fname, io, m.name))

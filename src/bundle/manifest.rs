@@ -100,6 +100,9 @@ impl ModelSpec {
 pub struct Files {
     pub image_encoder: String,
     pub mask_decoder: String,
+    /// Optional: the mask decoder without the learnable queries (same inputs, `prompt_*`
+    /// outputs only), run on frames without detection (`engines/tools/prompt_only_decoder.py`).
+    pub prompt_decoder: Option<String>,
     pub vocabulary: String,
     pub text_encoder: Option<String>,
     pub tokenizer: Option<String>,
@@ -109,6 +112,7 @@ impl Files {
     /// Every `[files]` key with its file name (optional keys only when given).
     pub fn entries(&self) -> Vec<(&'static str, &str)> {
         let mut v = vec![("image_encoder", self.image_encoder.as_str()), ("mask_decoder", self.mask_decoder.as_str())];
+        v.extend(self.prompt_decoder.as_deref().map(|f| (PROMPT_DECODER, f)));
         v.push(("vocabulary", self.vocabulary.as_str()));
         v.extend(self.text_encoder.as_deref().map(|f| ("text_encoder", f)));
         v.extend(self.tokenizer.as_deref().map(|f| ("tokenizer", f)));
@@ -175,7 +179,7 @@ impl fmt::Display for Dim {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TensorSpec {
-    /// Key in `[files]`: `image_encoder`, `mask_decoder` or `text_encoder`.
+    /// Key in `[files]`: `image_encoder`, `mask_decoder`, `prompt_decoder` or `text_encoder`.
     pub file: String,
     pub io: Io,
     pub name: String,
@@ -280,12 +284,17 @@ impl Manifest {
     }
 
     fn check_tensor(&self, t: &TensorSpec) -> Result<(), String> {
-        let known = ["image_encoder", "mask_decoder", "text_encoder"];
+        let known = ["image_encoder", "mask_decoder", PROMPT_DECODER, "text_encoder"];
         if !known.contains(&t.file.as_str()) {
             return Err(format!("tensor `{}`: unknown file key `{}` (expected one of {known:?})", t.name, t.file));
         }
-        if t.file == "text_encoder" && self.files.text_encoder.is_none() {
-            return Err(format!("tensor `{}` belongs to text_encoder but [files] has no text_encoder", t.name));
+        for (key, given) in [("text_encoder", self.files.text_encoder.is_some()), (PROMPT_DECODER, self.files.prompt_decoder.is_some())] {
+            if t.file == key && !given {
+                return Err(format!("tensor `{}` belongs to {key} but [files] has no {key}", t.name));
+            }
+        }
+        if t.file == PROMPT_DECODER && t.name.starts_with("det_") {
+            return Err(format!("tensor `{}`: the prompt decoder has no learnable queries, so no det_* outputs", t.name));
         }
         if t.dtype != "f32" && t.dtype != "i64" {
             return Err(format!("tensor `{}`: dtype `{}` is not supported (f32 or i64)", t.name, t.dtype));
@@ -348,6 +357,11 @@ impl Manifest {
             v.push(("mask_decoder", Io::Output, name("assoc_emb"), vec![q.clone(), fx(m.assoc_dim as i64)]));
             v.push(("mask_decoder", Io::Output, name("quality"), vec![q.clone()]));
         }
+        if self.files.prompt_decoder.is_some() {
+            // The mask decoder's inputs and prompt outputs, declared the same way.
+            let same: Vec<_> = v.iter().filter(|(f, _, name, _)| *f == "mask_decoder" && !name.starts_with("det_")).cloned().collect();
+            v.extend(same.into_iter().map(|(_, io, name, shape)| (PROMPT_DECODER, io, name, shape)));
+        }
         v
     }
 
@@ -382,6 +396,9 @@ impl Manifest {
         }
     }
 }
+
+/// `[files]` key of the optional prompt-only decoder.
+pub const PROMPT_DECODER: &str = "prompt_decoder";
 
 /// Encoder outputs / decoder inputs every bundle has, with their strides.
 pub const FEATURES: [(&str, i64); 4] = [("mask_feat", 4), ("feat_s8", 8), ("feat_s16", 16), ("feat_s32", 32)];

@@ -229,6 +229,57 @@ pub(crate) mod tests {
         assert!(e.contains("`class_feat` is declared as [1, 16, 8, 8], but [input]/[model] imply [1, 16, 16, 16]"), "{e}");
     }
 
+    /// `[[tensors]]` of a prompt decoder for the fixture: the mask decoder's inputs and
+    /// prompt outputs, as `engines/tools/prompt_only_decoder.py` declares them.
+    fn prompt_decoder_tensors() -> String {
+        let m = Manifest::parse(FIXTURE_TOML).unwrap();
+        let quote = |d: &Dim| match d {
+            Dim::Fixed(n) => n.to_string(),
+            Dim::Symbol(s) => format!("{s:?}"),
+        };
+        m.tensors
+            .iter()
+            .filter(|t| t.file == "mask_decoder" && !t.name.starts_with("det_"))
+            .map(|t| {
+                let shape: Vec<String> = t.shape.iter().map(quote).collect();
+                format!(
+                    "\n[[tensors]]\nfile = \"prompt_decoder\"\nio = \"{}\"\nname = \"{}\"\ndtype = \"f32\"\nshape = [{}]\n",
+                    t.io,
+                    t.name,
+                    shape.join(", ")
+                )
+            })
+            .collect()
+    }
+
+    /// The optional prompt decoder: absent is fine; given, its file key and the mask
+    /// decoder's inputs and prompt outputs must be declared, and no det_* output.
+    #[test]
+    fn prompt_decoder_is_optional_but_checked() {
+        let with = |file: bool, tensors: &str| {
+            let text = FIXTURE_TOML.replacen("[dynamic]", &format!("{tensors}\n[dynamic]"), 1);
+            if file {
+                text.replacen("[files]\n", "[files]\nprompt_decoder = \"prompt_decoder.onnx\"\n", 1)
+            } else {
+                text
+            }
+        };
+        assert_eq!(Manifest::parse(FIXTURE_TOML).unwrap().files.prompt_decoder, None);
+        let m = Manifest::parse(&with(true, &prompt_decoder_tensors())).unwrap();
+        assert_eq!(m.files.get("prompt_decoder"), Some("prompt_decoder.onnx"));
+        assert_eq!(m.tensors_of("prompt_decoder", Io::Output).count(), 4);
+        let e = Manifest::parse(&with(false, &prompt_decoder_tensors())).unwrap_err();
+        assert!(e.contains("belongs to prompt_decoder but [files] has no prompt_decoder"), "{e}");
+        let e = Manifest::parse(&with(true, "")).unwrap_err();
+        assert!(e.contains("prompt_decoder input `mask_feat` is missing"), "{e}");
+        let without_quality = prompt_decoder_tensors().replace("name = \"prompt_quality\"", "name = \"det_quality\"");
+        let e = Manifest::parse(&with(true, &without_quality)).unwrap_err();
+        assert!(e.contains("the prompt decoder has no learnable queries, so no det_* outputs"), "{e}");
+        let wrong = prompt_decoder_tensors().replacen("shape = [\"P\", 16, 16]", "shape = [\"P\", 8, 8]", 1);
+        let e = Manifest::parse(&with(true, &wrong)).unwrap_err();
+        assert!(e.contains("prompt_decoder output `prompt_masks` is declared as [P, 8, 8], but [input]/[model] imply [P, 16, 16]"), "{e}");
+    }
+
     #[test]
     fn vocabulary_rows_are_checked() {
         let v = parse_vocabulary(r#"{"names":["a","b"],"embeddings":[[3,4],[0,2]]}"#, 2, 10.0).unwrap();

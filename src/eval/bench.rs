@@ -29,6 +29,13 @@ pub struct BenchReport {
     pub tracker_share: f64,
     /// Targets the tracker held per measured frame (the decoder's prompt rows).
     pub mean_targets: f64,
+    /// The decoder on frames with detection and on the others (prompt rows only; the
+    /// prompt-only decoder when the segmenter uses one): `(stats, frames)`, `None` when no
+    /// measured frame was of that kind.
+    pub decoder_detect: Option<(StageStats, usize)>,
+    pub decoder_prompts: Option<(StageStats, usize)>,
+    /// Whether frames without detection ran the bundle's prompt-only decoder.
+    pub prompt_only_decoder: bool,
     pub rss_kb: u64,
     pub peak_rss_kb: u64,
 }
@@ -53,13 +60,19 @@ pub fn bench(seg: &mut Segmenter, world: &mut World, frames: usize, warmup: usiz
         return Err("bench needs at least 1 measured frame".into());
     }
     let mut samples: Vec<StageTiming> = Vec::with_capacity(frames);
+    let mut detected: Vec<bool> = Vec::with_capacity(frames);
     let mut targets = 0usize;
     stream_world(seg, world, warmup + frames, |f, seg| {
         if f >= warmup {
             samples.push(seg.last_timing());
+            detected.push(seg.tracker_mut().detected_last_frame());
             targets += seg.tracker_mut().targets().len();
         }
     })?;
+    let decoder_on = |want: bool| {
+        let picked: Vec<StageTiming> = samples.iter().zip(&detected).filter(|(_, &d)| d == want).map(|(t, _)| *t).collect();
+        (!picked.is_empty()).then(|| (stats("decoder", &picked, |t| t.decode), picked.len()))
+    };
     let stages: Vec<StageStats> = STAGES.iter().map(|(name, get)| stats(name, &samples, *get)).collect();
     let mean = |name: &str| stages.iter().find(|s| s.stage == name).map_or(0.0, |s| s.mean_ms);
     let (rss_kb, peak_rss_kb) = memory_kb().unwrap_or((0, 0));
@@ -69,6 +82,9 @@ pub fn bench(seg: &mut Segmenter, world: &mut World, frames: usize, warmup: usiz
         fps: 1e3 / mean("total").max(1e-9),
         tracker_share: mean("tracker") / mean("total").max(1e-9),
         mean_targets: targets as f64 / frames as f64,
+        decoder_detect: decoder_on(true),
+        decoder_prompts: decoder_on(false),
+        prompt_only_decoder: seg.prompt_only_decoder(),
         stages,
         rss_kb,
         peak_rss_kb,
@@ -85,8 +101,16 @@ fn stats(stage: &'static str, samples: &[StageTiming], get: fn(&StageTiming) -> 
 /// Markdown table of a report (what the CLI prints).
 pub fn table(r: &BenchReport) -> String {
     let mut s = String::from("| stage | mean ms | p50 ms | p95 ms | max ms |\n|---|---|---|---|---|\n");
+    let row =
+        |name: &str, st: &StageStats| format!("| {name} | {:.2} | {:.2} | {:.2} | {:.2} |\n", st.mean_ms, st.p50_ms, st.p95_ms, st.max_ms);
     for st in &r.stages {
-        s += &format!("| {} | {:.2} | {:.2} | {:.2} | {:.2} |\n", st.stage, st.mean_ms, st.p50_ms, st.p95_ms, st.max_ms);
+        s += &row(st.stage, st);
+    }
+    let graph = if r.prompt_only_decoder { "prompt-only decoder" } else { "full decoder" };
+    for (split, what) in [(&r.decoder_detect, "detection frames".to_string()), (&r.decoder_prompts, format!("other frames, {graph}"))] {
+        if let Some((st, n)) = split {
+            s += &row(&format!("decoder on {n} {what}"), st);
+        }
     }
     s += &format!(
         "\n{} frames (+{} warm-up): {:.1} fps, tracker {:.1} % of a frame, {:.1} targets/frame, RSS {} kB (peak {} kB)\n",

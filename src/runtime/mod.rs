@@ -85,19 +85,32 @@ impl Default for Threads {
 }
 
 /// How to open a bundle's engines: the provider and, for ONNX Runtime, its threads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineOptions {
     pub provider: Provider,
     pub threads: Threads,
+    /// Run the bundle's prompt-only decoder (`[files] prompt_decoder`), when it has one, on
+    /// frames without detection (default). Off: every frame runs the full decoder (same
+    /// output; for comparisons). ONNX Runtime only: the native TensorRT backend always
+    /// runs the full decoder's plan.
+    pub prompt_decoder: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { provider: Provider::default(), threads: Threads::default(), prompt_decoder: true }
+    }
 }
 
 impl From<Provider> for EngineOptions {
     fn from(provider: Provider) -> Self {
-        EngineOptions { provider, threads: Threads::default() }
+        EngineOptions { provider, ..Default::default() }
     }
 }
 
 /// The two engines of a bundle, ready to run. `Send` so a GStreamer element can own them.
+/// The decoder covers the bundle's optional prompt-only decoder too (see
+/// [`MaskDecoder::prompt_only`]).
 pub struct Engines {
     pub encoder: Box<dyn ImageEncoder + Send>,
     pub decoder: Box<dyn MaskDecoder + Send>,

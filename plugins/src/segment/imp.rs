@@ -72,6 +72,7 @@ impl Settings {
             mask_size,
             vocabulary: self.vocabulary.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
             threads: self.threads,
+            ..Default::default()
         }
     }
 }

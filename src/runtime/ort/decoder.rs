@@ -6,18 +6,46 @@
 //! Outputs come from ONNX Runtime's CPU arena and are copied into the caller's
 //! [`DecoderOutput`], whose buffers are reused from frame to frame. On a GPU provider the
 //! feature maps the encoder left in device memory are bound where they are (`device.rs`).
+//!
+//! A bundle may also have a prompt-only decoder (`[files] prompt_decoder`: the same model
+//! without the learnable queries). Frames without detection run it instead: their prompt
+//! rows are the same (the model's self-attention keeps the two query groups apart, every
+//! other step is per query) and the learnable rows were never read. The learnable queries
+//! are most of the decoder's rows: those frames take about 60 % of the full decoder's time
+//! (6.2 vs 10.6 ms for `engines/tiny`; the rest is per-feature-map work, engines/README.md).
 use std::borrow::Cow;
 
 use ort::session::{Session, SessionInputValue, SessionOutputs};
 use ort::value::TensorRef;
 
 use super::device::{lock, DecoderDevice, SharedFeatures};
+use crate::bundle::manifest::PROMPT_DECODER;
 use crate::bundle::Bundle;
 use crate::model::{DecoderOutput, Features, MaskDecoder, ModelError, PromptBatch, QueryOutputs};
 use crate::runtime::{EngineOptions, RuntimeError};
 
-pub struct OrtDecoder {
+/// One decoder graph: its session and, on a GPU provider, its device binding.
+struct Graph {
     session: Session,
+    /// Set on a GPU provider: the encoder's device outputs and a binding that reads them.
+    device: Option<DecoderDevice>,
+}
+
+impl Graph {
+    fn open(bundle: &Bundle, key: &str, options: EngineOptions, features: Option<SharedFeatures>) -> Result<Graph, RuntimeError> {
+        let session = super::session::open_validated(bundle, key, options)?;
+        let names: Vec<String> = session.outputs.iter().map(|o| o.name.clone()).collect();
+        let device = features.map(|f| DecoderDevice::new(&session, f, &names)).transpose().map_err(RuntimeError::Session)?;
+        Ok(Graph { session, device })
+    }
+}
+
+pub struct OrtDecoder {
+    /// The whole decoder: learnable and prompt queries.
+    full: Graph,
+    /// The bundle's prompt-only decoder, for frames without detection (when it has one
+    /// and the options allow it).
+    prompt_only: Option<Graph>,
     /// Feature input names (mask_feat, s8, s16, s32[, class_feat]) and their
     /// [1, C, h, w] shapes.
     features: Vec<(&'static str, [usize; 4])>,
@@ -28,21 +56,7 @@ pub struct OrtDecoder {
     /// One empty prompt row [1, 1, C] / [1, 1], used when there are no targets.
     empty_tokens: Vec<f32>,
     empty_valid: [f32; 1],
-    /// Set on a GPU provider: the encoder's device outputs and a binding that reads them.
-    device: Option<DecoderDevice>,
 }
-
-/// The decoder's eight outputs, in `read` order.
-const OUTPUTS: [&str; 8] = [
-    "det_masks",
-    "det_class_emb",
-    "det_assoc_emb",
-    "det_quality",
-    "prompt_masks",
-    "prompt_class_emb",
-    "prompt_assoc_emb",
-    "prompt_quality",
-];
 
 fn backend(what: &str, e: ort::Error) -> ModelError {
     ModelError::Backend(format!("mask decoder: {what}: {e}"))
@@ -51,22 +65,25 @@ fn backend(what: &str, e: ort::Error) -> ModelError {
 impl OrtDecoder {
     /// `features`: the encoder's device store on a GPU provider (`OrtEncoder::device_features`).
     pub fn open(bundle: &Bundle, options: impl Into<EngineOptions>, features: Option<SharedFeatures>) -> Result<OrtDecoder, RuntimeError> {
-        let session = super::session::open_validated(bundle, "mask_decoder", options.into())?;
-        let names: Vec<String> = OUTPUTS.iter().map(|s| s.to_string()).collect();
-        let device = features.map(|f| DecoderDevice::new(&session, f, &names)).transpose().map_err(RuntimeError::Session)?;
+        let options = options.into();
+        let full = Graph::open(bundle, "mask_decoder", options, features.clone())?;
+        let prompt_only = match bundle.file(PROMPT_DECODER) {
+            Some(_) if options.prompt_decoder => Some(Graph::open(bundle, PROMPT_DECODER, options, features)?),
+            _ => None,
+        };
         let m = &bundle.manifest;
         let (w, h, c) = (m.input.width, m.input.height, m.model.token_dim());
         let features =
             m.features().into_iter().map(|(n, s)| (n, [1, m.model.feature_channels(n), h / s as usize, w / s as usize])).collect();
         Ok(OrtDecoder {
-            session,
+            full,
+            prompt_only,
             features,
             hidden: c,
             max_prompts: m.model.max_prompts,
             max_tokens: m.model.max_prompt_tokens,
             empty_tokens: vec![0.0; c],
             empty_valid: [0.0],
-            device,
         })
     }
 
@@ -113,8 +130,13 @@ impl MaskDecoder for OrtDecoder {
         let (rows, cols) = if p == 0 { (1, 1) } else { (p, t) };
         let tokens = view(&[rows, cols, c], tokens)?;
         let valid = view(&[rows, cols], valid)?;
+        // Without detection the learnable rows are not read: the prompt-only graph suffices.
+        let graph = match self.prompt_only.as_mut() {
+            Some(g) if !detect => g,
+            _ => &mut self.full,
+        };
         if let Some(tag) = features.device {
-            let Some(device) = self.device.as_mut() else {
+            let Some(device) = graph.device.as_mut() else {
                 return Err(ModelError::Input("features live in device memory, but this decoder runs on the CPU".into()));
             };
             let store = lock(&device.store);
@@ -129,7 +151,7 @@ impl MaskDecoder for OrtDecoder {
             device.binding.bind_input("prompt_tokens", &tokens).map_err(bind)?;
             device.binding.bind_input("prompt_valid", &valid).map_err(bind)?;
             drop(store);
-            let outputs = self.session.run_binding(&device.binding).map_err(|e| backend("run", e));
+            let outputs = graph.session.run_binding(&device.binding).map_err(|e| backend("run", e));
             // The prompt views borrow this frame's buffers: the binding must not keep them.
             let result = outputs.and_then(|o| read_outputs(&o, detect, p, out));
             device.binding.clear_inputs();
@@ -143,8 +165,12 @@ impl MaskDecoder for OrtDecoder {
         inputs.push((Cow::Borrowed("prompt_valid"), valid.into()));
         // ORT allocates its outputs from its own arena (reused across runs); we copy them
         // into `out`'s buffers, which keep their capacity from frame to frame.
-        let outputs = self.session.run(inputs).map_err(|e| backend("run", e))?;
+        let outputs = graph.session.run(inputs).map_err(|e| backend("run", e))?;
         read_outputs(&outputs, detect, p, out)
+    }
+
+    fn prompt_only(&self) -> bool {
+        self.prompt_only.is_some()
     }
 }
 

@@ -34,6 +34,10 @@ impl Backend for OrtBackend {
         let decoder = OrtDecoder::open(bundle, self.options, encoder.device_features())?;
         // Opened only when a name needs embedding (segmenter), but a broken file fails at load.
         session::validate_only(bundle, "text_encoder")?;
+        if !self.options.prompt_decoder {
+            // Not run (turned off), but checked like the others.
+            session::validate_only(bundle, crate::bundle::manifest::PROMPT_DECODER)?;
+        }
         Ok(Engines { encoder: Box::new(encoder), decoder: Box::new(decoder) })
     }
 }

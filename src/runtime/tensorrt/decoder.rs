@@ -80,6 +80,11 @@ impl ImageEncoder for TrtEncoder {
     }
 }
 
+/// Runs `mask_decoder.plan` on every frame. A bundle's optional prompt-only decoder
+/// (`[files] prompt_decoder`) is not used by this backend (it would need a second plan and
+/// profile, and nothing here has run on a GPU): frames without detection decode the
+/// learnable queries and drop their rows, as before. ONNX Runtime's providers, TensorRT
+/// included, do use it (`runtime::ort::decoder`).
 pub struct TrtDecoder {
     engine: TrtEngine,
     hidden: usize,

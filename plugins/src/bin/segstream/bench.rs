@@ -39,6 +39,10 @@ pub struct BenchArgs {
     /// Let idle inference threads spin.
     #[arg(long)]
     pub spin: bool,
+    /// Run the full decoder on every frame, also without detection (the bundle's
+    /// prompt-only decoder is used on those frames by default, when it has one).
+    #[arg(long)]
+    pub no_prompt_decoder: bool,
     /// Also write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -60,6 +64,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut settings = crate::eval::segmenter_settings(&args.model, &args.provider, &args.tracker)?;
     settings.tracker.detect_interval = args.detect_interval;
     settings.threads = segstream::runtime::Threads { intra: args.threads, spin: args.spin };
+    settings.prompt_decoder = !args.no_prompt_decoder;
     let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (w, h) = match &args.size {
         Some(s) => parse_size(s)?,
@@ -68,14 +73,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut world = World::new(WorldConfig::new(args.seed, args.difficulty.parse()?, w, h))?;
     let report = bench::bench(&mut seg, &mut world, args.frames, args.warmup).map_err(|e| anyhow::anyhow!(e))?;
     println!(
-        "segstream bench: model `{}`, provider {} ({} threads{}), {w}x{h} world video (seed {}, {}), detect interval {}\n",
+        "segstream bench: model `{}`, provider {} ({} threads{}), {w}x{h} world video (seed {}, {}), detect interval {}{}\n",
         seg.bundle_name(),
         args.provider,
         args.threads,
         if args.spin { ", spinning" } else { "" },
         args.seed,
         args.difficulty,
-        args.detect_interval
+        args.detect_interval,
+        if seg.prompt_only_decoder() { ", prompt-only decoder on frames without detection" } else { "" }
     );
     print!("{}", bench::table(&report));
     if let Some(path) = &args.json {
