@@ -8,6 +8,9 @@
 pub mod ort;
 pub mod tensorrt;
 
+use std::any::Any;
+use std::sync::{Arc, Weak};
+
 use crate::bundle::{Bundle, BundleError};
 use crate::model::{ImageEncoder, MaskDecoder};
 
@@ -67,7 +70,7 @@ pub enum RuntimeError {
 /// (two 1-thread processes of the model reached 1.84x one), so one thread per stream is
 /// what lets N streams use N cores; spinning burns a core between frames for no gain at
 /// video rates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Threads {
     /// Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
     pub intra: usize,
@@ -101,6 +104,46 @@ impl From<Provider> for EngineOptions {
 pub struct Engines {
     pub encoder: Box<dyn ImageEncoder + Send>,
     pub decoder: Box<dyn MaskDecoder + Send>,
+    /// Set when the loaded model is shared with other streams of the process (CPU
+    /// provider, `ort::shared`); `None`: these engines are this stream's own.
+    pub share: Option<EngineShare>,
+}
+
+impl Engines {
+    /// How many streams (holders of [`Engines`]) use this loaded model, this one included.
+    pub fn users(&self) -> usize {
+        self.share.as_ref().map_or(1, EngineShare::users)
+    }
+}
+
+/// One stream's hold on a loaded model other streams may use too: the model stays loaded
+/// while a share exists, and the number of shares is the number of streams using it.
+pub struct EngineShare(Arc<dyn Any + Send + Sync>);
+
+impl EngineShare {
+    pub fn new<T: Any + Send + Sync>(engine: Arc<T>) -> Self {
+        EngineShare(engine)
+    }
+
+    /// Streams holding a share of this model now.
+    pub fn users(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
+    /// Counts the users without being one (for a property read from another thread).
+    pub fn watch(&self) -> EngineWatch {
+        EngineWatch(Arc::downgrade(&self.0))
+    }
+}
+
+/// Reads the user count of a shared model without keeping it loaded.
+#[derive(Clone)]
+pub struct EngineWatch(Weak<dyn Any + Send + Sync>);
+
+impl EngineWatch {
+    pub fn users(&self) -> usize {
+        self.0.strong_count()
+    }
 }
 
 /// Something that turns a bundle into runnable engines.

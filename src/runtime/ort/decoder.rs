@@ -4,20 +4,23 @@
 //! The decoder is always run with P >= 1 prompt rows: with no targets it gets one empty
 //! prompt (T = 1, no valid token) whose outputs are dropped, as the contract allows.
 //! Outputs come from ONNX Runtime's CPU arena and are copied into the caller's
-//! [`DecoderOutput`], whose buffers are reused from frame to frame. On a GPU provider the
-//! feature maps the encoder left in device memory are bound where they are (`device.rs`).
-use std::borrow::Cow;
+//! [`DecoderOutput`], whose buffers are reused from frame to frame. On the CPU the session
+//! is the process's shared one (`shared.rs`); on a GPU provider it is the stream's own and
+//! the feature maps the encoder left in device memory are bound where they are (`device.rs`).
+use std::ffi::{CStr, CString};
+use std::sync::Arc;
 
-use ort::session::{Session, SessionInputValue, SessionOutputs};
-use ort::value::TensorRef;
+use ort::session::Session;
+use ort::value::{DynValue, TensorRef};
 
 use super::device::{lock, DecoderDevice, SharedFeatures};
+use super::shared::{self, CpuSession, Output};
 use crate::bundle::Bundle;
 use crate::model::{DecoderOutput, Features, MaskDecoder, ModelError, PromptBatch, QueryOutputs};
-use crate::runtime::{EngineOptions, RuntimeError};
+use crate::runtime::{EngineOptions, Provider, RuntimeError};
 
 pub struct OrtDecoder {
-    session: Session,
+    engine: Engine,
     /// Feature input names (mask_feat, s8, s16, s32[, class_feat]) and their
     /// [1, C, h, w] shapes.
     features: Vec<(&'static str, [usize; 4])>,
@@ -28,8 +31,13 @@ pub struct OrtDecoder {
     /// One empty prompt row [1, 1, C] / [1, 1], used when there are no targets.
     empty_tokens: Vec<f32>,
     empty_valid: [f32; 1],
-    /// Set on a GPU provider: the encoder's device outputs and a binding that reads them.
-    device: Option<DecoderDevice>,
+}
+
+enum Engine {
+    /// CPU provider: the process's shared session and the feature inputs' names.
+    Cpu { session: Arc<CpuSession>, feature_names: Vec<CString> },
+    /// GPU provider: an owned session, the encoder's device outputs and a binding that reads them.
+    Device { session: Session, device: DecoderDevice },
 }
 
 /// The decoder's eight outputs, in `read` order.
@@ -43,31 +51,59 @@ const OUTPUTS: [&str; 8] = [
     "prompt_assoc_emb",
     "prompt_quality",
 ];
+const OUTPUT_NAMES: [&CStr; 8] = [
+    c"det_masks",
+    c"det_class_emb",
+    c"det_assoc_emb",
+    c"det_quality",
+    c"prompt_masks",
+    c"prompt_class_emb",
+    c"prompt_assoc_emb",
+    c"prompt_quality",
+];
 
 fn backend(what: &str, e: ort::Error) -> ModelError {
     ModelError::Backend(format!("mask decoder: {what}: {e}"))
 }
 
 impl OrtDecoder {
-    /// `features`: the encoder's device store on a GPU provider (`OrtEncoder::device_features`).
+    /// Opens the decoder: on the CPU the process's shared session for this bundle (loaded
+    /// now if no stream uses it); on a GPU provider a session of its own reading `features`,
+    /// the encoder's device store (`OrtEncoder::device_features`).
     pub fn open(bundle: &Bundle, options: impl Into<EngineOptions>, features: Option<SharedFeatures>) -> Result<OrtDecoder, RuntimeError> {
-        let session = super::session::open_validated(bundle, "mask_decoder", options.into())?;
+        let options = options.into();
+        if options.provider == Provider::Cpu {
+            return Ok(OrtDecoder::on_cpu(bundle, shared::cpu_engine(bundle, options.threads)?.decoder.clone()));
+        }
+        let session = super::session::open_validated(bundle, "mask_decoder", options)?;
+        let features =
+            features.ok_or_else(|| RuntimeError::Session("mask decoder: a GPU provider needs the encoder's device features".into()))?;
         let names: Vec<String> = OUTPUTS.iter().map(|s| s.to_string()).collect();
-        let device = features.map(|f| DecoderDevice::new(&session, f, &names)).transpose().map_err(RuntimeError::Session)?;
+        let device = DecoderDevice::new(&session, features, &names).map_err(RuntimeError::Session)?;
+        Ok(OrtDecoder::with_engine(bundle, Engine::Device { session, device }))
+    }
+
+    /// This stream's decoder on a shared CPU session (`shared::cpu_engine`).
+    pub fn on_cpu(bundle: &Bundle, session: Arc<CpuSession>) -> OrtDecoder {
+        let feature_names =
+            bundle.manifest.features().into_iter().map(|(n, _)| CString::new(n).expect("no NUL in a feature name")).collect();
+        OrtDecoder::with_engine(bundle, Engine::Cpu { session, feature_names })
+    }
+
+    fn with_engine(bundle: &Bundle, engine: Engine) -> OrtDecoder {
         let m = &bundle.manifest;
         let (w, h, c) = (m.input.width, m.input.height, m.model.token_dim());
         let features =
             m.features().into_iter().map(|(n, s)| (n, [1, m.model.feature_channels(n), h / s as usize, w / s as usize])).collect();
-        Ok(OrtDecoder {
-            session,
+        OrtDecoder {
+            engine,
             features,
             hidden: c,
             max_prompts: m.model.max_prompts,
             max_tokens: m.model.max_prompt_tokens,
             empty_tokens: vec![0.0; c],
             empty_valid: [0.0],
-            device,
-        })
+        }
     }
 
     fn check_features(&self, f: &Features) -> Result<(), ModelError> {
@@ -114,7 +150,7 @@ impl MaskDecoder for OrtDecoder {
         let tokens = view(&[rows, cols, c], tokens)?;
         let valid = view(&[rows, cols], valid)?;
         if let Some(tag) = features.device {
-            let Some(device) = self.device.as_mut() else {
+            let Engine::Device { session, device } = &mut self.engine else {
                 return Err(ModelError::Input("features live in device memory, but this decoder runs on the CPU".into()));
             };
             let store = lock(&device.store);
@@ -129,33 +165,48 @@ impl MaskDecoder for OrtDecoder {
             device.binding.bind_input("prompt_tokens", &tokens).map_err(bind)?;
             device.binding.bind_input("prompt_valid", &valid).map_err(bind)?;
             drop(store);
-            let outputs = self.session.run_binding(&device.binding).map_err(|e| backend("run", e));
+            let outputs = session.run_binding(&device.binding).map_err(|e| backend("run", e));
             // The prompt views borrow this frame's buffers: the binding must not keep them.
-            let result = outputs.and_then(|o| read_outputs(&o, detect, p, out));
+            let result = outputs.and_then(|o| read_outputs(|name| o.get(name), detect, p, out));
             device.binding.clear_inputs();
             return result;
         }
-        let mut inputs: Vec<(Cow<str>, SessionInputValue)> = Vec::with_capacity(self.features.len() + 2);
-        for ((name, shape), t) in self.features.iter().zip(features.inputs(self.features.len())) {
-            inputs.push((Cow::Borrowed(*name), view(shape, &t.data)?.into()));
+        let Engine::Cpu { session, feature_names } = &self.engine else {
+            return Err(ModelError::Input("host features, but this decoder reads the encoder's device memory".into()));
+        };
+        let mut views = Vec::with_capacity(self.features.len());
+        for ((_, shape), t) in self.features.iter().zip(features.inputs(self.features.len())) {
+            views.push(view(shape, &t.data)?);
         }
-        inputs.push((Cow::Borrowed("prompt_tokens"), tokens.into()));
-        inputs.push((Cow::Borrowed("prompt_valid"), valid.into()));
+        let mut inputs: Vec<(&CStr, &dyn ort::AsPointer<Sys = ort::sys::OrtValue>)> = Vec::with_capacity(views.len() + 2);
+        for (name, v) in feature_names.iter().zip(&views) {
+            inputs.push((name.as_c_str(), &**v));
+        }
+        inputs.push((c"prompt_tokens", &*tokens));
+        inputs.push((c"prompt_valid", &*valid));
         // ORT allocates its outputs from its own arena (reused across runs); we copy them
         // into `out`'s buffers, which keep their capacity from frame to frame.
-        let outputs = self.session.run(inputs).map_err(|e| backend("run", e))?;
-        read_outputs(&outputs, detect, p, out)
+        let mut outputs = OUTPUT_NAMES.map(|n| (n, Output::Alloc(None)));
+        session.run(&inputs, &mut outputs).map_err(|e| backend("run", e))?;
+        let get = |name: &str| -> Option<&DynValue> {
+            let k = OUTPUTS.iter().position(|o| *o == name)?;
+            match &outputs[k].1 {
+                Output::Alloc(v) => v.as_ref(),
+                Output::Into(_) => None,
+            }
+        };
+        read_outputs(get, detect, p, out)
     }
 }
 
 /// Copies the decoder's outputs into `out` (its buffers keep their capacity).
-fn read_outputs(outputs: &SessionOutputs, detect: bool, p: usize, out: &mut DecoderOutput) -> Result<(), ModelError> {
+fn read_outputs<'v>(get: impl Fn(&str) -> Option<&'v DynValue>, detect: bool, p: usize, out: &mut DecoderOutput) -> Result<(), ModelError> {
     let read = |prefix: &str, q: &mut QueryOutputs| -> Result<(), ModelError> {
         for (head, dst) in
             [("masks", &mut q.mask_logits), ("class_emb", &mut q.class_emb), ("assoc_emb", &mut q.assoc_emb), ("quality", &mut q.quality)]
         {
             let name = format!("{prefix}_{head}");
-            let value = outputs.get(&name).ok_or_else(|| ModelError::Backend(format!("mask decoder: no output {name}")))?;
+            let value = get(&name).ok_or_else(|| ModelError::Backend(format!("mask decoder: no output {name}")))?;
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| backend(&name, e))?;
             dst.shape.clear();
             dst.shape.extend(shape.iter().map(|&d| d as usize));
