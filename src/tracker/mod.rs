@@ -82,10 +82,8 @@ pub struct Tracker {
     tracks: Vec<Track>,
     /// Next id to hand out; never reset, so ids are unique within the tracker's life.
     next_id: u64,
-    /// Frames of the stream since the last reset: processed ones and skipped ones.
+    /// Frames processed since the last reset.
     frame: u64,
-    /// Stream frame number (`frame` then) of the last processed frame since the reset.
-    last_processed: Option<u64>,
     rng: SmallRng,
     sampler: sampler::Sampler,
     batch: PromptBatch,
@@ -117,7 +115,6 @@ impl Tracker {
             tracks: Vec::new(),
             next_id: 1,
             frame: 0,
-            last_processed: None,
             rng,
             sampler: Default::default(),
             batch: Default::default(),
@@ -173,19 +170,6 @@ impl Tracker {
         Ok(id)
     }
 
-    /// Counts a frame of the stream that was not given to `step` (dropped as too late).
-    /// Detection keeps its cadence in stream frames: it runs on the first processed frame at
-    /// or after each multiple of `detect_interval`. Targets' miss counts are left alone: a
-    /// skipped frame is one where nobody looked, not one where the target was not found.
-    pub fn skip(&mut self) {
-        self.frame += 1;
-    }
-
-    /// Stream frames counted since the last reset (processed and skipped).
-    pub fn frames_seen(&self) -> u64 {
-        self.frame
-    }
-
     /// Forgets a target; false when the id is unknown.
     pub fn remove_target(&mut self, id: u64) -> bool {
         let before = self.targets.len();
@@ -202,7 +186,6 @@ impl Tracker {
         self.tracks.clear();
         self.text_queries.clear();
         self.frame = 0;
-        self.last_processed = None;
         self.rng = SmallRng::seed_from_u64(self.config.seed);
     }
 

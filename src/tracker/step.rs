@@ -69,7 +69,6 @@ impl Tracker {
         self.update_memory(f, prompt_mode);
         self.write_tracks(vocab);
         self.decoded = out;
-        self.last_processed = Some(self.frame);
         self.frame += 1;
         self.timing.total = t_step.elapsed();
         Ok(())
@@ -181,10 +180,7 @@ impl Tracker {
             return false;
         }
         let active = self.targets.iter().any(|t| matches!(t.state, TrackState::Tentative | TrackState::Confirmed));
-        // A multiple of the interval since the last processed frame (this one included):
-        // without skipped frames, exactly when this frame is a multiple.
-        let due = self.last_processed.is_none_or(|last| last / interval != self.frame / interval);
-        !active || due
+        !active || self.frame.is_multiple_of(interval)
     }
 
     /// Reads each target's prompt-query output and applies the consistency check.

@@ -85,34 +85,6 @@ fn gather_tokens_carry_the_cells_exactly_and_track() {
     assert_eq!(dec.max_token_offset, 0.0);
 }
 
-/// Frames dropped before the tracker (too late on a live source) are counted with `skip`:
-/// detection keeps its cadence in stream frames (the first processed frame at or after each
-/// multiple of the interval), and targets survive the gap (a skipped frame is no miss).
-#[test]
-fn skipped_frames_keep_the_detection_cadence_and_the_targets() {
-    let script = two_movers(20);
-    let processed: Vec<usize> = vec![0, 1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19];
-    let mut tr = Tracker::new(TrackerConfig { detect_interval: 5, lost_after: 1, ..Default::default() });
-    let mut dec = FakeDecoder::new(script.clone());
-    let v = vocab();
-    let mut seen = Vec::new();
-    for (t, objects) in script.iter().enumerate() {
-        if !processed.contains(&t) {
-            tr.skip();
-            continue;
-        }
-        let tracks = tr.step(&features(t, objects), &mut dec, &v).unwrap();
-        seen.push(tracks.iter().map(|k| (k.id, k.state)).collect::<Vec<_>>());
-    }
-    assert_eq!(tr.frames_seen(), 20);
-    let detect: Vec<usize> = processed.iter().zip(&dec.calls).filter(|(_, c)| c.2).map(|(t, _)| *t).collect();
-    // 5 was skipped: 6 detects in its place; 10 was skipped: 11 detects.
-    assert_eq!(detect, vec![0, 6, 11, 15]);
-    assert!(seen.iter().skip(1).all(|f| f == &vec![(1, TrackState::Confirmed), (2, TrackState::Confirmed)]), "{seen:?}");
-    tr.reset();
-    assert_eq!(tr.frames_seen(), 0);
-}
-
 #[test]
 fn detection_runs_every_frame_while_there_is_no_target() {
     let mut script: Vec<Vec<Obj>> = vec![vec![]; 4];
