@@ -12,7 +12,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export VIRTUAL_ENV := $(VENV)
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build release demo model test test-run test-rust test-python test-official lint inspect bench
+.PHONY: check-aarch64 deps build release demo model test test-run test-rust test-python test-official lint inspect bench
 
 deps:
 	./deploy/install-deps.sh
@@ -56,6 +56,16 @@ test-run:
 	$(CARGO) build --workspace --all-targets
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory test-python
+	$(MAKE) --no-print-directory check-aarch64
+
+## The workspace type-checks for aarch64 (Jetson). Debian 12 cannot co-install the arm64
+## GStreamer -dev packages beside the amd64 ones (gir1.2-gst-plugins-base-1.0 conflicts), so
+## pkg-config answers with the host's .pc files (same GStreamer 1.22 API); `cargo check` links
+## nothing, so the host library paths it reports are never used. A full aarch64 build and link
+## happens in deploy/jetson/Dockerfile on an L4T base.
+check-aarch64:
+	PKG_CONFIG_ALLOW_CROSS=1 CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+	  $(CARGO) check --workspace --all-targets --target aarch64-unknown-linux-gnu
 
 test-rust:
 	LD_LIBRARY_PATH=$(NVRTC_LIB)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} GST_PLUGIN_PATH=$(CURDIR)/target/debug \

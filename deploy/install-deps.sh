@@ -13,6 +13,7 @@ apt_pkgs=(
   gir1.2-gst-rtsp-server-1.0 python3-gi    # the RTSP server the reconnect tests start (tests/support/rtsp_server.py)
   mosquitto mosquitto-clients openssl
   python3-venv g++
+  gcc-aarch64-linux-gnu                    # C cross compiler for ring's build script in `make check-aarch64`
 )
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -25,6 +26,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
   # mosquitto's Debian service is not wanted: tests start their own brokers.
   $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+fi
+
+# The aarch64 (Jetson) type check of the workspace needs the target's standard library.
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  echo "install-deps: rustup target add aarch64-unknown-linux-gnu"
+  rustup target add aarch64-unknown-linux-gnu
 fi
 
 # Python: a project virtual environment made from deploy/requirements.txt alone, so nothing

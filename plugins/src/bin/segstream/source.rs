@@ -11,7 +11,7 @@
 //!   targets), buffer timestamps are made running time of one TIME segment and kept
 //!   strictly increasing across sources.
 //! - Consumers see the outage: a `segstream-source` event (`lost` out of band when it
-//!   starts, `restored` in order before the first new frame) that segmqttsink publishes on
+//!   starts, `restored` out of band as the first new frame arrives) that segmqttsink publishes on
 //!   `segstream/<stream>/events`; `on_restored` is called for the metrics.
 //!
 //! Written here because GStreamer 1.22 has no reconnecting source in Debian's packages
@@ -308,8 +308,12 @@ impl Reconnecting {
             tracing::warn!("source {} back after {ms} ms", self.uri);
             let s =
                 gst::Structure::builder(SOURCE_EVENT).field("state", "restored").field("outage-ms", ms).field_if_some("pts", pts).build();
-            // Serialized: reaches the MQTT sink right before this frame.
-            self.target.send_event(gst::event::CustomDownstream::new(s));
+            // Out of band, like `lost`: a serialized custom event would queue behind frames
+            // in the leaky live queue, which drops non-sticky events with the frames it
+            // drops (a 30-minute RTSP run lost one of two `restored` events that way).
+            // Nothing of the old connection is queued any more, so it still precedes the
+            // first new frame.
+            self.target.send_event(gst::event::CustomDownstreamOob::new(s));
             (self.on_restored)();
         }
         gst::PadProbeReturn::Ok
