@@ -256,12 +256,6 @@ impl Segmenter {
         Ok(t0.elapsed())
     }
 
-    /// Records that the stream's next frame was not processed (dropped because it came too
-    /// late): the tracker counts it, so its frame-based cadence follows the stream.
-    pub fn skip_frame(&mut self) {
-        self.tracker.skip();
-    }
-
     /// How many streams of this process use this segmenter's loaded model (itself
     /// included): streams on the CPU provider with the same bundle and threads share one.
     pub fn engine_users(&self) -> usize {

@@ -1,10 +1,14 @@
 //! Several `segment` elements in one process share one loaded model (provider cpu, same
 //! bundle and threads): a real pipeline with two branches reports `engine-users` = 2 on
-//! both, and each branch's objects are those of a pipeline with one `segment` alone.
+//! both, both use the very same model, each branch's objects are those of a pipeline with
+//! one `segment` alone, and the model is freed when the pipeline stops. Other `threads`:
+//! a model of its own.
 mod segment_support;
 
 use gst::prelude::*;
+use gstsegstream::segment::Segment;
 use segment_support::*;
+use segstream::runtime::EngineWatch;
 use std::sync::{Arc, Mutex};
 
 /// One frame's objects as compared: (frame, [(track id, class, score, box, mask area)]).
@@ -28,7 +32,20 @@ fn collect(pipeline: &gst::Pipeline, sink: &str) -> Arc<Mutex<Vec<Frame>>> {
 }
 
 fn branch(name: &str) -> String {
-    format!("t. ! queue ! segment name={name} model={} ! fakesink name={name}_sink sync=false", bundle().display())
+    branch_with(name, "")
+}
+
+fn branch_with(name: &str, options: &str) -> String {
+    format!("t. ! queue ! segment name={name} model={} {options} ! fakesink name={name}_sink sync=false", bundle().display())
+}
+
+fn users(p: &gst::Pipeline, name: &str) -> u32 {
+    p.by_name(name).unwrap().property::<u32>("engine-users")
+}
+
+fn watch(p: &gst::Pipeline, name: &str) -> EngineWatch {
+    let element = p.by_name(name).unwrap().downcast::<Segment>().unwrap();
+    element.engine_watch().expect("a started segment on provider cpu uses a shared model")
 }
 
 /// Runs `description` to EOS; `check_paused` sees the pipeline once every element started.
@@ -54,10 +71,13 @@ const SOURCE: &str = "segtestsrc seed=1000003 num-buffers=12 ! video/x-raw,forma
 
 #[test]
 fn two_segment_elements_share_one_engine_and_each_finds_what_one_alone_finds() {
-    let users = |p: &gst::Pipeline, name: &str| p.by_name(name).unwrap().property::<u32>("engine-users");
+    let mut model = None;
     let two = run(&format!("{SOURCE} {} {}", branch("a"), branch("b")), &["a_sink", "b_sink"], |p| {
         assert_eq!((users(p, "a"), users(p, "b")), (2, 2), "both elements use one loaded model");
+        assert!(watch(p, "a").same_engine(&watch(p, "b")), "the very same model");
+        model = Some(watch(p, "a"));
     });
+    assert!(!model.unwrap().is_loaded(), "freed when the last element using it stopped");
     let one = run(&format!("{SOURCE} {}", branch("solo")), &["solo_sink"], |p| {
         assert_eq!(users(p, "solo"), 1, "the two-branch pipeline released its model");
     });
@@ -74,4 +94,14 @@ fn engine_users_is_zero_while_stopped() {
     init();
     let element = gst::ElementFactory::make("segment").property("model", bundle().to_str().unwrap()).build().unwrap();
     assert_eq!(element.property::<u32>("engine-users"), 0);
+}
+
+#[test]
+fn segment_elements_with_other_threads_do_not_share() {
+    // threads 2 and 3: values no other test of this binary uses, so counts are this test's.
+    let description = format!("{SOURCE} {} {}", branch_with("two", "threads=2"), branch_with("three", "threads=3"));
+    run(&description, &["two_sink", "three_sink"], |p| {
+        assert_eq!((users(p, "two"), users(p, "three")), (1, 1), "each element has a model of its own");
+        assert!(!watch(p, "two").same_engine(&watch(p, "three")));
+    });
 }

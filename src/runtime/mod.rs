@@ -114,6 +114,12 @@ impl Engines {
     pub fn users(&self) -> usize {
         self.share.as_ref().map_or(1, EngineShare::users)
     }
+
+    /// Whether these engines run on the process's shared loaded model (CPU provider), which
+    /// other streams with the same bundle and options use too; false: this stream's own.
+    pub fn is_shared(&self) -> bool {
+        self.share.is_some()
+    }
 }
 
 /// One stream's hold on a loaded model other streams may use too: the model stays loaded
@@ -134,6 +140,11 @@ impl EngineShare {
     pub fn watch(&self) -> EngineWatch {
         EngineWatch(Arc::downgrade(&self.0))
     }
+
+    /// Whether `other` holds the very same loaded model (same allocation).
+    pub fn same_engine(&self, other: &EngineShare) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Reads the user count of a shared model without keeping it loaded.
@@ -141,8 +152,19 @@ impl EngineShare {
 pub struct EngineWatch(Weak<dyn Any + Send + Sync>);
 
 impl EngineWatch {
+    /// Streams using the model now; 0 once the last one dropped it.
     pub fn users(&self) -> usize {
         self.0.strong_count()
+    }
+
+    /// Whether the model is still loaded (a user holds it).
+    pub fn is_loaded(&self) -> bool {
+        self.0.upgrade().is_some()
+    }
+
+    /// Whether both watch the very same loaded model (same allocation, loaded or not).
+    pub fn same_engine(&self, other: &EngineWatch) -> bool {
+        Weak::ptr_eq(&self.0, &other.0)
     }
 }
 

@@ -118,6 +118,16 @@ impl EngineUsers {
     }
 }
 
+impl Segment {
+    /// The shared model this element uses while started (`super::Segment::engine_watch`).
+    pub(super) fn engine_watch(&self) -> Option<EngineWatch> {
+        match self.engine.lock().unwrap().as_ref()? {
+            EngineUsers::Shared(w) => Some(w.clone()),
+            EngineUsers::Own => None,
+        }
+    }
+}
+
 struct TextSupport {
     has_encoder: bool,
     bundle_names: Vec<String>,
