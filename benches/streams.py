@@ -14,6 +14,9 @@ Modes and stream counts are interleaved within each round (the order alternates 
 round to round), so a machine whose load changes affects both alike; the table gives
 medians over the rounds and the ratios of each round's runs.
 
+CPU s per run: the process's user + system time (start-up included), which the machine's
+other load does not inflate the way it does wall time.
+
 Total fps = N x (frames - 1) / playing time: each branch's first frame is processed while
 the pipeline prerolls (before PLAYING), as are the model load and `segment`'s warm-up run.
 
@@ -64,22 +67,27 @@ def pipeline(bundles, args):
 
 
 def run(bundles, args):
-    """(peak RSS KiB, total fps) of one gst-launch-1.0 run."""
+    """(peak RSS KiB, total fps, CPU seconds) of one gst-launch-1.0 run."""
     env = dict(os.environ, GST_PLUGIN_PATH=str(args.plugin_dir))
     cmd = ["gst-launch-1.0", *pipeline(bundles, args)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    hwm = 0
-    while proc.poll() is None:
+    hwm, usage = 0, None
+    while usage is None:
         # VmHWM is the process's own peak: the last reading before it exits is the answer.
         hwm = max(hwm, status_kib(proc.pid, "VmHWM") or 0)
-        time.sleep(0.05)
-    out, err = proc.communicate()
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            usage = rusage
+        else:
+            time.sleep(0.05)
+    out, err = proc.stdout.read(), proc.stderr.read()
     played = PLAYED.search(out)
     if proc.returncode != 0 or not played:
         sys.exit(f"gst-launch-1.0 failed ({proc.returncode}): {err or out}")
     h, m, s = played.groups()
     seconds = int(h) * 3600 + int(m) * 60 + float(s)
-    return hwm, len(bundles) * (args.frames - 1) / seconds
+    return hwm, len(bundles) * (args.frames - 1) / seconds, usage.ru_utime + usage.ru_stime
 
 
 def main():
@@ -111,21 +119,23 @@ def main():
             for n in counts:
                 for mode in modes:
                     bundles = [args.bundle.resolve()] * n if mode == "shared" else copies[:n]
-                    hwm, fps = run(bundles, args)
-                    runs.setdefault((mode, n), []).append((hwm, fps))
-                    print(f"round {r + 1}: {n} streams {mode}: {hwm / 1024:.0f} MiB peak, {fps:.1f} fps", file=sys.stderr)
+                    hwm, fps, cpu = run(bundles, args)
+                    runs.setdefault((mode, n), []).append((hwm, fps, cpu))
+                    print(f"round {r + 1}: {n} streams {mode}: {hwm / 1024:.0f} MiB peak, {fps:.1f} fps, {cpu:.1f} CPU s", file=sys.stderr)
                 load.append(os.getloadavg()[0])
     med = lambda xs: statistics.median(xs)
     n0 = counts[0]
-    print(f"| streams | peak RSS MiB, shared / separate | saved | total fps, shared / separate | shared fps vs {n0} stream(s) (per round) |")
-    print("|---|---|---|---|---|")
+    print(f"| streams | peak RSS MiB, shared / separate | saved | total fps, shared / separate | shared fps vs {n0} stream(s) (per round) "
+          "| CPU s per run, shared / separate |")
+    print("|---|---|---|---|---|---|")
     for n in counts:
         s, p = runs[("shared", n)], runs[("separate", n)]
         hs, hp = med([x[0] for x in s]) / 1024, med([x[0] for x in p]) / 1024
         fs, fp = med([x[1] for x in s]), med([x[1] for x in p])
         scale = [x[1] / b[1] for x, b in zip(s, runs[("shared", n0)])]
         scale_text = f"{med(scale):.2f}x ({', '.join(f'{v:.2f}' for v in scale)})"
-        print(f"| {n} | {hs:.0f} / {hp:.0f} | {hp - hs:.0f} MiB | {fs:.1f} / {fp:.1f} | {scale_text} |")
+        cs, cp = med([x[2] for x in s]), med([x[2] for x in p])
+        print(f"| {n} | {hs:.0f} / {hp:.0f} | {hp - hs:.0f} MiB | {fs:.1f} / {fp:.1f} | {scale_text} | {cs:.1f} / {cp:.1f} |")
     print()
     print(f"{args.rounds} rounds, {args.frames} frames per stream, {args.width}x{args.height} RGB, threads={args.threads}; "
           f"1-minute load average during the runs: {min(load):.1f}-{max(load):.1f} (on {os.cpu_count()} CPUs)")
