@@ -15,8 +15,8 @@ pub use crate::frame_result::{FrameResult, ObjectResult};
 use crate::kernels::cuda::GpuKernels;
 use crate::kernels::{MaskUpsampler, Preprocessor};
 use crate::mask::{BBox, Mask};
-use crate::model::{Features, ImageEncoder, MaskDecoder};
-use crate::runtime::{backend_with, EngineOptions, Provider, Threads};
+use crate::model::{DecoderOutput, Features, ImageEncoder, MaskDecoder, PromptBatch};
+use crate::runtime::{backend_with, EngineOptions, EngineShare, EngineWatch, Provider, Threads};
 use crate::tensor::Tensor;
 use crate::tracker::{Track, Tracker};
 use crate::vocab::Vocabulary;
@@ -106,6 +106,8 @@ pub struct Segmenter {
     features: Features,
     encoder: Box<dyn ImageEncoder + Send>,
     decoder: Box<dyn MaskDecoder + Send>,
+    /// This stream's hold on a model other streams share (CPU provider).
+    share: Option<EngineShare>,
     tracker: Tracker,
     upsampler: MaskUpsampler,
     /// CUDA twins of the kernels, used with a GPU provider when CUDA + NVRTC load.
@@ -160,6 +162,7 @@ impl Segmenter {
             features: Features::default(),
             encoder: engines.encoder,
             decoder: engines.decoder,
+            share: engines.share,
             tracker,
             upsampler: MaskUpsampler::new(),
             gpu,
@@ -243,6 +246,32 @@ impl Segmenter {
     /// Stage times of the last `process` call.
     pub fn last_timing(&self) -> StageTiming {
         self.timing
+    }
+
+    /// Runs the encoder and the decoder (with detection) once on a blank image, touching
+    /// neither the tracker nor the results, so the first real frame does not pay for ONNX
+    /// Runtime's first-run work (memory planning, arena growth). Returns the run's time.
+    pub fn warm_up(&mut self) -> Result<Duration, SegmenterError> {
+        let run = |e: &dyn std::fmt::Display| SegmenterError::Run(format!("warm-up: {e}"));
+        let t0 = Instant::now();
+        self.image.data.fill(0.0);
+        self.encoder.encode(&self.image, &mut self.features).map_err(|e| run(&e))?;
+        // Decoded into a scratch output (the tracker's own output is left alone); once per start.
+        let mut scratch = DecoderOutput::default();
+        self.decoder.decode_into(&self.features, &PromptBatch::default(), true, &mut scratch).map_err(|e| run(&e))?;
+        Ok(t0.elapsed())
+    }
+
+    /// How many streams of this process use this segmenter's loaded model (itself
+    /// included): streams on the CPU provider with the same bundle and threads share one.
+    pub fn engine_users(&self) -> usize {
+        self.share.as_ref().map_or(1, EngineShare::users)
+    }
+
+    /// Reads [`engine_users`](Self::engine_users) from elsewhere without holding the model;
+    /// `None` when the engines are this segmenter's own.
+    pub fn engine_watch(&self) -> Option<EngineWatch> {
+        self.share.as_ref().map(EngineShare::watch)
     }
 
     /// Moves last frame's masks to the spare pool so their allocations are reused.

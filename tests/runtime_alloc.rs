@@ -1,5 +1,5 @@
 //! Steady-state streaming must not allocate large buffers: after warm-up, preprocessing,
-//! the encoder (IoBinding with preallocated tensors), the decoder (`decode_into` a reused
+//! the encoder (preallocated input and output tensors), the decoder (`decode_into` a reused
 //! output, with and without detection) and mask postprocessing allocate nothing of 16 KiB
 //! or more per frame. Counted with a wrapping global allocator, so this sees Rust-side
 //! buffers; ONNX Runtime's internal memory comes from its own arena.

@@ -8,6 +8,9 @@
 pub mod ort;
 pub mod tensorrt;
 
+use std::any::Any;
+use std::sync::{Arc, Weak};
+
 use crate::bundle::{Bundle, BundleError};
 use crate::model::{ImageEncoder, MaskDecoder};
 
@@ -67,7 +70,7 @@ pub enum RuntimeError {
 /// (two 1-thread processes of the model reached 1.84x one), so one thread per stream is
 /// what lets N streams use N cores; spinning burns a core between frames for no gain at
 /// video rates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Threads {
     /// Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
     pub intra: usize,
@@ -114,6 +117,68 @@ impl From<Provider> for EngineOptions {
 pub struct Engines {
     pub encoder: Box<dyn ImageEncoder + Send>,
     pub decoder: Box<dyn MaskDecoder + Send>,
+    /// Set when the loaded model is shared with other streams of the process (CPU
+    /// provider, `ort::shared`); `None`: these engines are this stream's own.
+    pub share: Option<EngineShare>,
+}
+
+impl Engines {
+    /// How many streams (holders of [`Engines`]) use this loaded model, this one included.
+    pub fn users(&self) -> usize {
+        self.share.as_ref().map_or(1, EngineShare::users)
+    }
+
+    /// Whether these engines run on the process's shared loaded model (CPU provider), which
+    /// other streams with the same bundle and options use too; false: this stream's own.
+    pub fn is_shared(&self) -> bool {
+        self.share.is_some()
+    }
+}
+
+/// One stream's hold on a loaded model other streams may use too: the model stays loaded
+/// while a share exists, and the number of shares is the number of streams using it.
+pub struct EngineShare(Arc<dyn Any + Send + Sync>);
+
+impl EngineShare {
+    pub fn new<T: Any + Send + Sync>(engine: Arc<T>) -> Self {
+        EngineShare(engine)
+    }
+
+    /// Streams holding a share of this model now.
+    pub fn users(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
+    /// Counts the users without being one (for a property read from another thread).
+    pub fn watch(&self) -> EngineWatch {
+        EngineWatch(Arc::downgrade(&self.0))
+    }
+
+    /// Whether `other` holds the very same loaded model (same allocation).
+    pub fn same_engine(&self, other: &EngineShare) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// Reads the user count of a shared model without keeping it loaded.
+#[derive(Clone)]
+pub struct EngineWatch(Weak<dyn Any + Send + Sync>);
+
+impl EngineWatch {
+    /// Streams using the model now; 0 once the last one dropped it.
+    pub fn users(&self) -> usize {
+        self.0.strong_count()
+    }
+
+    /// Whether the model is still loaded (a user holds it).
+    pub fn is_loaded(&self) -> bool {
+        self.0.upgrade().is_some()
+    }
+
+    /// Whether both watch the very same loaded model (same allocation, loaded or not).
+    pub fn same_engine(&self, other: &EngineWatch) -> bool {
+        Weak::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Something that turns a bundle into runnable engines.

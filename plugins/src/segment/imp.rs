@@ -9,7 +9,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use segstream::command::{Command, COMMAND_EVENT};
-use segstream::runtime::Threads;
+use segstream::runtime::{EngineWatch, Threads};
 use segstream::segmenter::{Segmenter, SegmenterSettings};
 use segstream::tracker::TrackerConfig;
 use std::collections::VecDeque;
@@ -98,6 +98,35 @@ pub struct Segment {
     /// The tracker's target count after the last frame (read without the state lock, which
     /// inference holds).
     targets: std::sync::atomic::AtomicU32,
+    /// Counts the streams sharing the loaded model (set in `start`; `None` when stopped).
+    engine: Mutex<Option<EngineUsers>>,
+}
+
+/// Who uses this element's loaded model.
+enum EngineUsers {
+    /// Shared with other streams of the process (CPU provider).
+    Shared(EngineWatch),
+    /// This element's own (GPU providers).
+    Own,
+}
+
+impl EngineUsers {
+    fn count(&self) -> u32 {
+        match self {
+            EngineUsers::Shared(w) => w.users() as u32,
+            EngineUsers::Own => 1,
+        }
+    }
+}
+
+impl Segment {
+    /// The shared model this element uses while started (`super::Segment::engine_watch`).
+    pub(super) fn engine_watch(&self) -> Option<EngineWatch> {
+        match self.engine.lock().unwrap().as_ref()? {
+            EngineUsers::Shared(w) => Some(w.clone()),
+            EngineUsers::Own => None,
+        }
+    }
 }
 
 struct TextSupport {
@@ -190,6 +219,7 @@ impl ObjectImpl for Segment {
             "threads" => (s.threads.intra as u32).to_value(),
             "spin" => s.threads.spin.to_value(),
             "targets" => self.targets.load(Ordering::Relaxed).to_value(),
+            "engine-users" => self.engine.lock().unwrap().as_ref().map_or(0, EngineUsers::count).to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -229,10 +259,14 @@ impl BaseTransformImpl for Segment {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let segmenter = self.open()?;
+        let mut segmenter = self.open()?;
         if let Some(why) = segmenter.gpu_warning() {
             gst::element_imp_warning!(self, gst::ResourceError::Settings, ("segment: {}", why));
         }
+        // The first run of a session is slow (memory planning): paid here, not on a live frame.
+        let warm = segmenter.warm_up().map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("segment: {}", e)))?;
+        gst::info!(CAT, imp = self, "warm-up run {:?}; model shared by {} stream(s)", warm, segmenter.engine_users());
+        *self.engine.lock().unwrap() = Some(segmenter.engine_watch().map_or(EngineUsers::Own, EngineUsers::Shared));
         self.tracker_dirty.store(false, Ordering::Release);
         let bundle_names = segmenter.bundle_vocabulary().names.clone();
         *self.text.lock().unwrap() = Some(TextSupport { has_encoder: segmenter.has_text_encoder(), bundle_names });
@@ -242,6 +276,7 @@ impl BaseTransformImpl for Segment {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock().unwrap() = None;
+        *self.engine.lock().unwrap() = None;
         *self.text.lock().unwrap() = None;
         self.commands.lock().unwrap().clear();
         gst::info!(CAT, imp = self, "stopped");

@@ -37,6 +37,16 @@ glib::wrapper! {
         @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
+impl Segment {
+    /// The loaded model this element shares with the process's other streams, while it is
+    /// started on provider `cpu` (`None` when stopped or on a GPU provider). Tells whether two
+    /// elements use the very same model and when it is freed (tests, monitoring).
+    pub fn engine_watch(&self) -> Option<segstream::runtime::EngineWatch> {
+        use glib::subclass::prelude::ObjectSubclassIsExt;
+        self.imp().engine_watch()
+    }
+}
+
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(Some(plugin), "segment", gst::Rank::NONE, Segment::static_type())
 }

@@ -94,5 +94,13 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .blurb("Targets the tracker remembers after the last frame (tentative, confirmed and lost); for monitoring")
             .read_only()
             .build(),
+        glib::ParamSpecUInt::builder("engine-users")
+            .nick("Engine users")
+            .blurb(
+                "How many segment elements of this process use this element's loaded model, itself included \
+                    (provider cpu with the same model and threads share one; 0 while stopped)",
+            )
+            .read_only()
+            .build(),
     ]
 }

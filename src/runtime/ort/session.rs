@@ -15,10 +15,18 @@ use crate::runtime::{EngineOptions, Provider, RuntimeError};
 pub fn open_validated(bundle: &Bundle, key: &str, options: impl Into<EngineOptions>) -> Result<Session, RuntimeError> {
     let path = bundle.file(key).ok_or_else(|| RuntimeError::Session(format!("bundle has no {key}")))?;
     let session = open_session(&path, &bundle.manifest, key, options.into())?;
-    let (inputs, outputs) = io_specs(&session);
+    check_against_manifest(bundle, key, &session)?;
+    Ok(session)
+}
+
+/// Checks an open session of `[files] <key>` against the bundle's manifest (names, dtypes,
+/// shapes); also run when a stream shares a session another stream opened.
+pub fn check_against_manifest(bundle: &Bundle, key: &str, session: &Session) -> Result<(), RuntimeError> {
+    let path = bundle.file(key).ok_or_else(|| RuntimeError::Session(format!("bundle has no {key}")))?;
+    let (inputs, outputs) = io_specs(session);
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     check_model_io(&bundle.manifest, key, &file_name, &inputs, &outputs).map_err(BundleError::Mismatch)?;
-    Ok(session)
+    Ok(())
 }
 
 /// Checks an ONNX file the pipeline does not run yet (the text encoder) against the

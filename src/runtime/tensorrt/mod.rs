@@ -58,6 +58,8 @@ impl Backend for TrtBackend {
         Ok(Engines {
             encoder: Box::new(TrtEncoder::new(load(&plans[0])?, bundle, store.clone())),
             decoder: Box::new(TrtDecoder::new(load(&plans[1])?, bundle, store)),
+            // Device buffers and the CUDA stream are this stream's own: not shared.
+            share: None,
         })
     }
 }
