@@ -282,8 +282,8 @@ impl BaseTransformImpl for Segment {
 
     fn src_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::Qos(q) = event.view() {
-            // Kept from the base class, which would drop late frames itself, uncounted and
-            // without the tracker knowing; `submit_input_buffer` drops them instead.
+            // Not given to the base class: it would drop late frames itself, uncounted and
+            // unknown to the tracker. `submit_input_buffer` drops them instead.
             self.on_qos_event(q);
             return self.obj().sink_pad().push_event(event);
         }
