@@ -256,3 +256,33 @@ fn commands_reach_segment_and_are_answered() {
     assert_eq!(by_id("box")["track_id"].as_u64(), Some(id), "the reply names the new track: {lines:?}");
     validate_with_schema("reply.schema.json", &lines, tmp.path());
 }
+
+#[test]
+fn frames_segment_drops_as_late_are_not_published_and_the_numbers_show_the_gap() {
+    init();
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&tmp.path().join("broker"));
+    let sub = Sub::start(&broker, "t", "sub-late", &[]);
+    // 200 fps live: several frames arrive while the model runs on one.
+    let desc = format!(
+        "videotestsrc is-live=true num-buffers=60 ! video/x-raw,width=320,height=240,framerate=200/1 ! videoconvert \
+         ! segment name=s model={} ! segmqttsink port={} topic=t spool-dir={} client-id={}",
+        model(),
+        broker.port,
+        tmp.path().join("spool").display(),
+        unique_client_id("late")
+    );
+    let p = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let msgs = run_to_eos(&p, Duration::from_secs(120));
+    assert!(msgs.iter().any(|m| matches!(m.view(), gst::MessageView::Eos(_))), "no EOS");
+    let dropped = p.by_name("s").unwrap().property::<u64>("frames-dropped");
+    assert!(dropped > 0, "a source faster than the model loses frames to QoS");
+    let lines = sub.wait_for(60 - dropped as usize, Duration::from_secs(10));
+    let got = frames(&lines);
+    assert_eq!(got.len() as u64, 60 - dropped, "one message per processed frame, none for a dropped one: {got:?}");
+    assert!(got.windows(2).all(|w| w[0] < w[1]) && got.iter().all(|f| *f < 60), "{got:?}");
+    let pts: Vec<u64> = lines.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()["pts"].as_u64().unwrap()).collect();
+    for k in 1..got.len() {
+        assert_eq!(pts[k] - pts[k - 1], (got[k] - got[k - 1]) * 5_000_000, "frame numbers count stream frames (5 ms apart)");
+    }
+}

@@ -12,10 +12,12 @@
 //! Module map: [`config`] thresholds, [`sampler`] visual sampler, [`memory`] ring
 //! buffers, [`detect`] detection filters, [`associate`] bi-softmax / cosine matching,
 //! [`hungarian`] assignment, [`overlap`] per-pixel resolution, [`target`] lifecycle,
-//! [`text`] text targets, `step` the per-frame procedure.
+//! [`text`] text targets, `step` the per-frame procedure, `gap` frames dropped
+//! upstream of the tracker (`Tracker::skip`).
 pub mod associate;
 pub mod config;
 pub mod detect;
+mod gap;
 pub mod hungarian;
 pub mod memory;
 pub mod overlap;
@@ -82,8 +84,11 @@ pub struct Tracker {
     tracks: Vec<Track>,
     /// Next id to hand out; never reset, so ids are unique within the tracker's life.
     next_id: u64,
-    /// Frames processed since the last reset.
+    /// Stream frames since the last reset: processed ones and those given to `skip`.
     frame: u64,
+    /// Stream frame of the last detection since the reset (the detection cadence counts
+    /// stream frames, so a dropped detection frame moves detection to the next frame).
+    last_detect: Option<u64>,
     rng: SmallRng,
     sampler: sampler::Sampler,
     batch: PromptBatch,
@@ -115,6 +120,7 @@ impl Tracker {
             tracks: Vec::new(),
             next_id: 1,
             frame: 0,
+            last_detect: None,
             rng,
             sampler: Default::default(),
             batch: Default::default(),
@@ -186,6 +192,7 @@ impl Tracker {
         self.tracks.clear();
         self.text_queries.clear();
         self.frame = 0;
+        self.last_detect = None;
         self.rng = SmallRng::seed_from_u64(self.config.seed);
     }
 

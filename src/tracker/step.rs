@@ -41,6 +41,9 @@ impl Tracker {
         let rows = self.build_batch(&geo, prompt_mode);
         let detect = self.should_detect();
         self.detected = detect;
+        if detect {
+            self.last_detect = Some(self.frame);
+        }
         let t_dec = std::time::Instant::now();
         // Taken out of `self` for the frame (the methods below borrow `self` mutably) and
         // put back at the end, so its buffers are reused by the next frame.
@@ -180,7 +183,11 @@ impl Tracker {
             return false;
         }
         let active = self.targets.iter().any(|t| matches!(t.state, TrackState::Tentative | TrackState::Confirmed));
-        !active || self.frame.is_multiple_of(interval)
+        // Due when a multiple of the interval lies in (last detection, this frame]: on every
+        // multiple when each frame is processed, and on the first frame after a multiple
+        // that was skipped (`Tracker::skip`), so the cadence stays in stream frames.
+        let due = self.last_detect.is_none_or(|last| self.frame / interval > last / interval);
+        !active || due
     }
 
     /// Reads each target's prompt-query output and applies the consistency check.

@@ -83,7 +83,12 @@ impl Target {
 
     /// The target has no mask on this frame; false when it must be forgotten.
     pub fn on_miss(&mut self, cfg: &TrackerConfig) -> bool {
-        self.misses = self.misses.saturating_add(1);
+        self.on_unseen(1, cfg)
+    }
+
+    /// The target went `frames` more frames without a mask; false when it must be forgotten.
+    pub fn on_unseen(&mut self, frames: u32, cfg: &TrackerConfig) -> bool {
+        self.misses = self.misses.saturating_add(frames);
         match self.state {
             // A tentative target that is not found again was most likely a false detection.
             TrackState::Tentative => self.misses < cfg.lost_after.max(1),

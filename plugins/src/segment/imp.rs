@@ -1,11 +1,14 @@
-//! `segment` subclass: settings, segmenter lifecycle, per-frame inference; commands in [`apply`].
+//! `segment` subclass: settings, segmenter lifecycle, per-frame inference; commands in
+//! [`apply`], late frames and latency in [`qos`].
 mod apply;
+pub(super) mod qos;
 
 use crate::frame;
 use crate::meta;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 use segstream::command::{Command, COMMAND_EVENT};
@@ -30,6 +33,8 @@ struct Settings {
     mask_width: u32,
     mask_height: u32,
     threads: Threads,
+    /// ns; -1: no lateness check against a live upstream.
+    max_lateness: i64,
 }
 
 impl Default for Settings {
@@ -45,6 +50,7 @@ impl Default for Settings {
             mask_width: 0,
             mask_height: 0,
             threads: Threads::default(),
+            max_lateness: qos::DEFAULT_MAX_LATENESS,
         }
     }
 }
@@ -100,6 +106,7 @@ pub struct Segment {
     targets: std::sync::atomic::AtomicU32,
     /// Counts the streams sharing the loaded model (set in `start`; `None` when stopped).
     engine: Mutex<Option<EngineUsers>>,
+    qos: Mutex<qos::Qos>,
 }
 
 /// Who uses this element's loaded model.
@@ -168,6 +175,7 @@ impl Segment {
             state.frame = 0;
             state.segmenter.reset();
         }
+        self.qos.lock().unwrap().reset_stream();
     }
 }
 
@@ -179,6 +187,12 @@ impl ObjectSubclass for Segment {
 }
 
 impl ObjectImpl for Segment {
+    fn constructed(&self) {
+        self.parent_constructed();
+        // Late frames are dropped before the model runs (see `qos`); `qos=false` keeps every frame.
+        self.obj().set_qos(true);
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(super::props::specs);
         PROPERTIES.as_ref()
@@ -197,6 +211,7 @@ impl ObjectImpl for Segment {
             "max-targets" => s.max_targets = value.get().unwrap(),
             "threads" => s.threads.intra = value.get::<u32>().unwrap() as usize,
             "spin" => s.threads.spin = value.get().unwrap(),
+            "max-lateness" => s.max_lateness = value.get().unwrap(),
             other => unreachable!("unknown property {other}"),
         }
         if matches!(pspec.name(), "detect-interval" | "score-threshold" | "max-targets") {
@@ -220,6 +235,9 @@ impl ObjectImpl for Segment {
             "spin" => s.threads.spin.to_value(),
             "targets" => self.targets.load(Ordering::Relaxed).to_value(),
             "engine-users" => self.engine.lock().unwrap().as_ref().map_or(0, EngineUsers::count).to_value(),
+            "max-lateness" => s.max_lateness.to_value(),
+            "frames-dropped" => self.qos.lock().unwrap().dropped().to_value(),
+            "processing-latency" => self.qos.lock().unwrap().estimate().nseconds().to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -271,6 +289,7 @@ impl BaseTransformImpl for Segment {
         let bundle_names = segmenter.bundle_vocabulary().names.clone();
         *self.text.lock().unwrap() = Some(TextSupport { has_encoder: segmenter.has_text_encoder(), bundle_names });
         *self.state.lock().unwrap() = Some(State { segmenter, info: None, frame: 0 });
+        *self.qos.lock().unwrap() = qos::Qos::default();
         Ok(())
     }
 
@@ -298,6 +317,12 @@ impl BaseTransformImpl for Segment {
     }
 
     fn src_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Qos(q) = event.view() {
+            // Not given to the base class: it would drop late frames itself, uncounted and
+            // unknown to the tracker. `submit_input_buffer` drops them instead.
+            self.on_qos_event(q);
+            return self.obj().sink_pad().push_event(event);
+        }
         if matches!(event.type_(), gst::EventType::CustomUpstream | gst::EventType::CustomBoth | gst::EventType::CustomBothOob) {
             if let Some(s) = event.structure().filter(|s| s.name() == COMMAND_EVENT) {
                 return self.queue_command(s);
@@ -306,9 +331,30 @@ impl BaseTransformImpl for Segment {
         self.parent_src_event(event)
     }
 
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let is_latency = direction == gst::PadDirection::Src && query.type_() == gst::QueryType::Latency;
+        let ok = BaseTransformImplExt::parent_query(self, direction, query);
+        if ok && is_latency {
+            self.answer_latency(query);
+        }
+        ok
+    }
+
+    /// Drops a late frame before the model runs (see `qos`).
+    fn submit_input_buffer(&self, is_discont: bool, inbuf: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if self.obj().is_qos() {
+            if let Some((rt, jitter)) = self.late(&inbuf) {
+                self.drop_late(&inbuf, rt, jitter);
+                return Ok(gst_base::BASE_TRANSFORM_FLOW_DROPPED);
+            }
+        }
+        self.parent_submit_input_buffer(is_discont, inbuf)
+    }
+
     /// Overrides the video filter's in-place path: the pixels are only read (mapping them
     /// writable could force a copy), the meta is attached after the frame is unmapped.
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let t0 = std::time::Instant::now();
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ("segment: no state (not started)"));
@@ -338,6 +384,8 @@ impl BaseTransformImpl for Segment {
         meta::attach(buf, result);
         self.targets.store(state.segmenter.tracker_mut().target_count() as u32, Ordering::Relaxed);
         state.frame += 1;
+        drop(guard);
+        self.processed(t0.elapsed());
         Ok(gst::FlowSuccess::Ok)
     }
 }

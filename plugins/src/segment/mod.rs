@@ -7,6 +7,19 @@
 //! The frame counter (0-based, the meta's `frame`) and the tracker restart on `stream-start`
 //! and `flush-stop`.
 //!
+//! # Late frames and latency
+//! `segment` enables the base class's `qos` property. A frame is dropped before the model
+//! runs when downstream's QoS events say it is already late (a synchronising sink with
+//! `qos=true`), or, with a live upstream, when it reaches `segment` more than `max-lateness`
+//! (default 40 ms; -1: never) after its running time + upstream's latency. A dropped frame
+//! is counted in `frames-dropped`, announced by a QoS message, keeps its frame number (the
+//! next meta's `frame` skips it) and advances the tracker's frame clock
+//! (`segstream::tracker::Tracker::skip`); no buffer, meta or MQTT message exists for it.
+//! The latency query answers upstream's latency + `processing-latency` (95th percentile of
+//! the last 32 frames' processing time, at most 2 s); a latency message is posted when that
+//! grows by more than a quarter, so the application re-configures the pipeline latency
+//! (`gst_bin_recalculate_latency`, as gst-launch and `segstream run` do).
+//!
 //! # Commands
 //! A custom event named `segstream-command` (upstream, e.g. from `segmqttsink`, or
 //! downstream, e.g. from the application via `gst_element_send_event`) carries one

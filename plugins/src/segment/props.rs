@@ -89,6 +89,27 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .default_value(Threads::default().spin)
             .mutable_ready()
             .build(),
+        glib::ParamSpecInt64::builder("max-lateness")
+            .nick("Maximum lateness")
+            .blurb(
+                "With a live upstream and qos=true, a frame reaching segment more than this many ns after its deadline \
+                    (running time + upstream latency) is dropped before the model runs; -1: never (frames late for a \
+                    synchronising sink, from its QoS events, are still dropped unless qos=false)",
+            )
+            .minimum(-1)
+            .default_value(super::imp::qos::DEFAULT_MAX_LATENESS)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt64::builder("frames-dropped")
+            .nick("Frames dropped")
+            .blurb("Frames dropped unprocessed because they were late (QoS) since the element started")
+            .read_only()
+            .build(),
+        glib::ParamSpecUInt64::builder("processing-latency")
+            .nick("Processing latency")
+            .blurb("Latency segment adds in latency queries, ns: 95th percentile of the last 32 frames' processing time, at most 2 s")
+            .read_only()
+            .build(),
         glib::ParamSpecUInt::builder("targets")
             .nick("Tracked targets")
             .blurb("Targets the tracker remembers after the last frame (tentative, confirmed and lost); for monitoring")

@@ -1,5 +1,6 @@
 //! Tracker behaviour driven by the scripted fake decoder (see `fake`).
 mod fake;
+mod gaps;
 mod lookalikes;
 mod text;
 
@@ -29,7 +30,7 @@ fn ids(frames: &[Seen]) -> Vec<u64> {
 }
 
 /// Two objects moving right 1 px per frame, distinct embeddings.
-fn two_movers(frames: usize) -> Vec<Vec<Obj>> {
+pub(super) fn two_movers(frames: usize) -> Vec<Vec<Obj>> {
     (0..frames).map(|t| vec![obj(1, (t, 2, t + 8, 10), axis(0)), obj(2, (t, 16, t + 8, 24), axis(1))]).collect()
 }
 

@@ -210,6 +210,10 @@ pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool,
                 gst::MessageView::Error(_) if live.is_some_and(|l| l.handle_error(&msg)) => (),
                 gst::MessageView::Error(e) => break Err(error_of(e)),
                 gst::MessageView::Warning(w) => tracing::warn!("{}: {}", src_name(&msg), w.error()),
+                // An element's latency changed (segment: its processing time grew).
+                gst::MessageView::Latency(_) => {
+                    let _ = pipeline.recalculate_latency();
+                }
                 gst::MessageView::Element(e) => {
                     if let Some(s) = e.structure() {
                         tracing::info!("{}: {}", src_name(&msg), s);
