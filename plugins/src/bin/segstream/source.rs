@@ -99,6 +99,11 @@ impl Reconnecting {
         self.target.send_event(gst::event::Eos::new());
     }
 
+    /// Stops reconnecting (the pipeline is stopping for good).
+    pub fn stop(&self) {
+        self.finishing.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Called from the bus loop: an error from inside the current source is an outage, one
     /// from a source already removed is stale (both handled: `true`); any other error is
     /// the pipeline's.
@@ -132,7 +137,8 @@ impl Reconnecting {
     /// The reconnect loop: waits for failures (and checks for stalls), replaces the source.
     fn run(self: Arc<Self>, rx: Receiver<Signal>) {
         let mut backoff = BACKOFF_MIN;
-        loop {
+        // After `finish` or `stop` there is nothing left to reconnect.
+        while !self.finishing.load(std::sync::atomic::Ordering::SeqCst) {
             let signal = match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(s) => Some(s),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => self.stalled(),
