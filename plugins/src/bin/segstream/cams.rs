@@ -38,11 +38,19 @@ impl std::fmt::Display for SomeFailed {
 
 impl std::error::Error for SomeFailed {}
 
-/// A camera as the run goes: its progress counters, and its error once it failed.
+/// A camera as the run goes: its progress counters, and how it ended.
 struct Cam {
     id: String,
     stats: Option<Arc<Mutex<pipeline::Stats>>>,
-    error: Arc<Mutex<Option<String>>>,
+    /// Its error once it failed, or its frame rate once it ended.
+    end: Arc<Mutex<Option<End>>>,
+}
+
+enum End {
+    Failed(String),
+    /// Frames per second from its first frame to its end (the progress line's figure
+    /// would keep falling while the other cameras run).
+    Fps(f64),
 }
 
 pub fn run(cli: RunArgs, path: &Path, cfg: CamerasConfig) -> Result<()> {
@@ -57,11 +65,11 @@ pub fn run(cli: RunArgs, path: &Path, cfg: CamerasConfig) -> Result<()> {
     for c in &cfg.camera {
         let args = camera_args(&cli, c, base, mqtt.clone());
         tracing::info!(camera = %c.id, input = %args.input, "camera");
-        let error = Arc::new(Mutex::new(None));
+        let end = Arc::new(Mutex::new(None));
         match run::build(&args, metrics.as_ref()) {
             Ok(b) => {
-                cams.push(Cam { id: c.id.clone(), stats: Some(b.stats.clone()), error: error.clone() });
-                built.push((c.id.clone(), b, error));
+                cams.push(Cam { id: c.id.clone(), stats: Some(b.stats.clone()), end: end.clone() });
+                built.push((c.id.clone(), b, end));
             }
             Err(e) => {
                 let why = format!("{e:#}");
@@ -69,8 +77,8 @@ pub fn run(cli: RunArgs, path: &Path, cfg: CamerasConfig) -> Result<()> {
                 if let Some(m) = &metrics {
                     m.add_failed(&c.id, &why);
                 }
-                *error.lock().unwrap() = Some(why);
-                cams.push(Cam { id: c.id.clone(), stats: None, error });
+                *end.lock().unwrap() = Some(End::Failed(why));
+                cams.push(Cam { id: c.id.clone(), stats: None, end });
             }
         }
     }
@@ -78,7 +86,7 @@ pub fn run(cli: RunArgs, path: &Path, cfg: CamerasConfig) -> Result<()> {
         metrics::serve(addr, m)?;
     }
     let interrupted = pipeline::interrupt_flag()?;
-    let threads: Vec<_> = built.into_iter().map(|(id, b, error)| play_camera(id, b, error, metrics.clone(), interrupted.clone())).collect();
+    let threads: Vec<_> = built.into_iter().map(|(id, b, end)| play_camera(id, b, end, metrics.clone(), interrupted.clone())).collect();
     watch(&cams, &threads, !cli.quiet);
     for t in threads {
         let _ = t.join();
@@ -128,7 +136,7 @@ fn camera_args(cli: &RunArgs, c: &CameraConfig, base: &Path, mqtt: Option<String
 fn play_camera(
     id: String,
     b: run::Built,
-    error: Arc<Mutex<Option<String>>>,
+    end: Arc<Mutex<Option<End>>>,
     metrics: Option<Arc<metrics::Metrics>>,
     interrupted: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
@@ -144,6 +152,7 @@ fn play_camera(
                 if let Some(m) = &metrics {
                     m.ended(&id);
                 }
+                *end.lock().unwrap() = Some(End::Fps(b.stats.lock().unwrap().fps()));
             }
             Err(e) => {
                 let why = format!("{e:#}");
@@ -151,7 +160,7 @@ fn play_camera(
                 if let Some(m) = &metrics {
                     m.failed(&id, &why);
                 }
-                *error.lock().unwrap() = Some(why);
+                *end.lock().unwrap() = Some(End::Failed(why));
             }
         }
     });
@@ -178,9 +187,9 @@ fn watch(cams: &[Cam], threads: &[std::thread::JoinHandle<()>], progress: bool) 
 }
 
 fn progress_line(cams: &[Cam]) -> String {
-    let each = cams.iter().map(|c| match (&*c.error.lock().unwrap(), &c.stats) {
-        (Some(_), _) | (None, None) => format!("{}: failed", c.id),
-        (None, Some(s)) => format!("{}: {}", c.id, s.lock().unwrap().line()),
+    let each = cams.iter().map(|c| match (&*c.end.lock().unwrap(), &c.stats) {
+        (None | Some(End::Fps(_)), Some(s)) => format!("{}: {}", c.id, s.lock().unwrap().line()),
+        _ => format!("{}: failed", c.id),
     });
     each.collect::<Vec<_>>().join("  |  ")
 }
@@ -189,13 +198,17 @@ fn progress_line(cams: &[Cam]) -> String {
 fn summary(cams: &[Cam]) -> Result<()> {
     let mut failed = Vec::new();
     for c in cams {
-        match (&*c.error.lock().unwrap(), &c.stats) {
-            (None, Some(s)) => {
+        match (&*c.end.lock().unwrap(), &c.stats) {
+            (Some(End::Fps(fps)), Some(s)) => {
                 let st = s.lock().unwrap();
-                eprintln!("done: {}: {} frames, {:.1} fps, {} objects in total", c.id, st.frames, st.fps(), st.objects_total);
+                eprintln!("done: {}: {} frames, {fps:.1} fps, {} objects in total", c.id, st.frames, st.objects_total);
             }
-            (why, _) => {
-                eprintln!("failed: {}: {}", c.id, why.as_deref().unwrap_or("no pipeline"));
+            (end, _) => {
+                let why = match end {
+                    Some(End::Failed(why)) => why.as_str(),
+                    _ => "stopped without a result",
+                };
+                eprintln!("failed: {}: {why}", c.id);
                 failed.push(c.id.as_str());
             }
         }

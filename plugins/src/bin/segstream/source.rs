@@ -96,6 +96,13 @@ impl Reconnecting {
     /// may be gone), and from now on an end of stream is not an outage.
     pub fn finish(&self) {
         self.finishing.store(true, std::sync::atomic::Ordering::SeqCst);
+        if !self.flow.lock().unwrap().started_downstream {
+            // No source ever delivered (an unreachable camera): nothing to drain, and the
+            // sinks, never prerolled, would keep an end of stream to themselves in PAUSED
+            // (no EOS message: Ctrl-C hung). The run ends at once.
+            let _ = self.pipe.post_message(gst::message::Eos::builder().src(&self.pipe).build());
+            return;
+        }
         self.target.send_event(gst::event::Eos::new());
     }
 
