@@ -89,10 +89,28 @@ pub fn meta_reader(data: &[u8]) {
     }
 }
 
-/// A `segstream run` config file: accepted values are the ones the pipeline can take.
+/// A `segstream run` config file (one camera or a cameras file): accepted values are the
+/// ones the pipeline can take; a cameras file has 1 to 64 cameras with unique safe ids.
 pub fn run_config(data: &[u8]) {
+    use run_cli_config::ConfigFile;
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(c) = run_cli_config::RunConfig::parse(text) else { return };
+    let _ = run_cli_config::RunConfig::parse(text);
+    match ConfigFile::parse(text) {
+        Ok(ConfigFile::One(c)) => check_run_config(&c),
+        Ok(ConfigFile::Cameras(c)) => {
+            assert!((1..=run_cli_config::MAX_CAMERAS).contains(&c.camera.len()), "{} cameras accepted", c.camera.len());
+            let mut ids = std::collections::HashSet::new();
+            for cam in &c.camera {
+                assert!(run_cli_config::check_id(&cam.id).is_ok() && ids.insert(cam.id.as_str()), "camera id {:?} accepted", cam.id);
+                assert!(cam.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'));
+                check_run_config(&cam.as_run());
+            }
+        }
+        Err(e) => assert!(!e.is_empty(), "an error without a message"),
+    }
+}
+
+fn check_run_config(c: &run_cli_config::RunConfig) {
     assert!(c.detect_interval.is_none_or(|n| segstream::tracker::DETECT_INTERVAL_RANGE.contains(&n)));
     assert!(c.score_threshold.is_none_or(|t| (0.0..=1.0).contains(&t)));
     for b in c.targets.iter().flatten() {

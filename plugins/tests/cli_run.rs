@@ -166,8 +166,8 @@ fn run_errors_name_the_cause() {
     assert!(both(&o).contains("topic \"bad/#\"") && both(&o).contains("wildcards"), "{}", both(&o));
 }
 
-/// Out-of-range flags and config values are errors naming the flag or key (exit 2 from
-/// the option parser, 1 from the config check), never a panic (exit 101).
+/// Out-of-range flags and config values are usage errors naming the flag or key (exit 2,
+/// from the option parser and from the config check), never a panic (exit 101).
 #[test]
 fn detect_interval_out_of_range_is_refused_by_flag_and_config() {
     let tmp = tempfile::tempdir().unwrap();
@@ -178,7 +178,7 @@ fn detect_interval_out_of_range_is_refused_by_flag_and_config() {
 
     std::fs::write(tmp.path().join("c.toml"), "input = \"input.avi\"\noutput = \"none\"\ndetect_interval = 4294967295\n").unwrap();
     let o = segstream(&["run", tmp.path().join("c.toml").to_str().unwrap()], tmp.path());
-    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
     assert!(both(&o).contains("c.toml: detect_interval: 4294967295 is outside 0..=10000"), "{}", both(&o));
 }
 

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod cams;
 mod config;
 mod demo;
 mod eval;
@@ -67,7 +68,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("segstream: error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<run::Usage>().is_some() {
+                ExitCode::from(2) // as clap's usage errors
+            } else if e.downcast_ref::<cams::SomeFailed>().is_some() {
+                ExitCode::from(cams::SOME_FAILED)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `segstream run --metrics HOST:PORT`: Prometheus metrics (OpenMetrics text, the
 //! `prometheus-client` crate) at `/metrics` and per-camera liveness at `/healthz` (HTTP
-//! 200 when every camera delivered a frame within the health timeout, else 503), served by
-//! `tiny_http` on a thread of its own.
+//! 200 when every camera delivered a frame within the health timeout or reached its end of
+//! stream, else 503; a failed camera's line names the cause), served by `tiny_http` on a
+//! thread of its own. With several cameras (`segstream run cams.toml`) every series has
+//! one `camera` label per camera.
 //!
 //! Per-frame values come from pad probes around `segment` and are updated under one lock
 //! that the scrape also takes, so one scrape is a consistent snapshot (the latency
@@ -42,6 +44,7 @@ struct Families {
     targets: Family<Labels, Gauge>,
     flowing: Family<Labels, Gauge>,
     outages: Family<Labels, Counter>,
+    failed: Family<Labels, Gauge>,
     mqtt: Vec<(&'static str, Family<Labels, Counter>)>,
 }
 
@@ -61,6 +64,7 @@ impl Families {
             targets: Family::default(),
             flowing: Family::default(),
             outages: Family::default(),
+            failed: Family::default(),
             mqtt: MQTT_COUNTERS.iter().map(|(prop, _, _)| (*prop, Family::default())).collect(),
         };
         registry.register("segstream_frames", "Frames segmented", f.frames.clone());
@@ -75,6 +79,11 @@ impl Families {
         registry.register("segstream_tracker_targets", "Targets the tracker remembers", f.targets.clone());
         registry.register("segstream_flowing", "1 when the camera delivered a frame within the health timeout", f.flowing.clone());
         registry.register("segstream_source_outages", "Times the source was lost and reconnected", f.outages.clone());
+        registry.register(
+            "segstream_camera_failed",
+            "1 when the camera stopped on an error (cause in /healthz and the log); the other cameras go on",
+            f.failed.clone(),
+        );
         for ((_, name, help), (_, family)) in MQTT_COUNTERS.iter().zip(&f.mqtt) {
             registry.register(*name, *help, family.clone());
         }
@@ -92,13 +101,22 @@ struct Live {
     entered: Option<Instant>,
 }
 
-/// One camera: its label, its elements, its probe state.
+/// How a camera's run ended.
+#[derive(Clone, Debug)]
+enum End {
+    Eos,
+    Failed(String),
+}
+
+/// One camera: its label, its elements (none when it failed before it had any), its
+/// probe state, and how it ended (`None`: still running).
 pub struct Camera {
     labels: Labels,
     id: String,
-    segment: gst::Element,
+    segment: Option<gst::Element>,
     mqtt: Option<gst::Element>,
     live: Mutex<Live>,
+    end: Mutex<Option<End>>,
 }
 
 /// The registry, the cameras, and the lock that makes a scrape a snapshot.
@@ -121,14 +139,7 @@ impl Metrics {
     /// `segment` on a live source (each `overrun` of a `leaky=downstream` queue drops
     /// exactly one buffer).
     pub fn add_camera(self: &Arc<Self>, id: &str, segment: &gst::Element, mqtt: Option<&gst::Element>, leaky: Option<&gst::Element>) {
-        let labels = vec![("camera".to_string(), id.to_string())];
-        let cam = Arc::new(Camera { labels, id: id.into(), segment: segment.clone(), mqtt: mqtt.cloned(), live: Mutex::default() });
-        // Create every series now, so a scrape before the first frame shows zeros.
-        let f = &self.families;
-        for c in [&f.frames, &f.dropped, &f.outages] {
-            let _ = c.get_or_create(&cam.labels);
-        }
-        let _ = f.latency.get_or_create(&cam.labels);
+        let cam = self.register(id, Some(segment), mqtt);
         if let Some(q) = leaky {
             let (m, c) = (self.clone(), cam.clone());
             q.connect("overrun", false, move |_| {
@@ -149,6 +160,52 @@ impl Metrics {
             gst::PadProbeReturn::Ok
         });
         self.cameras.lock().unwrap().push(cam);
+    }
+
+    /// Adds camera `id` with every series at zero, so a scrape before its first frame (or of
+    /// a camera that failed at start) shows zeros.
+    fn register(&self, id: &str, segment: Option<&gst::Element>, mqtt: Option<&gst::Element>) -> Arc<Camera> {
+        let labels = vec![("camera".to_string(), id.to_string())];
+        let cam = Arc::new(Camera {
+            labels,
+            id: id.into(),
+            segment: segment.cloned(),
+            mqtt: mqtt.cloned(),
+            live: Mutex::default(),
+            end: Mutex::default(),
+        });
+        let f = &self.families;
+        for c in [&f.frames, &f.dropped, &f.outages] {
+            let _ = c.get_or_create(&cam.labels);
+        }
+        let _ = f.latency.get_or_create(&cam.labels);
+        f.failed.get_or_create(&cam.labels).set(0);
+        cam
+    }
+
+    /// Camera `id` could not start (its pipeline could not be built or started).
+    pub fn add_failed(&self, id: &str, reason: &str) {
+        let cam = self.register(id, None, None);
+        self.cameras.lock().unwrap().push(cam);
+        self.failed(id, reason);
+    }
+
+    /// Camera `id` stopped on an error: `segstream_camera_failed` 1, `/healthz` names the cause.
+    pub fn failed(&self, id: &str, reason: &str) {
+        self.set_end(id, End::Failed(reason.split_whitespace().collect::<Vec<_>>().join(" ")));
+    }
+
+    /// Camera `id` reached the end of its stream.
+    pub fn ended(&self, id: &str) {
+        self.set_end(id, End::Eos);
+    }
+
+    fn set_end(&self, id: &str, end: End) {
+        let _snap = self.snapshot.lock().unwrap();
+        if let Some(c) = self.cameras.lock().unwrap().iter().find(|c| c.id == id) {
+            self.families.failed.get_or_create(&c.labels).set(matches!(end, End::Failed(_)) as i64);
+            *c.end.lock().unwrap() = Some(end);
+        }
     }
 
     /// A source outage of camera `id` ended (counted for `segstream_source_outages_total`).
@@ -197,7 +254,9 @@ impl Metrics {
             if !flowing {
                 f.fps.get_or_create(&cam.labels).set(0.0);
             }
-            f.targets.get_or_create(&cam.labels).set(cam.segment.property::<u32>("targets") as i64);
+            if let Some(seg) = &cam.segment {
+                f.targets.get_or_create(&cam.labels).set(seg.property::<u32>("targets") as i64);
+            }
             if let Some(sink) = &cam.mqtt {
                 for (prop, family) in &f.mqtt {
                     raise(&family.get_or_create(&cam.labels), sink.property::<u64>(prop));
@@ -209,22 +268,32 @@ impl Metrics {
         text
     }
 
-    /// `/healthz`: (all cameras flowing, one line per camera).
+    /// `/healthz`: (every camera flowing or ended at its end of stream, none failed; one
+    /// line per camera).
     pub fn health(&self) -> (bool, String) {
         let cameras = self.cameras.lock().unwrap().clone();
         let mut all = !cameras.is_empty();
         let mut body = String::new();
         for cam in &cameras {
             let (ok, age) = self.flowing(cam);
-            all &= ok;
-            let state = match age {
-                None => "not flowing: no frame yet".to_string(),
-                Some(a) if ok => format!("flowing: last frame {:.1} s ago", a.as_secs_f64()),
-                Some(a) => format!("not flowing: last frame {:.1} s ago", a.as_secs_f64()),
+            let end = cam.end.lock().unwrap().clone();
+            all &= ok || matches!(end, Some(End::Eos));
+            let state = match (end, age) {
+                (Some(End::Failed(why)), _) => format!("failed: {why}"),
+                (Some(End::Eos), _) => "ended: end of stream".to_string(),
+                (None, age) => Self::flow_state(ok, age),
             };
             body.push_str(&format!("{}: {state}\n", cam.id));
         }
         (all, body)
+    }
+
+    fn flow_state(ok: bool, age: Option<Duration>) -> String {
+        match age {
+            None => "not flowing: no frame yet".to_string(),
+            Some(a) if ok => format!("flowing: last frame {:.1} s ago", a.as_secs_f64()),
+            Some(a) => format!("not flowing: last frame {:.1} s ago", a.as_secs_f64()),
+        }
     }
 }
 

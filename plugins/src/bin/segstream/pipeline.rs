@@ -169,7 +169,7 @@ pub fn observe(pad: &gst::Pad, each: impl Fn(&gstsegstream::meta::Brief) + Send 
 
 /// Ctrl-C (SIGINT) and SIGTERM set the returned flag; a second one while the flag is set
 /// exits at once (status 130), for a pipeline that does not drain.
-fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+pub fn interrupt_flag() -> Result<Arc<AtomicBool>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM] {
@@ -188,11 +188,41 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>> {
 /// goes through [`crate::source::Reconnecting::finish`].
 pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool, live: Option<&crate::source::Reconnecting>) -> Result<()> {
     let interrupted = interrupt_flag()?;
-    let mut eos_sent = false;
-    pipeline.set_state(gst::State::Playing).map_err(|_| bus_error(pipeline).unwrap_or_else(|| anyhow!("pipeline failed to start")))?;
-    let bus = pipeline.bus().expect("pipelines have a bus");
     let tty = std::io::stderr().is_terminal();
     let mut last = Instant::now();
+    let result = drive(pipeline, live, &interrupted, || {
+        if progress && last.elapsed() >= Duration::from_secs(1) {
+            last = Instant::now();
+            print_progress(&stats.lock().unwrap().line(), tty);
+        }
+    });
+    if progress {
+        // The final state always gets a line: a run shorter than a second would log none.
+        print_progress(&stats.lock().unwrap().line(), tty);
+        if tty {
+            eprintln!();
+        }
+    }
+    result
+}
+
+/// The bus loop of [`play`] without the progress line: plays `pipeline` to EOS (or its
+/// first error), sends EOS once `interrupted` is set, calls `tick` about every 200 ms, and
+/// leaves the pipeline in NULL. `segstream run` with several cameras runs one per camera.
+pub fn drive(
+    pipeline: &gst::Pipeline,
+    live: Option<&crate::source::Reconnecting>,
+    interrupted: &AtomicBool,
+    mut tick: impl FnMut(),
+) -> Result<()> {
+    let mut eos_sent = false;
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        // The error first: going to NULL flushes the bus.
+        let e = bus_error(pipeline).unwrap_or_else(|| anyhow!("pipeline failed to start"));
+        let _ = pipeline.set_state(gst::State::Null);
+        return Err(e);
+    }
+    let bus = pipeline.bus().expect("pipelines have a bus");
     let result = loop {
         if interrupted.load(Ordering::Relaxed) && !eos_sent {
             eos_sent = true;
@@ -222,23 +252,13 @@ pub fn play(pipeline: &gst::Pipeline, stats: &Arc<Mutex<Stats>>, progress: bool,
                 _ => (),
             }
         }
-        if progress && last.elapsed() >= Duration::from_secs(1) {
-            last = Instant::now();
-            print_progress(&stats.lock().unwrap().line(), tty);
-        }
+        tick();
     };
-    if progress {
-        // The final state always gets a line: a run shorter than a second would log none.
-        print_progress(&stats.lock().unwrap().line(), tty);
-        if tty {
-            eprintln!();
-        }
-    }
     let _ = pipeline.set_state(gst::State::Null);
     result
 }
 
-fn print_progress(line: &str, tty: bool) {
+pub fn print_progress(line: &str, tty: bool) {
     let mut err = std::io::stderr();
     if tty {
         let _ = write!(err, "\r{line}   ");

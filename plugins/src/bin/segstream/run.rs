@@ -1,20 +1,47 @@
 //! `segstream run`: a file, URI or config through decode -> segment -> segoverlay -> output
 //! (+ optional MQTT), with a progress line.
-use crate::config::{self, Output, RunConfig};
-use crate::{metrics, pipeline, source};
+use crate::config::{self, ConfigFile, Output};
+use crate::{cams, metrics, pipeline, source};
 use anyhow::{anyhow, Context, Result};
 use gst::prelude::*;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A mistake in the options or the config file: exit status 2, as for the option parser's.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 /// Run the pipeline on a video.
-#[derive(clap::Args, Debug, Default)]
+#[derive(clap::Args, Debug, Default, Clone)]
 #[command(after_help = "CONFIG FILE (TOML; every key optional except input; paths are relative to the file;\n\
 command-line options override it):\n  input = \"video.mp4\"            # path or URI\n  output = \"none\"                # display | none | out.mp4 (.mov, .mkv, .avi) | frames-dir\n  model = \"../engines/tiny\"\n  provider = \"cpu\"\n  detect_interval = 1\n  score_threshold = 0.25\n  vocabulary = [\"disc\", \"star\"]\n  mqtt = \"127.0.0.1:1883\"\n  topic = \"segstream/cam1\"\n  accept_commands = false\n  max_frames = 300\n  targets = [[100, 60, 80, 80]]     # boxes x,y,w,h to track from the first frame\n  stream_id = \"cam1\"             # MQTT topics segstream/cam1/... and the metrics' camera label\n  metrics = \"127.0.0.1:9090\"      # /metrics and /healthz\n  health_timeout = 10\n\n\
-EXAMPLES:\n  segstream run video.mp4 --output out.mp4\n  segstream run rtsp://camera/stream --mqtt 127.0.0.1:1883 --output none\n  segstream run configs/cam1.toml\n  segstream run video.mp4 --detect-interval 0 --target 100,60,80,80   # follow one given object")]
+CAMERAS FILE (several cameras in one process: one pipeline, segment and MQTT stream per camera):\n  \
+mqtt = \"127.0.0.1:1883\"            # shared: broker, metrics, health_timeout\n  \
+metrics = \"127.0.0.1:9090\"\n  \
+[[camera]]                         # 1 to 64 of these\n  \
+id = \"front\"                       # unique; letters, digits, - and _: stream id and metrics label\n  \
+input = \"front.mp4\"                # then any per-camera key above: output, model, provider,\n  \
+detect_interval = 3                #   detect_interval, score_threshold, vocabulary, topic,\n  \
+[[camera]]                         #   accept_commands, max_frames, targets, stall_timeout\n  \
+id = \"gate\"\n  \
+input = \"rtsp://10.0.0.7/stream\"\n\
+A camera that fails (missing file, decode or model error) stops alone; the others go on.\n\
+Options given on the command line apply to every camera (not --output FILE, --topic, --stream-id, --target).\n\
+Exit status: 0 every camera reached its end (or Ctrl-C), 3 some failed and the others ended,\n\
+1 every camera failed, 2 a bad option or config file. See docs/OPERATIONS.md, \"Several cameras\".\n\n\
+EXAMPLES:\n  segstream run video.mp4 --output out.mp4\n  segstream run rtsp://camera/stream --mqtt 127.0.0.1:1883 --output none\n  segstream run configs/cam1.toml\n  segstream run configs/cams.example.toml --metrics 127.0.0.1:9090\n  segstream run video.mp4 --detect-interval 0 --target 100,60,80,80   # follow one given object")]
 pub struct RunArgs {
-    /// Input: a video file, a URI (file://, rtsp://, http://...) or a config file (.toml)
+    /// Input: a video file, a URI (file://, rtsp://, http://...) or a config file (.toml: one
+    /// camera, or several as [[camera]] tables)
     pub input: String,
     /// Where annotated frames go: `display`, `none`, a video file whose extension picks the
     /// container (.mp4, .mov, .mkv, .avi; any other extension is an error), or a directory
@@ -73,19 +100,44 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// What `segstream run` was given: one camera, or a cameras file.
+enum Resolved {
+    One(RunArgs),
+    Cameras(RunArgs, PathBuf, config::CamerasConfig),
+}
+
+/// A path or URI of a config file, relative to the file's directory `base`.
+pub fn relative(base: &Path, p: &str) -> String {
+    if p.contains("://") || Path::new(p).is_absolute() {
+        p.to_string()
+    } else {
+        base.join(p).display().to_string()
+    }
+}
+
+/// An `output` value of a config file: a path relative to `base`, or a keyword.
+pub fn relative_output(base: &Path, o: String) -> String {
+    if matches!(o.as_str(), "display" | "screen" | "none" | "") {
+        o
+    } else {
+        relative(base, &o)
+    }
+}
+
 /// Merges a config file (when `input` is one) under the command-line options.
-fn resolve(mut args: RunArgs) -> Result<RunArgs> {
+fn resolve(mut args: RunArgs) -> Result<Resolved> {
     if !args.input.ends_with(".toml") {
-        return Ok(args);
+        return Ok(Resolved::One(args));
     }
     let path = PathBuf::from(&args.input);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading config {}", path.display()))?;
-    let c = RunConfig::parse(&text).map_err(|e| anyhow!("config {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Usage(format!("reading config {}: {e}", path.display())))?;
+    let c = match ConfigFile::parse(&text).map_err(|e| Usage(format!("config {}: {e}", path.display())))? {
+        ConfigFile::One(c) => *c,
+        ConfigFile::Cameras(c) => return Ok(Resolved::Cameras(args, path, c)),
+    };
     let base = path.parent().unwrap_or(Path::new("."));
-    let rel = |p: &str| if p.contains("://") || Path::new(p).is_absolute() { p.to_string() } else { base.join(p).display().to_string() };
-    args.input = rel(c.input.as_deref().unwrap_or_default());
-    let keep = |o: &str| matches!(o, "display" | "screen" | "none");
-    args.output = args.output.or(c.output.map(|o| if keep(&o) { o } else { rel(&o) }));
+    args.input = relative(base, c.input.as_deref().unwrap_or_default());
+    args.output = args.output.or(c.output.map(|o| relative_output(base, o)));
     args.model = args.model.or(c.model.map(|m| base.join(m)));
     args.provider = args.provider.or(c.provider);
     args.detect_interval = args.detect_interval.or(c.detect_interval);
@@ -102,7 +154,7 @@ fn resolve(mut args: RunArgs) -> Result<RunArgs> {
     if args.targets.is_empty() {
         args.targets = c.targets.unwrap_or_default();
     }
-    Ok(args)
+    Ok(Resolved::One(args))
 }
 
 /// A URI for a path or URI argument; a missing file is an error naming it.
@@ -152,7 +204,32 @@ pub fn segment(
 
 pub fn run(args: RunArgs) -> Result<()> {
     pipeline::init()?;
-    let args = resolve(args)?;
+    let args = match resolve(args)? {
+        Resolved::One(a) => a,
+        Resolved::Cameras(cli, path, c) => return cams::run(cli, &path, c),
+    };
+    let metrics = args.metrics.as_ref().map(|_| metrics::Metrics::new(Duration::from_secs_f64(args.health_timeout.unwrap_or(10.0))));
+    let built = build(&args, metrics.as_ref())?;
+    if let (Some(addr), Some(m)) = (args.metrics.as_deref(), metrics) {
+        metrics::serve(addr, m)?;
+    }
+    pipeline::play(&built.pipe, &built.stats, !args.quiet, built.live.as_deref())?;
+    let st = built.stats.lock().unwrap();
+    eprintln!("done: {} frames, {:.1} fps, {} objects in total", st.frames, st.fps(), st.objects_total);
+    Ok(())
+}
+
+/// One camera's pipeline, built and not playing yet.
+pub struct Built {
+    pub pipe: gst::Pipeline,
+    /// The reconnecting source of a network input.
+    pub live: Option<Arc<source::Reconnecting>>,
+    pub stats: Arc<Mutex<pipeline::Stats>>,
+}
+
+/// Builds the pipeline of one camera: source -> videoconvert -> segment -> segoverlay ->
+/// outputs; with `metrics`, its series are counted under its stream id.
+pub fn build(args: &RunArgs, metrics: Option<&Arc<metrics::Metrics>>) -> Result<Built> {
     let uri = uri_of(&args.input)?;
     let output = match args.output.as_deref() {
         Some(o) => Output::parse(o).map_err(|e| anyhow!("--output {e}"))?,
@@ -167,7 +244,6 @@ pub fn run(args: RunArgs) -> Result<()> {
     pipe.add_many([&convert, &seg, &overlay])?;
     gst::Element::link_many([&convert, &seg, &overlay])?;
     let camera = args.stream_id.clone().unwrap_or_else(|| "default".into());
-    let metrics = args.metrics.as_ref().map(|_| metrics::Metrics::new(Duration::from_secs_f64(args.health_timeout.unwrap_or(10.0))));
     let (live, leaky) = if uri.starts_with("file://") {
         let src = pipeline::make("uridecodebin")?;
         src.set_property("uri", &uri);
@@ -185,7 +261,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         pipe.add(&leaky)?;
         leaky.link(&convert)?;
         let stall = Duration::from_secs_f64(args.stall_timeout.unwrap_or(10.0));
-        let (m, id) = (metrics.clone(), camera.clone());
+        let (m, id) = (metrics.cloned(), camera.clone());
         let on_restored = move || {
             if let Some(m) = &m {
                 m.outage(&id);
@@ -203,16 +279,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let Some(n) = args.max_frames {
         limit_frames(&seg, &pipe, n, live.clone());
     }
-    if let (Some(addr), Some(m)) = (args.metrics.as_deref(), metrics) {
+    if let Some(m) = metrics {
         m.add_camera(&camera, &seg, mqtt_sink.as_ref(), leaky.as_ref());
-        metrics::serve(addr, m)?;
     }
     pipeline::add_targets_at_start(&seg, args.targets.clone());
     let stats = pipeline::observe(&overlay.static_pad("src").unwrap(), |_| ());
-    pipeline::play(&pipe, &stats, !args.quiet, live.as_deref())?;
-    let st = stats.lock().unwrap();
-    eprintln!("done: {} frames, {:.1} fps, {} objects in total", st.frames, st.fps(), st.objects_total);
-    Ok(())
+    Ok(Built { pipe, live, stats })
 }
 
 /// Links the first video pad uridecodebin exposes; other streams (audio) stay unlinked.

@@ -96,7 +96,19 @@ impl Reconnecting {
     /// may be gone), and from now on an end of stream is not an outage.
     pub fn finish(&self) {
         self.finishing.store(true, std::sync::atomic::Ordering::SeqCst);
+        if !self.flow.lock().unwrap().started_downstream {
+            // No source ever delivered (an unreachable camera): nothing to drain, and the
+            // sinks, never prerolled, would keep an end of stream to themselves in PAUSED
+            // (no EOS message: Ctrl-C hung). The run ends at once.
+            let _ = self.pipe.post_message(gst::message::Eos::builder().src(&self.pipe).build());
+            return;
+        }
         self.target.send_event(gst::event::Eos::new());
+    }
+
+    /// Stops reconnecting (the pipeline is stopping for good).
+    pub fn stop(&self) {
+        self.finishing.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Called from the bus loop: an error from inside the current source is an outage, one
@@ -132,7 +144,8 @@ impl Reconnecting {
     /// The reconnect loop: waits for failures (and checks for stalls), replaces the source.
     fn run(self: Arc<Self>, rx: Receiver<Signal>) {
         let mut backoff = BACKOFF_MIN;
-        loop {
+        // After `finish` or `stop` there is nothing left to reconnect.
+        while !self.finishing.load(std::sync::atomic::Ordering::SeqCst) {
             let signal = match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(s) => Some(s),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => self.stalled(),
