@@ -92,6 +92,7 @@ fn metrics_scraped_during_a_run_agree_with_the_published_frames() {
         // One snapshot: every counted frame has its latency observed.
         assert_eq!(value(s, "segstream_processing_seconds_count"), Some(counted));
         assert_eq!(value(s, "segstream_dropped_frames_total"), Some(0.0), "a file source drops nothing");
+        assert_eq!(value(s, "segstream_late_frames_total"), Some(0.0), "a file source is not live: no frame is late");
         let published = value(s, "segstream_mqtt_published_total").expect("MQTT counters exported");
         assert!(value(s, "segstream_mqtt_acknowledged_total").unwrap() <= published);
         if counted >= 1.0 {

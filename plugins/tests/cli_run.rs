@@ -78,6 +78,7 @@ fn run_prints_a_progress_line() {
         assert!(f[1].parse::<u64>().unwrap() <= 40 && f[3].parse::<f64>().is_ok() && f[5].parse::<usize>().is_ok(), "{line}");
     }
     assert!(err.contains("done: 40 frames"), "{err}");
+    assert!(err.contains(" objects in total, 0 late frames dropped"), "a file is not live: {err}");
 }
 
 #[test]

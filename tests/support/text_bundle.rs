@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 /// `src` without `text_encoder.onnx` / `tokenizer.json`: model files linked into `dir`,
 /// manifest edited.
 pub fn bundle_without_text(src: &Path, dir: &Path) -> PathBuf {
-    for f in ["image_encoder.onnx", "mask_decoder.onnx", "vocabulary.json"] {
-        std::os::unix::fs::symlink(src.join(f), dir.join(f)).unwrap();
+    for f in ["image_encoder.onnx", "mask_decoder.onnx", "prompt_decoder.onnx", "vocabulary.json"] {
+        if src.join(f).exists() {
+            std::os::unix::fs::symlink(src.join(f), dir.join(f)).unwrap();
+        }
     }
     let toml = std::fs::read_to_string(src.join("bundle.toml")).unwrap();
     std::fs::write(dir.join("bundle.toml"), without_text_sections(&toml)).unwrap();

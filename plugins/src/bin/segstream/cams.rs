@@ -201,7 +201,7 @@ fn summary(cams: &[Cam]) -> Result<()> {
         match (&*c.end.lock().unwrap(), &c.stats) {
             (Some(End::Fps(fps)), Some(s)) => {
                 let st = s.lock().unwrap();
-                eprintln!("done: {}: {} frames, {fps:.1} fps, {} objects in total", c.id, st.frames, st.objects_total);
+                eprintln!("done: {}: {}", c.id, st.summary(*fps));
             }
             (end, _) => {
                 let why = match end {

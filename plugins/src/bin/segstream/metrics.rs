@@ -38,6 +38,7 @@ const MQTT_COUNTERS: [(&str, &str, &str); 5] = [
 struct Families {
     frames: Family<Labels, Counter>,
     dropped: Family<Labels, Counter>,
+    late: Family<Labels, Counter>,
     fps: Family<Labels, F64Gauge>,
     latency: Family<Labels, Histogram, fn() -> Histogram>,
     objects: Family<Labels, Gauge>,
@@ -58,6 +59,7 @@ impl Families {
         let f = Families {
             frames: Family::default(),
             dropped: Family::default(),
+            late: Family::default(),
             fps: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
             objects: Family::default(),
@@ -70,8 +72,13 @@ impl Families {
         registry.register("segstream_frames", "Frames segmented", f.frames.clone());
         registry.register(
             "segstream_dropped_frames",
-            "Frames of a live source dropped because segment was still busy with an earlier one",
+            "Frames of a live source dropped by the one-frame queue in front of segment because segment was still busy with an earlier one",
             f.dropped.clone(),
+        );
+        registry.register(
+            "segstream_late_frames",
+            "Frames segment dropped before the model because they were already late (QoS, max-lateness); their frame numbers are missing from the MQTT messages",
+            f.late.clone(),
         );
         registry.register("segstream_fps", "Frames segmented per second over the last second or more", f.fps.clone());
         registry.register("segstream_processing_seconds", "Time segment spent on a frame", f.latency.clone());
@@ -175,7 +182,7 @@ impl Metrics {
             end: Mutex::default(),
         });
         let f = &self.families;
-        for c in [&f.frames, &f.dropped, &f.outages] {
+        for c in [&f.frames, &f.dropped, &f.late, &f.outages] {
             let _ = c.get_or_create(&cam.labels);
         }
         let _ = f.latency.get_or_create(&cam.labels);
@@ -256,6 +263,7 @@ impl Metrics {
             }
             if let Some(seg) = &cam.segment {
                 f.targets.get_or_create(&cam.labels).set(seg.property::<u32>("targets") as i64);
+                raise(&f.late.get_or_create(&cam.labels), seg.property::<u64>("frames-dropped"));
             }
             if let Some(sink) = &cam.mqtt {
                 for (prop, family) in &f.mqtt {

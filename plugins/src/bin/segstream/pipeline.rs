@@ -123,6 +123,8 @@ pub struct Stats {
     pub objects_last: usize,
     pub objects_total: u64,
     pub started: Option<Instant>,
+    /// The camera's `segment`, asked for the frames it dropped as late.
+    pub segment: Option<gst::Element>,
 }
 
 impl Stats {
@@ -133,6 +135,17 @@ impl Stats {
         } else {
             0.0
         }
+    }
+
+    /// Frames `segment` dropped before the model because they were already late (a live
+    /// source outpacing it); their numbers are missing from the MQTT messages.
+    pub fn late(&self) -> u64 {
+        self.segment.as_ref().map_or(0, |s| s.property::<u64>("frames-dropped"))
+    }
+
+    /// The end-of-run line: frames, frame rate, objects, late frames.
+    pub fn summary(&self, fps: f64) -> String {
+        format!("{} frames, {fps:.1} fps, {} objects in total, {} late frames dropped", self.frames, self.objects_total, self.late())
     }
 
     pub fn line(&self) -> String {

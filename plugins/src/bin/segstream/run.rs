@@ -215,7 +215,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     pipeline::play(&built.pipe, &built.stats, !args.quiet, built.live.as_deref())?;
     let st = built.stats.lock().unwrap();
-    eprintln!("done: {} frames, {:.1} fps, {} objects in total", st.frames, st.fps(), st.objects_total);
+    eprintln!("done: {}", st.summary(st.fps()));
     Ok(())
 }
 
@@ -284,6 +284,7 @@ pub fn build(args: &RunArgs, metrics: Option<&Arc<metrics::Metrics>>) -> Result<
     }
     pipeline::add_targets_at_start(&seg, args.targets.clone());
     let stats = pipeline::observe(&overlay.static_pad("src").unwrap(), |_| ());
+    stats.lock().unwrap().segment = Some(seg);
     Ok(Built { pipe, live, stats })
 }
 
