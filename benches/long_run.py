@@ -152,7 +152,7 @@ def main():
                     restarts.append(time.time())
                 rss.append((time.time() - t0, rss_mib(seg.pid)))
                 time.sleep(10)
-            counters = scrape(metrics, [f"segstream_{n}_total" for n in ("frames", "dropped_frames", "mqtt_published",
+            counters = scrape(metrics, [f"segstream_{n}_total" for n in ("frames", "dropped_frames", "late_frames", "mqtt_published",
                                                                          "mqtt_acknowledged", "mqtt_dropped", "source_outages")])
         finally:
             seg.terminate()
