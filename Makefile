@@ -84,18 +84,20 @@ test-python:
 ## official source trees, see engines/README.md). Builds UniVS R50 from its own code with
 ## random weights, converts it with engines/export_official.py, writes the official outputs
 ## on VIDEO's frames and runs tests/official_parity.rs on them. `make test` lists that test
-## as ignored, with the reason. OFFICIAL_PYTHON: a Python to install engines/official/requirements.txt into.
+## as ignored, with the reason. OFFICIAL_PYTHON: a Python to install engines/official/requirements.txt into;
+## OFFICIAL_SIZE: the bundle's input H W (320 320; the checkpoints' own size is 640 640).
 UNIVS_SRC ?=
 DETECTRON2_SRC ?=
 VIDEO ?=
 OFFICIAL_PYTHON ?= $(PYTHON)
 OFFICIAL_CASE ?= $(CURDIR)/target/official-case
+OFFICIAL_SIZE ?= 320 320
 test-official:
 	@test -n "$(UNIVS_SRC)" -a -n "$(DETECTRON2_SRC)" -a -n "$(VIDEO)" || \
 	  { echo "usage: make test-official UNIVS_SRC=<UniVS source> DETECTRON2_SRC=<detectron2 source> VIDEO=<video file>"; exit 2; }
 	$(OFFICIAL_PYTHON) -m pip install -q -r engines/official/requirements.txt
 	$(OFFICIAL_PYTHON) engines/official/parity_case.py --univs-src $(UNIVS_SRC) --detectron2-src $(DETECTRON2_SRC) \
-	  --video $(VIDEO) --out $(OFFICIAL_CASE)
+	  --video $(VIDEO) --input-size $(OFFICIAL_SIZE) --out $(OFFICIAL_CASE)
 	SEGSTREAM_OFFICIAL_CASE=$(OFFICIAL_CASE) $(CARGO) test -p segstream --test official_parity -- --ignored --nocapture
 
 ## rustfmt (also checked by `make test`) and clippy.

@@ -159,13 +159,12 @@ def main(argv=None):
     if not args.skip_check:
         from official.univs_check import ort_vs_torch
 
-        diff, ill = ort_vs_torch(official, enc, dec, args.out, (h, w))
-        print(f"ONNX Runtime vs PyTorch: max abs {diff:.2e} ({ill} of 4 inputs ill-conditioned: learnable queries not counted)")
-        if ill == 4:
-            raise SystemExit("every check input was ill-conditioned: the learnable queries were not compared")
-        if diff > 1e-3:
-            raise SystemExit(f"ONNX Runtime differs from PyTorch by {diff:.2e} > 1e-3")
-
+        failures, worst, rounding = ort_vs_torch(official, enc, dec, args.out, (h, w))
+        print(f"ONNX Runtime vs the official forward: max abs {worst:.2e} against float32; the official "
+              f"float32 forward flips attention bits relative to float64 on {rounding} of 4 inputs")
+        if failures:
+            raise SystemExit("ONNX Runtime differs from the official forward beyond 1e-3 and beyond the official "
+                             "float32 forward's own distance from float64:\n  " + "\n  ".join(failures))
 
 if __name__ == "__main__":
     main()

@@ -11,9 +11,12 @@
 //! as the runtime's sampler does -> mask decoder; against the official forward on the same
 //! frame and cells: mask logits, association embeddings, class probabilities (the
 //! runtime's cosine x logit_scale -> sigmoid) within 1e-3, the same top-5 classes per
-//! query, the same 10 best detections. Learnable-query rows of a frame the official forward
-//! itself cannot reproduce (attention bits flip under a 1e-6 perturbation, see
-//! engines/official/univs_check.py) are reported, not gated; prompt rows always are.
+//! query, the same 10 best detections. Learnable-query rows are held to the official
+//! float32 forward within 1e-3 or, where float32 rounding of the official forward itself
+//! flips attention bits, to be no further from the official decoder evaluated in float64
+//! than float32 evaluations of the official forward are (as it is and under 1e-6
+//! perturbations of its features, with a margin: `SPREAD_MARGIN`;
+//! engines/official/univs_check.py). Every frame is gated, top-k equality included.
 use std::path::{Path, PathBuf};
 
 use segstream::bundle::Bundle;
@@ -25,6 +28,10 @@ use segstream::tensor::Tensor;
 use segstream::vocab::sigmoid;
 
 const TOL: f32 = 1e-3;
+/// The spread of float32 evaluations comes from 4 draws (the official forward and three
+/// 1e-6 perturbations); the runtime's own float32 rounding is another draw from the same
+/// kind of error, and the largest of 4 draws understates the tail: a margin of 4.
+const SPREAD_MARGIN: f32 = 4.0;
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -52,6 +59,15 @@ fn max_diff(a: &[f32], b: &[f32], row: usize, take: impl Fn(usize) -> bool) -> f
         .flat_map(|(_, (x, y))| x.iter().zip(y))
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+/// Learnable rows (the first `n` of `row` values each): (passed, |ours - official32|,
+/// |ours - official64|), the rule of univs_check.decoder_gate; `spread`: how far float32
+/// evaluations of the official forward fall from float64 on these rows (parity_case.py).
+fn learnable_gate(ours: &[f32], o32: &[f32], o64: &[f32], row: usize, n: usize, spread: f32) -> (bool, f32, f32) {
+    let learnable = |q: usize| q < n;
+    let (d32, d64) = (max_diff(ours, o32, row, learnable), max_diff(ours, o64, row, learnable));
+    (d32 <= TOL || d64 <= (SPREAD_MARGIN * spread).max(TOL), d32, d64)
 }
 
 fn top(scores: &[f32], k: usize) -> Vec<usize> {
@@ -86,7 +102,7 @@ fn runtime_matches_the_official_univs_forward() {
     let mut engines = backend_for(Provider::Cpu).open(&bundle).unwrap();
     let mut pre = Preprocessor::new(w, h, i.mean, i.std);
     let (mut image, mut f) = (Tensor::default(), Features::default());
-    let mut gated_frames = 0;
+    let mut agreeing_frames = 0;
     for fr in meta["frames"].as_array().unwrap() {
         let k = fr["frame"].as_u64().unwrap();
         let file = |s: &str| case.join(format!("frame{k}{s}"));
@@ -105,38 +121,42 @@ fn runtime_matches_the_official_univs_forward() {
             }
         }
         let out = engines.decoder.decode(&f, &prompts, true).unwrap();
-        let stable = fr["flips"].as_u64().unwrap() == 0;
-        let gate = |q: usize| stable || q >= n;
-        gated_frames += stable as usize;
-
+        // Float32 and float64 evaluations of the official decoder agree on every attention bit.
+        let agree = fr["rounding_flips"].as_u64().unwrap() == 0;
         let hw = (h / 4) * (w / 4);
-        let masks = max_diff(&rows(&out.detections.mask_logits, &out.prompts.mask_logits), &f32s(&file("_masks.f32")), hw, gate);
-        let assoc = max_diff(&rows(&out.detections.assoc_emb, &out.prompts.assoc_emb), &f32s(&file("_assoc.f32")), m.assoc_dim, gate);
         let kk = bundle.vocabulary.len();
+        let our_masks = rows(&out.detections.mask_logits, &out.prompts.mask_logits);
+        let our_assoc = rows(&out.detections.assoc_emb, &out.prompts.assoc_emb);
         let ours: Vec<f32> = [class_probs(&bundle, &out.detections), class_probs(&bundle, &out.prompts)].concat();
         let official = f32s(&file("_probs.f32"));
-        let probs = max_diff(&ours, &official, kk, gate);
-        let same_top5 =
-            ours.chunks(kk).zip(official.chunks(kk)).enumerate().filter(|(q, _)| gate(*q)).all(|(_, (a, b))| top(a, 5) == top(b, 5));
+        let mut report = Vec::new();
+        for (name, mine, stem, row) in
+            [("masks", &our_masks, "_masks", hw), ("assoc", &our_assoc, "_assoc", m.assoc_dim), ("probs", &ours, "_probs", kk)]
+        {
+            let (o32, o64) = (f32s(&file(&format!("{stem}.f32"))), f32s(&file(&format!("{stem}64.f32"))));
+            let prompt = max_diff(mine, &o32, row, |q| q >= n);
+            let own = fr["spread"][name].as_f64().unwrap() as f32;
+            let (ok, d32, d64) = learnable_gate(mine, &o32, &o64, row, n, own);
+            report.push(format!(
+                "{name}: prompt rows {prompt:.2e}, learnable |ours-pt32| {d32:.2e} |ours-pt64| {d64:.2e} float32 spread {own:.2e}"
+            ));
+            assert!(prompt <= TOL, "frame {k} {name}: prompt rows {prompt:.2e} beyond {TOL}");
+            assert!(ok, "frame {k} {name}: learnable rows {d32:.2e} from float32 and {d64:.2e} from float64, float32 evaluations of the official forward {own:.2e}");
+        }
+        let same_top5 = ours.chunks(kk).zip(official.chunks(kk)).all(|(a, b)| top(a, 5) == top(b, 5));
         let best = |s: &[f32]| -> Vec<f32> { s.chunks(kk).take(n).map(|r| r.iter().copied().fold(0.0, f32::max)).collect() };
         let (ours_top, official_top) = (top(&best(&ours), 10), top(&best(&official), 10));
-        let (ungated_masks, ungated_probs) = (
-            max_diff(&rows(&out.detections.mask_logits, &out.prompts.mask_logits), &f32s(&file("_masks.f32")), hw, |_| true),
-            max_diff(&ours, &official, kk, |_| true),
-        );
         eprintln!(
-            "frame {} (video frame {}, P={p} T={t}, {}): max abs mask logits {masks:.2e}, class probabilities {probs:.2e}, \
-             association {assoc:.2e}; top-5 classes equal: {same_top5}; 10 best detections equal: {}; all rows: masks {ungated_masks:.2e}, probabilities {ungated_probs:.2e}",
+            "frame {} (video frame {}, P={p} T={t}, official float32 vs float64: {} attention bits differ): {}; top-5 classes equal: {same_top5}; 10 best detections equal: {}",
             k,
             fr["video_frame"],
-            if stable { "well-conditioned" } else { "ILL-CONDITIONED: learnable rows not gated" },
+            fr["rounding_flips"],
+            report.join("; "),
             ours_top == official_top
         );
-        assert!(masks <= TOL && assoc <= TOL && probs <= TOL, "frame {k}: beyond {TOL}");
         assert!(same_top5, "frame {k}: top-5 classes differ");
-        if stable {
-            assert_eq!(ours_top, official_top, "frame {k}: best detections differ");
-        }
+        assert_eq!(ours_top, official_top, "frame {k}: best detections differ");
+        agreeing_frames += agree as usize;
     }
-    assert!(gated_frames > 0, "no well-conditioned frame: the learnable queries were never compared");
+    eprintln!("{agreeing_frames} of {} frames with float32 = float64 attention", meta["frames"].as_array().unwrap().len());
 }

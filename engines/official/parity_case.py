@@ -9,7 +9,9 @@
    runs the OFFICIAL forward (backbone -> sem_seg_head, the official sampler's gather at
    those cells) and writes its mask logits, association embeddings and class
    probabilities (sigmoid of the official pred_logits over the vocabulary's rows), and
-   whether the frame is ill-conditioned (univs_check.flips).
+   the same outputs of the official decoder evaluated in float64 on the same features
+   (univs_check.Float64Decoder: the reference for rows where float32 rounding flips
+   attention bits), and how many attention bits float32 and float64 disagree on.
 
     python engines/official/parity_case.py --univs-src UniVS --detectron2-src detectron2 \
         --video media/01_dog.mp4 --out /tmp/case
@@ -17,10 +19,19 @@
 import argparse
 import json
 import sys
+import tomllib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+
+def class_probs(class_emb, vocab, logit_scale):
+    """The contract's class scoring (sigmoid of cosine x logit_scale against the
+    vocabulary's rows), in the precision of its inputs."""
+    e = class_emb / class_emb.norm(dim=1, keepdim=True).clamp(min=1e-6)
+    v = vocab / vocab.norm(dim=1, keepdim=True)
+    return (logit_scale * e @ v.t()).sigmoid()
 
 
 def main():
@@ -63,6 +74,9 @@ def main():
     # 3. official outputs on real frames
     dec = univs_export.Decoder(official).eval()
     enc = univs_export.Encoder(official).eval()
+    dec64 = univs_check.Float64Decoder(dec)
+    vocab64 = torch.tensor(json.loads((bundle / "vocabulary.json").read_text())["embeddings"], dtype=torch.float64)
+    logit_scale = tomllib.loads((bundle / "bundle.toml").read_text())["model"]["logit_scale"]
     cap = cv2.VideoCapture(str(args.video))
     frames = []
     while len(frames) < 40:
@@ -86,17 +100,35 @@ def main():
             out = univs_export.official_reference(official, image, cells, valid)
             feats = enc(image)
             s8 = feats[1][0]
-            flips = univs_check.flips(official, dec, feats, s8.flatten(1).t()[cells], valid)
+            tokens = s8.flatten(1).t()[cells]
+            flips, moved = univs_check.perturbed(official, dec, feats, tokens, valid)
+            _, bits32 = univs_check.attention_bits(official, dec, feats, tokens, valid)
+            out64, bits64 = dec64(feats, tokens, valid)
+            rounding = sum(int((a != b).sum()) for a, b in zip(bits32, bits64))
         masks = out["pred_masks"][0, :, 0]
         assoc = out["pred_embds"][0, :, 0]
         probs = out["pred_logits"][0, :, start:start + count].sigmoid()
-        for name, tensor in (("masks", masks), ("assoc", assoc), ("probs", probs)):
+        masks64 = torch.cat([out64[0], out64[4]])
+        assoc64 = torch.cat([out64[2], out64[6]])
+        probs64 = class_probs(torch.cat([out64[1], out64[5]]), vocab64, logit_scale)
+        # Learnable rows: how far float32 evaluations of the official forward (as it is, and
+        # under 1e-6 perturbations of its features) fall from float64 (univs_check.spread).
+        n = official.predictor.num_queries
+        spreads = {
+            "masks": univs_check.spread([masks[:n]] + [m[0] for m in moved], out64[0]),
+            "assoc": univs_check.spread([assoc[:n]] + [m[2] for m in moved], out64[2]),
+            "probs": univs_check.spread([probs[:n]] + [class_probs(m[1], vocab64.float(), logit_scale) for m in moved],
+                                        probs64[:n]),
+        }
+        for name, tensor in (("masks", masks), ("assoc", assoc), ("probs", probs),
+                             ("masks64", masks64), ("assoc64", assoc64), ("probs64", probs64)):
             (args.out / f"frame{k}_{name}.f32").write_bytes(tensor.contiguous().numpy().astype("<f4").tobytes())
         (args.out / f"frame{k}_cells.i64").write_bytes(cells.numpy().astype("<i8").tobytes())
         (args.out / f"frame{k}_valid.f32").write_bytes(valid.numpy().astype("<f4").tobytes())
-        cases.append({"frame": k, "video_frame": idx, "prompts": p, "tokens": t, "flips": flips,
+        cases.append({"frame": k, "video_frame": idx, "prompts": p, "tokens": t, "flips": flips, "rounding_flips": rounding, "spread": spreads,
                       "masks": list(masks.shape), "assoc": list(assoc.shape), "probs": list(probs.shape)})
-        print(f"frame {idx}: P={p} T={t}, attention flips under 1e-6 perturbation: {flips}")
+        print(f"frame {idx}: P={p} T={t}, attention flips under 1e-6 perturbation: {flips}, "
+              f"float32 vs float64: {rounding}")
     (args.out / "case.json").write_text(json.dumps({"bundle": "bundle", "width": w, "height": h, "frames": cases}, indent=1))
 
 
