@@ -71,12 +71,17 @@ fn two_file_cameras_publish_every_frame_under_their_own_stream_id() {
     let sub = Sub::start(&broker, "segstream/+/frames", &unique_client_id("cams"), &["-t", "site/right/frames", "-v"]);
     let elsewhere = tempfile::tempdir().unwrap(); // paths are relative to the config file
     let o = output_within(
-        &mut segstream(&["run", tmp.path().join("cams.toml").to_str().unwrap(), "-q"], elsewhere.path()),
+        &mut segstream(
+            &["run", tmp.path().join("cams.toml").to_str().unwrap(), "-q", "--log-level", "warn,segstream::runtime::ort::shared=debug"],
+            elsewhere.path(),
+        ),
         Duration::from_secs(180),
     );
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("done: left: 12 frames") && err.contains("done: right-2: 10 frames"), "{err}");
+    // Same bundle, same threads: the second camera uses the model the first one loaded.
+    assert_eq!(err.matches("sharing the loaded CPU engine").count(), 1, "{err}");
     wait_messages(&sub, 22);
     let by = frames_by_stream(&sub);
     assert_eq!(by.keys().collect::<Vec<_>>(), ["left", "right-2"]);
