@@ -1,15 +1,17 @@
 //! `segstream run cams.toml`: several cameras in one process, on real files, a real
 //! mosquitto on a free loopback port and the real /metrics and /healthz; a failing camera
 //! (missing file, undecodable file) stops alone.
+mod http_support;
 mod media_support;
 #[path = "../../tests/mqtt_support/mod.rs"]
 mod mqtt_support;
 
+use http_support::get;
 use media_support::*;
 use mqtt_support::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -88,17 +90,6 @@ fn two_file_cameras_publish_every_frame_under_their_own_stream_id() {
     let expect = |topic: &str, n: u64| (0..n).map(|f| (topic.to_string(), f)).collect::<Vec<_>>();
     assert_eq!(by["left"], expect("segstream/left/frames", 12));
     assert_eq!(by["right-2"], expect("site/right/frames", 10));
-}
-
-/// `GET path` over HTTP/1.0: (status, body).
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, text.split_once("\r\n\r\n")?.1.to_string()))
 }
 
 /// The value of `metric{camera="cam"}` in an OpenMetrics text.

@@ -1,31 +1,19 @@
 //! `segstream run --metrics`: /metrics scraped during a real run and parsed by the Prometheus
 //! project's own OpenMetrics parser (Python prometheus_client), /healthz answers; values
 //! checked against what the same run published over MQTT.
+mod http_support;
 mod media_support;
 #[path = "../../tests/mqtt_support/mod.rs"]
 mod mqtt_support;
 
+use http_support::get;
 use media_support::*;
 use mqtt_support::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// `GET path` over HTTP/1.0: (status, body). Hand-written: a test needs no HTTP client crate
-/// for one request line.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n")?.1.to_string();
-    Some((status, body))
-}
 
 type Samples = Vec<(String, BTreeMap<String, String>, f64)>;
 
