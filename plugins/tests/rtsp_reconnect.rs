@@ -202,3 +202,69 @@ fn rtsp_run_survives_a_server_restart_and_a_stalled_server() {
     let lines: Vec<String> = src.iter().map(|e| e.to_string()).collect();
     validate_with_schema("events.schema.json", &lines, tmp.path());
 }
+
+/// Every replaced source generation (its uridecodebin, rtspsrc, decoder, threads' state) is
+/// freed, failed connection attempts included: the run logs each one it frees at debug
+/// level, and a generation still referenced somewhere would never be logged.
+#[test]
+fn rtsp_replaced_sources_are_freed() {
+    let mut server = RtspServer::start(free_port());
+    let mut run = Run(Command::new(env!("CARGO_BIN_EXE_segstream"))
+        .arg("run")
+        .arg(format!("rtsp://127.0.0.1:{}/cam", server.port))
+        .args(["-o", "none", "--stall-timeout", "3", "--detect-interval", "0", "--log-level", "segstream::source=debug"])
+        .env_remove("GST_PLUGIN_PATH")
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap());
+    let stderr = run.0.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        })
+    };
+    let count = |what: &str| log.lock().unwrap().matches(what).count();
+    // The progress line, once a second: "frames N  fps ...".
+    let frames = || {
+        let log = log.lock().unwrap();
+        log.lines().filter_map(|l| l.strip_prefix("frames ")?.split_whitespace().next()?.parse::<u64>().ok()).max().unwrap_or(0)
+    };
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let t0 = Instant::now();
+        while !done() {
+            assert!(t0.elapsed() < Duration::from_secs(40), "timed out waiting for {what}: {}", log.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait("10 frames", &|| frames() >= 10);
+    // Two outages; while the server is down, connection attempts fail too.
+    for outage in 1..=2 {
+        let lost_before = count(" lost (");
+        let port = server.port;
+        drop(server);
+        wait("source lost", &|| count(" lost (") > lost_before);
+        std::thread::sleep(Duration::from_secs(1));
+        server = RtspServer::start(port);
+        wait("source back", &|| count(" back after ") >= outage);
+        let before = frames();
+        wait("frames after the outage", &|| frames() >= before + 5);
+    }
+    Command::new("kill").args(["-INT", &run.0.id().to_string()]).status().unwrap();
+    let status = run.0.wait().unwrap();
+    reader.join().unwrap();
+    let log = log.lock().unwrap().clone();
+    assert!(status.success(), "{log}");
+    // Each loss replaces the current generation; generations are numbered from 0.
+    let replaced = log.matches(" lost (").count();
+    assert!(replaced >= 2, "{log}");
+    for g in 0..replaced {
+        assert!(log.contains(&format!("segstream-source-{g} freed")), "generation {g} of {replaced} replaced never freed: {log}");
+    }
+}

@@ -6,6 +6,7 @@
 //!   no frame for `stall` (a source that stops sending without closing the connection).
 //! - Reconnect: the old `uridecodebin` is set to NULL and removed, a new one is added after
 //!   a backoff of 0.5 s doubling to 8 s (reset by the first frame of a working source).
+//!   The memory the old one freed goes back to the system (see [`release_freed_memory`]).
 //! - One continuous stream downstream: the new source's stream-start and segment never
 //!   leave this module (so `segment`'s frame counter continues and its tracker keeps its
 //!   targets), buffer timestamps are made running time of one TIME segment and kept
@@ -158,6 +159,7 @@ impl Reconnecting {
                     tracing::warn!("source {} lost ({reason}); reconnecting in {:.1} s", self.uri, backoff.as_secs_f64());
                     self.lost(&reason);
                     std::thread::sleep(backoff);
+                    release_freed_memory();
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     if let Err(e) = self.add_source(generation + 1, true) {
                         tracing::error!("reconnecting {}: {e:#}", self.uri);
@@ -182,6 +184,9 @@ impl Reconnecting {
         if let Some(old) = self.current.lock().unwrap().take() {
             let _ = old.set_state(gst::State::Null);
             let _ = self.pipe.remove(&old);
+            // Visible with RUST_LOG=debug: a replaced generation must not stay alive.
+            let name = old.name();
+            old.add_weak_ref_notify(move || tracing::debug!("{name} freed"));
         }
         let mut f = self.flow.lock().unwrap();
         f.last_buffer = None;
@@ -330,5 +335,17 @@ impl Reconnecting {
             (self.on_restored)();
         }
         gst::PadProbeReturn::Ok
+    }
+}
+
+/// Hands the memory a replaced source freed back to the system. Its streaming threads
+/// allocated in glibc's per-thread arenas, which keep freed memory for reuse and do not
+/// shrink on their own; each new connection's threads may use another arena, so without
+/// this RSS grew by about 3 MiB per reconnect although every generation was freed.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused heap pages to the kernel; no pointer involved.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
