@@ -182,11 +182,22 @@ impl Reconnecting {
     /// Removes the failed source; the first loss of an outage tells consumers.
     fn lost(&self, reason: &str) {
         if let Some(old) = self.current.lock().unwrap().take() {
-            let _ = old.set_state(gst::State::Null);
+            // Out of the pipeline first, then stopped on a thread of its own: rtspsrc's
+            // teardown can block for good when the server dies before the pipeline reached
+            // PLAYING (its internal task waits for a stream lock of its RTP session while we
+            // wait for its state lock), and the reconnect must not wait with it.
             let _ = self.pipe.remove(&old);
             // Visible with RUST_LOG=debug: a replaced generation must not stay alive.
             let name = old.name();
             old.add_weak_ref_notify(move || tracing::debug!("{name} freed"));
+            let stop = move || {
+                if old.set_state(gst::State::Null).is_err() {
+                    tracing::debug!("{} did not stop cleanly", old.name());
+                }
+            };
+            if let Err(e) = std::thread::Builder::new().name("segstream-stop".into()).spawn(stop) {
+                tracing::error!("stopping a replaced source: {e}");
+            }
         }
         let mut f = self.flow.lock().unwrap();
         f.last_buffer = None;
