@@ -51,6 +51,24 @@ fn frames_by_stream(sub: &Sub) -> BTreeMap<String, Vec<(String, u64)>> {
     by
 }
 
+/// `segstream run cams.toml -q --metrics` in `dir` on a free port: (port, the process, a
+/// thread collecting its stderr).
+fn run_with_metrics(dir: &Path) -> (u16, std::process::Child, std::thread::JoinHandle<String>) {
+    let port = free_port();
+    let mut child = segstream(&["run", "cams.toml", "-q", "--metrics", &format!("127.0.0.1:{port}")], dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    (port, child, err)
+}
+
 /// Waits until `n` messages arrived (or 30 s passed).
 fn wait_messages(sub: &Sub, n: usize) {
     let got = sub.wait_for(n, Duration::from_secs(30)).len();
@@ -114,18 +132,7 @@ fn a_failing_camera_stops_alone_and_is_reported() {
     );
     std::fs::write(tmp.path().join("cams.toml"), cfg).unwrap();
     let sub = Sub::start(&broker, "segstream/+/frames", &unique_client_id("cams"), &["-v"]);
-    let port = free_port();
-    let mut child = segstream(&["run", "cams.toml", "-q", "--metrics", &format!("127.0.0.1:{port}")], tmp.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        stderr.read_to_string(&mut s).unwrap();
-        s
-    });
+    let (port, mut child, err) = run_with_metrics(tmp.path());
     let (mut scrapes, mut health) = (Vec::new(), Vec::new());
     let t0 = Instant::now();
     while child.try_wait().unwrap().is_none() {
@@ -191,18 +198,7 @@ fn an_unreachable_network_camera_is_retried_while_the_others_run() {
         "[[camera]]\nid = \"file\"\ninput = \"small.avi\"\n[[camera]]\nid = \"net\"\ninput = \"rtsp://127.0.0.1:{closed}/stream\"\n"
     );
     std::fs::write(tmp.path().join("cams.toml"), cfg).unwrap();
-    let port = free_port();
-    let mut child = segstream(&["run", "cams.toml", "-q", "--metrics", &format!("127.0.0.1:{port}")], tmp.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        stderr.read_to_string(&mut s).unwrap();
-        s
-    });
+    let (port, mut child, err) = run_with_metrics(tmp.path());
     let t0 = Instant::now();
     let expect = "file: ended: end of stream\nnet: not flowing: no frame yet\n";
     loop {
