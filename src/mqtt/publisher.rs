@@ -87,6 +87,8 @@ impl Publisher {
             kept: None,
         };
         let router = Router { rx, link: link.clone(), shared: shared.clone(), spool, disk_full: false };
+        // A spool left by an earlier run counts as outstanding from the start (`flush`).
+        router.publish_spool_size();
         let driver = runtime.spawn(driver.run());
         runtime.spawn(router.run());
         Ok(Publisher {

@@ -31,8 +31,11 @@ impl Router {
             tokio::select! {
                 m = self.rx.recv() => match m {
                     Some(m) => {
-                        self.shared.queued.fetch_sub(1, Ordering::SeqCst);
                         self.route(m);
+                        // Counted as queued until it is in flight or spooled: `flush` must
+                        // never see it nowhere.
+                        self.publish_spool_size();
+                        self.shared.queued.fetch_sub(1, Ordering::SeqCst);
                     }
                     None => break,
                 },
@@ -114,7 +117,7 @@ impl Router {
         }
     }
 
-    fn publish_spool_size(&self) {
+    pub fn publish_spool_size(&self) {
         self.shared.spool_len.store(self.spool.len() as u64, Ordering::SeqCst);
         self.shared.spool_bytes.store(self.spool.bytes(), Ordering::SeqCst);
     }
