@@ -3,14 +3,16 @@
 //! then frozen (SIGSTOP: a source that stalls without closing). The run survives both, frame
 //! numbers and timestamps stay increasing, consumers get `source_lost` / `source_restored`
 //! events, targets are kept across the outage, and the metrics count the outages.
+mod http_support;
 mod media_support;
 #[path = "../../tests/mqtt_support/mod.rs"]
 mod mqtt_support;
 
+use http_support::get;
 use media_support::*;
 use mqtt_support::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -50,18 +52,11 @@ impl Drop for RtspServer {
 }
 
 fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.split_whitespace().nth(1)?.parse().ok()
+    get(port, path).map(|(status, _)| status)
 }
 
 fn scrape_value(port: u16, metric: &str) -> Option<f64> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
+    let (_, text) = get(port, "/metrics")?;
     text.lines().find(|l| l.starts_with(metric)).and_then(|l| l.split_whitespace().last()?.parse().ok())
 }
 
