@@ -12,7 +12,7 @@
 //! without the learnable queries). Frames without detection run it instead: their prompt
 //! rows are the same (the model's self-attention keeps the two query groups apart, every
 //! other step is per query) and the learnable rows were never read. The learnable queries
-//! are most of the decoder's rows, so those frames cost less than half (docs/PERFORMANCE.md).
+//! are most of the decoder's rows, so those frames cost less than half (engines/README.md, prompt-only decoder).
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
 
