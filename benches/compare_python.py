@@ -2,16 +2,24 @@
 
 Usage (after `make release`; run from the repository root, in the project venv):
     python benches/compare_python.py [--frames 300] [--rounds 3] [--threads 1] [--size 256]
+                                     [--python-threads 1,2]
 
 Both sides read the same raw RGB frames of a synthetic-world video, run the same bundle
 on ONNX Runtime with the same intra-op threads (spinning off), and publish one JSON
 message per frame at QoS 1 to a private mosquitto on a free loopback port. Runs alternate
 (segstream, python, segstream, ...) so drift of the machine hits both; every message is
 counted. Both are timed the same way: the whole process, model loading included, until its
-last message is acknowledged. Prints each run, the medians and the ratio of frame rates.
+last message is acknowledged. Prints each run with its CPU time (user + system), the
+medians and the ratio of frame rates.
+
+segstream runs with its defaults, so with a file upstream `segment` encodes one frame ahead
+on a second thread (`encode-ahead=auto`): it uses two cores. The Python reference therefore
+also runs with 2 intra-op threads per session (`--python-threads 1,2`, the default), its
+own way of using two cores; the ratio is given against each.
 """
 import argparse
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -86,6 +94,16 @@ class Counter:
         return self.counts.get(topic, 0)
 
 
+def timed(cmd, **kw):
+    """Runs cmd; returns (wall seconds, CPU seconds of the child: user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, **kw)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def run_segstream(frames, size, n, port, topic, threads, tmp):
     spool = tempfile.mkdtemp(dir=tmp)
     cmd = ["gst-launch-1.0", "-q", "filesrc", f"location={frames}", "!",
@@ -93,17 +111,15 @@ def run_segstream(frames, size, n, port, topic, threads, tmp):
            "segment", f"threads={threads}", "!",
            "segmqttsink", "host=127.0.0.1", f"port={port}", f"topic={topic}", "qos=1",
            f"client-id=compare-{topic.replace('/', '-')}", f"spool-dir={spool}"]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=gst_env())
-    return n / (time.perf_counter() - t0)
+    wall, cpu = timed(cmd, env=gst_env())
+    return n / wall, cpu
 
 
 def run_python(frames, size, n, port, topic, threads):
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, str(REPO / "benches/python_reference.py"), "--frames", str(frames),
-                          "--width", str(size), "--height", str(size), "--port", str(port), "--topic", topic,
-                          "--threads", str(threads)], check=True, capture_output=True, text=True)
-    return n / (time.perf_counter() - t0)
+    wall, cpu = timed([sys.executable, str(REPO / "benches/python_reference.py"), "--frames", str(frames),
+                       "--width", str(size), "--height", str(size), "--port", str(port), "--topic", topic,
+                       "--threads", str(threads)], capture_output=True, text=True)
+    return n / wall, cpu
 
 
 def main():
@@ -112,7 +128,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--python-threads", default="1,2", help="intra-op threads of the Python reference's runs")
     a = ap.parse_args()
+    py_threads = [int(t) for t in a.python_threads.split(",")]
     if not (PLUGIN_DIR / "libgstsegstream.so").exists():
         sys.exit("build first: make release")
     with tempfile.TemporaryDirectory() as d:
@@ -121,22 +139,26 @@ def main():
         try:
             frames = make_frames(tmp, a.frames, a.size)
             counter = Counter(port)
-            fps = {"segstream": [], "python": []}
+            who_all = ["segstream"] + [f"python-{t}t" for t in py_threads]
+            fps = {w: [] for w in who_all}
             for r in range(a.rounds):
-                for who in ("segstream", "python"):
+                for who in who_all:
                     topic = f"bench/{who}/{r}"
                     if who == "segstream":
-                        f = run_segstream(frames, a.size, a.frames, port, topic, a.threads, tmp)
+                        f, cpu = run_segstream(frames, a.size, a.frames, port, topic, a.threads, tmp)
                     else:
-                        f = run_python(frames, a.size, a.frames, port, topic, a.threads)
+                        f, cpu = run_python(frames, a.size, a.frames, port, topic, int(who[7:-1]))
                     got = counter.wait(topic, a.frames)
-                    print(f"round {r} {who:9s} {f:7.2f} fps  messages {got}/{a.frames}")
+                    print(f"round {r} {who:11s} {f:7.2f} fps  CPU {cpu:6.2f} s  messages {got}/{a.frames}")
                     if got != a.frames:
                         sys.exit(f"{who} lost messages: {got}/{a.frames}")
                     fps[who].append(f)
-            s, p = statistics.median(fps["segstream"]), statistics.median(fps["python"])
-            print(f"median: segstream {s:.2f} fps, python reference {p:.2f} fps, ratio {s / p:.2f} "
-                  f"({a.frames} frames {a.size}x{a.size}, {a.threads} intra-op thread(s), {a.rounds} rounds)")
+            s = statistics.median(fps["segstream"])
+            print(f"median over {a.rounds} rounds, {a.frames} frames {a.size}x{a.size}, segstream threads={a.threads} "
+                  f"(defaults otherwise): segstream {s:.2f} fps")
+            for who in who_all[1:]:
+                p = statistics.median(fps[who])
+                print(f"  {who} (python reference, {who[7:-1]} intra-op thread(s)): {p:.2f} fps, ratio {s / p:.2f}")
         finally:
             broker.kill()
 

@@ -15,13 +15,15 @@ pub use crate::frame_result::{FrameResult, ObjectResult};
 use crate::kernels::cuda::GpuKernels;
 use crate::kernels::{MaskUpsampler, Preprocessor};
 use crate::mask::{BBox, Mask};
-use crate::model::{DecoderOutput, Features, ImageEncoder, MaskDecoder, PromptBatch};
+use crate::model::{DecoderOutput, Features, ImageEncoder, MaskDecoder, ModelError, PromptBatch};
 use crate::runtime::{backend_with, EngineOptions, EngineShare, EngineWatch, Provider, Threads};
 use crate::tensor::Tensor;
 use crate::tracker::{Track, Tracker};
 use crate::vocab::Vocabulary;
 
+mod ahead;
 mod vocabulary;
+use ahead::{EncodeAhead, InFlight};
 use vocabulary::OpenVocabulary;
 pub use vocabulary::MAX_NAMES;
 
@@ -104,7 +106,12 @@ pub struct Segmenter {
     pre: Preprocessor,
     image: Tensor,
     features: Features,
-    encoder: Box<dyn ImageEncoder + Send>,
+    /// The (image, features) pair not in use while encoding ahead (see `segmenter::ahead`).
+    spare: (Tensor, Features),
+    /// The image encoder, while it runs on the caller's thread (`None` while `ahead` has it).
+    encoder: Option<Box<dyn ImageEncoder + Send>>,
+    /// The encoder on its own thread, one frame ahead (see [`Segmenter::process_ahead`]).
+    ahead: Option<EncodeAhead>,
     decoder: Box<dyn MaskDecoder + Send>,
     /// This stream's hold on a model other streams share (CPU provider).
     share: Option<EngineShare>,
@@ -160,7 +167,9 @@ impl Segmenter {
             pre: Preprocessor::new(i.width, i.height, i.mean, i.std),
             image: Tensor::zeros(&[1, 3, i.height, i.width]),
             features: Features::default(),
-            encoder: engines.encoder,
+            spare: Default::default(),
+            encoder: Some(engines.encoder),
+            ahead: None,
             decoder: engines.decoder,
             share: engines.share,
             tracker,
@@ -180,14 +189,16 @@ impl Segmenter {
     pub fn process(&mut self, frame: &FrameRef, frame_index: u64) -> Result<&FrameResult, SegmenterError> {
         let run = |e: &dyn std::fmt::Display| SegmenterError::Run(e.to_string());
         let t0 = Instant::now();
+        self.reclaim_encoder()?;
+        let encoder = self.encoder.as_mut().ok_or_else(no_encoder)?;
         // GPU: the preprocessed image stays on the device as the encoder's input.
-        let on_device = self.encoder.takes_device_input();
+        let on_device = encoder.takes_device_input();
         let t1;
         match self.gpu.as_mut() {
             Some(gpu) if on_device => {
                 let image = gpu.preprocess_to_device(&self.pre, frame).map_err(|e| run(&e))?;
                 t1 = Instant::now();
-                self.encoder.encode_device(&image, &mut self.features).map_err(|e| run(&e))?;
+                encoder.encode_device(&image, &mut self.features).map_err(|e| run(&e))?;
             }
             gpu => {
                 match gpu {
@@ -195,16 +206,122 @@ impl Segmenter {
                     None => self.pre.run(frame, &mut self.image).map_err(|e| run(&e))?,
                 }
                 t1 = Instant::now();
-                self.encoder.encode(&self.image, &mut self.features).map_err(|e| run(&e))?;
+                encoder.encode(&self.image, &mut self.features).map_err(|e| run(&e))?;
             }
         }
         let t2 = Instant::now();
-        let (mw, mh) = self.mask_size.unwrap_or((frame.width, frame.height));
+        self.timing.preprocess = t1 - t0;
+        self.timing.encode = t2 - t1;
+        self.track(frame.width, frame.height, frame_index)
+    }
+
+    /// Whether [`process_ahead`](Self::process_ahead) can run this segmenter's encoder on a
+    /// thread of its own: host-memory encoders (the CPU provider) only; a GPU encoder keeps
+    /// its device context and stream on the thread that opened it.
+    pub fn can_encode_ahead(&self) -> bool {
+        self.ahead.is_some() || (self.encoder.as_ref().is_some_and(|e| !e.takes_device_input()) && self.gpu.is_none())
+    }
+
+    /// Pipelined [`process`](Self::process): starts encoding `frame` on the encoder thread
+    /// (started on first use), then finishes the frame given to the previous call (tracker,
+    /// decoder, masks) while the encoder works. Returns that previous frame's result and its
+    /// processing time (from its preprocessing to its result); `None` on the first call.
+    /// Same results as `process`, one call later (see `segmenter::ahead`); the last frame
+    /// comes out of [`finish_ahead`](Self::finish_ahead).
+    pub fn process_ahead(&mut self, frame: &FrameRef, frame_index: u64) -> Result<Option<(&FrameResult, Duration)>, SegmenterError> {
+        if !self.can_encode_ahead() {
+            return Err(SegmenterError::Run("encoding ahead needs a host-memory (CPU provider) encoder".into()));
+        }
+        let since = Instant::now();
+        // Preprocessed while the worker may still be encoding the previous frame.
+        self.pre.run(frame, &mut self.image).map_err(|e| SegmenterError::Run(e.to_string()))?;
+        let this = InFlight { index: frame_index, width: frame.width, height: frame.height, since, preprocess: since.elapsed() };
+        let previous = self.take_encoded();
+        let (image, features) = std::mem::take(&mut self.spare);
+        let image = std::mem::replace(&mut self.image, image);
+        self.ahead_worker()?.submit(this, image, features).map_err(|e| SegmenterError::Run(e.to_string()))?;
+        match previous {
+            Some(p) => self.track_encoded(p).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Finishes the frame still with the encoder thread (end of stream, new caps, a switch
+    /// back to [`process`](Self::process)); `None` when there is none.
+    pub fn finish_ahead(&mut self) -> Result<Option<(&FrameResult, Duration)>, SegmenterError> {
+        match self.take_encoded() {
+            Some(p) => self.track_encoded(p).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Forgets the frame still with the encoder thread without tracking it (flush).
+    pub fn discard_ahead(&mut self) {
+        if let Some((_, e)) = self.ahead.as_mut().and_then(EncodeAhead::wait) {
+            self.spare = (e.image, e.features);
+        }
+    }
+
+    /// The frame with the encoder thread, if any (its number).
+    pub fn ahead_in_flight(&self) -> Option<u64> {
+        self.ahead.as_ref()?.in_flight().map(|f| f.index)
+    }
+
+    /// Waits for the frame in flight; its features become `self.features` and the buffers
+    /// it frees become the spare pair. `Err` inside: the encoder failed on that frame.
+    fn take_encoded(&mut self) -> Option<(Result<(), ModelError>, InFlight, Duration)> {
+        let (result, mut e) = self.ahead.as_mut()?.wait()?;
+        if result.is_ok() {
+            std::mem::swap(&mut self.features, &mut e.features);
+        }
+        self.spare = (e.image, e.features);
+        Some((result, e.frame, e.took))
+    }
+
+    fn track_encoded(
+        &mut self,
+        (result, frame, took): (Result<(), ModelError>, InFlight, Duration),
+    ) -> Result<(&FrameResult, Duration), SegmenterError> {
+        result.map_err(|e| SegmenterError::Run(format!("frame {}: {e}", frame.index)))?;
+        self.timing.preprocess = frame.preprocess;
+        self.timing.encode = took;
+        self.track(frame.width, frame.height, frame.index)?;
+        Ok((&self.result, frame.since.elapsed()))
+    }
+
+    /// The encoder thread, started on first use with the segmenter's encoder.
+    fn ahead_worker(&mut self) -> Result<&mut EncodeAhead, SegmenterError> {
+        if self.ahead.is_none() {
+            let encoder = self.encoder.take().ok_or_else(no_encoder)?;
+            let worker = EncodeAhead::start(encoder).map_err(|e| SegmenterError::Run(format!("starting the encoder thread: {e}")))?;
+            self.ahead = Some(worker);
+        }
+        self.ahead.as_mut().ok_or_else(no_encoder)
+    }
+
+    /// Takes the encoder back from the encoder thread, if that has it (it must hold no
+    /// frame: finish or discard it first), to run it on this thread.
+    fn reclaim_encoder(&mut self) -> Result<(), SegmenterError> {
+        if let Some(ahead) = self.ahead.take() {
+            if let Some(f) = ahead.in_flight() {
+                self.ahead = Some(ahead);
+                return Err(SegmenterError::Run(format!("frame {} is still being encoded ahead: finish or discard it first", f.index)));
+            }
+            self.encoder = ahead.stop();
+        }
+        Ok(())
+    }
+
+    /// Tracker, decoder and masks of the frame whose features are in `self.features`.
+    fn track(&mut self, width: usize, height: usize, frame_index: u64) -> Result<&FrameResult, SegmenterError> {
+        let run = |e: &dyn std::fmt::Display| SegmenterError::Run(e.to_string());
+        let t2 = Instant::now();
+        let (mw, mh) = self.mask_size.unwrap_or((width, height));
         let (w4, h4) = (self.input.0 / 4, self.input.1 / 4);
         self.recycle_objects();
         self.result.frame = frame_index;
-        self.result.width = frame.width;
-        self.result.height = frame.height;
+        self.result.width = width;
+        self.result.height = height;
         let tracks = self.tracker.step(&self.features, self.decoder.as_mut(), &self.vocab).map_err(|e| run(&e))?;
         let t3 = Instant::now();
         if let Some(t) = tracks.iter().find(|t| t.mask_logits.len() != w4 * h4) {
@@ -233,13 +350,9 @@ impl Segmenter {
                 None => self.spare_masks.push(mask), // no pixel survives at the output size
             }
         }
-        self.timing = StageTiming {
-            preprocess: t1 - t0,
-            encode: t2 - t1,
-            track: t3 - t2,
-            decode: self.tracker.last_timing().decode,
-            postprocess: t3.elapsed(),
-        };
+        self.timing.track = t3 - t2;
+        self.timing.decode = self.tracker.last_timing().decode;
+        self.timing.postprocess = t3.elapsed();
         Ok(&self.result)
     }
 
@@ -255,7 +368,9 @@ impl Segmenter {
         let run = |e: &dyn std::fmt::Display| SegmenterError::Run(format!("warm-up: {e}"));
         let t0 = Instant::now();
         self.image.data.fill(0.0);
-        self.encoder.encode(&self.image, &mut self.features).map_err(|e| run(&e))?;
+        self.reclaim_encoder()?;
+        let encoder = self.encoder.as_mut().ok_or_else(no_encoder)?;
+        encoder.encode(&self.image, &mut self.features).map_err(|e| run(&e))?;
         // Decoded into a scratch output (the tracker's own output is left alone); once per start.
         let mut scratch = DecoderOutput::default();
         self.decoder.decode_into(&self.features, &PromptBatch::default(), true, &mut scratch).map_err(|e| run(&e))?;
@@ -384,6 +499,10 @@ fn gpu_kernels(provider: Provider) -> (Option<GpuKernels>, Option<String>) {
             (None, Some(why))
         }
     }
+}
+
+fn no_encoder() -> SegmenterError {
+    SegmenterError::Run("the image encoder is gone (its thread stopped)".into())
 }
 
 fn object_of(t: &Track, vocab: &Vocabulary, bbox: BBox, mask: Mask) -> ObjectResult {

@@ -2,7 +2,7 @@
 //! in process, so disk and PNG decoding are not measured) through the segmenter and reports
 //! each stage's mean / median / 95th percentile, throughput, the tracker's share of the
 //! frame and resident memory.
-use super::soak::{memory_kb, stream_world};
+use super::soak::{memory_kb, stream_world_as};
 use crate::segmenter::{Segmenter, StageTiming};
 use crate::world::World;
 use std::time::Duration;
@@ -22,8 +22,13 @@ pub struct BenchReport {
     /// Frames measured (after `warmup` unmeasured ones).
     pub frames: usize,
     pub warmup: usize,
-    /// 1000 / mean total ms: what one stream gets from one core set.
+    /// 1000 / mean total ms: the frame rate if the stages ran one after another.
     pub fps: f64,
+    /// Measured frames / the time the segmenter's calls took (world rendering excluded):
+    /// the rate a stream sustains. With `encode_ahead` the encoder overlaps the rest.
+    pub call_fps: f64,
+    /// Whether the encoder ran one frame ahead on its own thread (`--encode-ahead`).
+    pub encode_ahead: bool,
     pub stages: Vec<StageStats>,
     /// Tracker's own work (step minus decoder) / total, from the means.
     pub tracker_share: f64,
@@ -54,16 +59,18 @@ const STAGES: [(&str, StageTime); 6] = [
 ];
 
 /// Runs `warmup + frames` frames; the first `warmup` (engine warm-up, first detections)
-/// are not measured.
-pub fn bench(seg: &mut Segmenter, world: &mut World, frames: usize, warmup: usize) -> Result<BenchReport, String> {
+/// are not measured. `ahead`: through `Segmenter::process_ahead`.
+pub fn bench(seg: &mut Segmenter, world: &mut World, frames: usize, warmup: usize, ahead: bool) -> Result<BenchReport, String> {
     if frames == 0 {
         return Err("bench needs at least 1 measured frame".into());
     }
     let mut samples: Vec<StageTiming> = Vec::with_capacity(frames);
     let mut detected: Vec<bool> = Vec::with_capacity(frames);
     let mut targets = 0usize;
-    stream_world(seg, world, warmup + frames, |f, seg| {
+    let mut busy = Duration::ZERO;
+    stream_world_as(seg, world, warmup + frames, ahead, |f, seg, took| {
         if f >= warmup {
+            busy += took;
             samples.push(seg.last_timing());
             detected.push(seg.tracker_mut().detected_last_frame());
             targets += seg.tracker_mut().targets().len();
@@ -80,6 +87,8 @@ pub fn bench(seg: &mut Segmenter, world: &mut World, frames: usize, warmup: usiz
         frames,
         warmup,
         fps: 1e3 / mean("total").max(1e-9),
+        call_fps: frames as f64 / busy.as_secs_f64().max(1e-9),
+        encode_ahead: ahead,
         tracker_share: mean("tracker") / mean("total").max(1e-9),
         mean_targets: targets as f64 / frames as f64,
         decoder_detect: decoder_on(true),
@@ -113,10 +122,12 @@ pub fn table(r: &BenchReport) -> String {
         }
     }
     s += &format!(
-        "\n{} frames (+{} warm-up): {:.1} fps, tracker {:.1} % of a frame, {:.1} targets/frame, RSS {} kB (peak {} kB)\n",
+        "\n{} frames (+{} warm-up): {:.1} fps (stages one after another), {:.1} fps sustained{}, tracker {:.1} % of a frame, {:.1} targets/frame, RSS {} kB (peak {} kB)\n",
         r.frames,
         r.warmup,
         r.fps,
+        r.call_fps,
+        if r.encode_ahead { " with the encoder one frame ahead" } else { "" },
         100.0 * r.tracker_share,
         r.mean_targets,
         r.rss_kb,

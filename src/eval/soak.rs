@@ -1,8 +1,9 @@
 //! Long-stream check: runs the segmenter on a synthetic world stream (frames rendered in
 //! process, no files) and samples the process's resident memory, to show that state stays
 //! bounded (peak RSS at frame 1 000 and at frame 10 000 should agree within a few %).
-use crate::segmenter::{FrameRef, PixelFormat, Segmenter};
+use crate::segmenter::{FrameRef, PixelFormat, Segmenter, SegmenterError};
 use crate::world::World;
+use std::time::{Duration, Instant};
 
 /// Memory at one checkpoint, from /proc/self/status (kB).
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -37,6 +38,19 @@ pub fn stream_world(
     frames: usize,
     mut after: impl FnMut(usize, &mut Segmenter),
 ) -> Result<(), String> {
+    stream_world_as(seg, world, frames, false, |f, seg, _| after(f, seg))
+}
+
+/// [`stream_world`], optionally encoding one frame ahead (`Segmenter::process_ahead`:
+/// `after` then sees each frame one call later, the last one after `finish_ahead`).
+/// `after` also gets the time the segmenter's call took (rendering excluded).
+pub fn stream_world_as(
+    seg: &mut Segmenter,
+    world: &mut World,
+    frames: usize,
+    ahead: bool,
+    mut after: impl FnMut(usize, &mut Segmenter, Duration),
+) -> Result<(), String> {
     let (w, h) = (world.config().width, world.config().height);
     let mut rgb = vec![0u8; w * h * 3];
     let mut truth = Default::default();
@@ -44,8 +58,20 @@ pub fn stream_world(
     for f in 0..frames {
         world.render_into(f as u64, &mut rgb, &mut truth).map_err(|e| e.to_string())?;
         let frame = FrameRef { format: PixelFormat::Rgb, width: w, height: h, planes: [&rgb, &[], &[]], strides: [w * 3, 0, 0] };
-        seg.process(&frame, f as u64).map_err(|e| format!("frame {f}: {e}"))?;
-        after(f, seg);
+        let t = Instant::now();
+        let err = |e: SegmenterError| format!("frame {f}: {e}");
+        if !ahead {
+            seg.process(&frame, f as u64).map_err(err)?;
+            after(f, seg, t.elapsed());
+        } else if let Some((r, _)) = seg.process_ahead(&frame, f as u64).map_err(err)? {
+            let done = r.frame as usize;
+            after(done, seg, t.elapsed());
+        }
+    }
+    let t = Instant::now();
+    if let Some((r, _)) = seg.finish_ahead().map_err(|e| format!("last frame: {e}"))? {
+        let done = r.frame as usize;
+        after(done, seg, t.elapsed());
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! `segment` subclass: settings, segmenter lifecycle, per-frame inference; commands in
-//! [`apply`], late frames and latency in [`qos`].
+//! `segment` subclass: settings, segmenter lifecycle, per-frame inference; encoding one
+//! frame ahead in [`ahead`], commands in [`apply`], late frames and latency in [`qos`].
+mod ahead;
 mod apply;
 pub(super) mod qos;
 
@@ -35,6 +36,7 @@ struct Settings {
     threads: Threads,
     /// ns; -1: no lateness check against a live upstream.
     max_lateness: i64,
+    encode_ahead: super::EncodeAhead,
 }
 
 impl Default for Settings {
@@ -51,6 +53,7 @@ impl Default for Settings {
             mask_height: 0,
             threads: Threads::default(),
             max_lateness: qos::DEFAULT_MAX_LATENESS,
+            encode_ahead: super::EncodeAhead::default(),
         }
     }
 }
@@ -88,6 +91,12 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     /// Number of the next frame (0-based) since the last stream-start / flush.
     frame: u64,
+    /// Encoding ahead: the frame the encoder thread has, and the one finished for
+    /// `generate_output` (see [`ahead`]).
+    held: Option<ahead::Held>,
+    ready: Option<gst::Buffer>,
+    /// Whether upstream is live (asked once per stream, when encoding ahead is `auto`).
+    upstream_live: Option<bool>,
 }
 
 #[derive(Default)]
@@ -107,6 +116,8 @@ pub struct Segment {
     /// Counts the streams sharing the loaded model (set in `start`; `None` when stopped).
     engine: Mutex<Option<EngineUsers>>,
     qos: Mutex<qos::Qos>,
+    /// Whether the last frame was encoded ahead (property `encoding-ahead`).
+    ahead: AtomicBool,
 }
 
 /// Who uses this element's loaded model.
@@ -173,6 +184,7 @@ impl Segment {
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             gst::debug!(CAT, imp = self, "{}: frame counter and tracker reset", why);
             state.frame = 0;
+            state.upstream_live = None;
             state.segmenter.reset();
         }
         self.qos.lock().unwrap().reset_stream();
@@ -212,6 +224,7 @@ impl ObjectImpl for Segment {
             "threads" => s.threads.intra = value.get::<u32>().unwrap() as usize,
             "spin" => s.threads.spin = value.get().unwrap(),
             "max-lateness" => s.max_lateness = value.get().unwrap(),
+            "encode-ahead" => s.encode_ahead = value.get().unwrap(),
             other => unreachable!("unknown property {other}"),
         }
         if matches!(pspec.name(), "detect-interval" | "score-threshold" | "max-targets") {
@@ -236,6 +249,8 @@ impl ObjectImpl for Segment {
             "targets" => self.targets.load(Ordering::Relaxed).to_value(),
             "engine-users" => self.engine.lock().unwrap().as_ref().map_or(0, EngineUsers::count).to_value(),
             "max-lateness" => s.max_lateness.to_value(),
+            "encode-ahead" => s.encode_ahead.to_value(),
+            "encoding-ahead" => self.ahead.load(Ordering::Relaxed).to_value(),
             "frames-dropped" => self.qos.lock().unwrap().dropped().to_value(),
             "processing-latency" => self.qos.lock().unwrap().estimate().nseconds().to_value(),
             other => unreachable!("unknown property {other}"),
@@ -288,7 +303,7 @@ impl BaseTransformImpl for Segment {
         self.tracker_dirty.store(false, Ordering::Release);
         let bundle_names = segmenter.bundle_vocabulary().names.clone();
         *self.text.lock().unwrap() = Some(TextSupport { has_encoder: segmenter.has_text_encoder(), bundle_names });
-        *self.state.lock().unwrap() = Some(State { segmenter, info: None, frame: 0 });
+        *self.state.lock().unwrap() = Some(State { segmenter, info: None, frame: 0, held: None, ready: None, upstream_live: None });
         *self.qos.lock().unwrap() = qos::Qos::default();
         Ok(())
     }
@@ -304,14 +319,24 @@ impl BaseTransformImpl for Segment {
 
     fn sink_event(&self, event: gst::Event) -> bool {
         match event.view() {
-            gst::EventView::FlushStop(_) => self.reset_stream("flush-stop"),
-            gst::EventView::StreamStart(_) => self.reset_stream("stream-start"),
+            gst::EventView::FlushStop(_) => {
+                self.discard_ahead();
+                self.reset_stream("flush-stop");
+                return self.parent_sink_event(event);
+            }
             gst::EventView::CustomDownstream(_) | gst::EventView::CustomDownstreamOob(_) | gst::EventView::CustomBoth(_) => {
                 if let Some(s) = event.structure().filter(|s| s.name() == COMMAND_EVENT) {
                     return self.queue_command(s);
                 }
             }
             _ => (),
+        }
+        // No event overtakes a frame held for encoding ahead.
+        if event.is_serialized() {
+            let _ = self.drain_ahead(event.type_().name());
+        }
+        if let gst::EventView::StreamStart(_) = event.view() {
+            self.reset_stream("stream-start");
         }
         self.parent_sink_event(event)
     }
@@ -340,15 +365,36 @@ impl BaseTransformImpl for Segment {
         ok
     }
 
-    /// Drops a late frame before the model runs (see `qos`).
+    /// Drops a late frame before the model runs (see `qos`); encodes ahead when it should
+    /// (see `ahead`), else hands the frame to `transform_ip` through the base class.
     fn submit_input_buffer(&self, is_discont: bool, inbuf: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         if self.obj().is_qos() {
             if let Some((rt, jitter)) = self.late(&inbuf) {
+                // The tracker must see the held frame before it skips this one.
+                self.drain_ahead("late frame")?;
                 self.drop_late(&inbuf, rt, jitter);
                 return Ok(gst_base::BASE_TRANSFORM_FLOW_DROPPED);
             }
         }
+        let ahead = match self.state.lock().unwrap().as_mut() {
+            Some(state) => self.ahead_wanted(state),
+            None => false,
+        };
+        if ahead {
+            return self.submit_ahead(inbuf);
+        }
+        self.drain_ahead("encoding ahead off")?;
+        self.ahead.store(false, Ordering::Relaxed);
         self.parent_submit_input_buffer(is_discont, inbuf)
+    }
+
+    /// The frame encoded ahead that `submit_ahead` finished, else the base class's output
+    /// (`transform_ip` on the submitted frame; nothing when it was held for encoding ahead).
+    fn generate_output(&self) -> Result<gst_base::subclass::base_transform::GenerateOutputSuccess, gst::FlowError> {
+        if let Some(buf) = self.take_ready() {
+            return Ok(gst_base::subclass::base_transform::GenerateOutputSuccess::Buffer(buf));
+        }
+        self.parent_generate_output()
     }
 
     /// Overrides the video filter's in-place path: the pixels are only read (mapping them

@@ -20,6 +20,17 @@
 //! grows by more than a quarter, so the application re-configures the pipeline latency
 //! (`gst_bin_recalculate_latency`, as gst-launch and `segstream run` do).
 //!
+//! # Encoding ahead
+//! With `encode-ahead=auto` (default) and an upstream that is not live, `segment` runs the
+//! image encoder of each frame on a thread of its own while the tracker, decoder and masks
+//! finish the frame before it (`segstream::segmenter::Segmenter::process_ahead`): the same
+//! metas, in the same order, from two cores. Each frame then leaves `segment` when the next
+//! one arrives (or at any serialized event: EOS, caps, segment, gap), so `auto` keeps it off
+//! for live sources, where that wait would be latency; it is also off when the process has
+//! fewer than two cores per stream using the same loaded model (`engine-users`), and on GPU
+//! providers (their encoder stays on its thread). `on` forces it wherever it can run, `off`
+//! never. `encoding-ahead` tells which way the last frame went.
+//!
 //! # Commands
 //! A custom event named `segstream-command` (upstream, e.g. from `segmqttsink`, or
 //! downstream, e.g. from the application via `gst_element_send_event`) carries one
@@ -45,6 +56,20 @@ pub mod command;
 mod imp;
 mod props;
 
+/// When `segment` runs the image encoder one frame ahead (property `encode-ahead`).
+#[derive(Debug, Eq, PartialEq, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstSegmentEncodeAhead")]
+pub enum EncodeAhead {
+    #[default]
+    #[enum_value(name = "Auto: with an upstream that is not live and two cores per stream of the loaded model", nick = "auto")]
+    Auto = 0,
+    #[enum_value(name = "On: whenever the encoder can run on a thread of its own (CPU provider)", nick = "on")]
+    On = 1,
+    #[enum_value(name = "Off: every frame is finished before the next one starts", nick = "off")]
+    Off = 2,
+}
+
 glib::wrapper! {
     pub struct Segment(ObjectSubclass<imp::Segment>)
         @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
@@ -61,6 +86,7 @@ impl Segment {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    EncodeAhead::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "segment", gst::Rank::NONE, Segment::static_type())
 }
 

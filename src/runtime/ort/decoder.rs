@@ -162,6 +162,9 @@ impl MaskDecoder for OrtDecoder {
         let (tokens, valid): (&[f32], &[f32]) =
             if p == 0 { (&self.empty_tokens, &self.empty_valid) } else { (&prompts.tokens.data, &prompts.valid.data) };
         let (rows, cols) = if p == 0 { (1, 1) } else { (p, t) };
+        if std::env::var_os("XEXP_PT").is_some() {
+            eprintln!("PT {rows} {cols} {detect}");
+        }
         let run = Run { tokens: view(&[rows, cols, c], tokens)?, valid: view(&[rows, cols], valid)?, detect, p };
         // Without detection the learnable rows are not read: the prompt-only graph suffices.
         let graph = match self.prompt_only.as_mut() {

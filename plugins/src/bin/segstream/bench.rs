@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// prompt-only decoder is used on those frames by default, when it has one).
     #[arg(long)]
     pub no_prompt_decoder: bool,
+    /// Run the encoder one frame ahead on a thread of its own (what `segment` does with a
+    /// non-live upstream; see `segment encode-ahead`).
+    #[arg(long)]
+    pub encode_ahead: bool,
     /// Also write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -71,7 +75,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         None => seg.input_size(),
     };
     let mut world = World::new(WorldConfig::new(args.seed, args.difficulty.parse()?, w, h))?;
-    let report = bench::bench(&mut seg, &mut world, args.frames, args.warmup).map_err(|e| anyhow::anyhow!(e))?;
+    let report = bench::bench(&mut seg, &mut world, args.frames, args.warmup, args.encode_ahead).map_err(|e| anyhow::anyhow!(e))?;
     println!(
         "segstream bench: model `{}`, provider {} ({} threads{}), {w}x{h} world video (seed {}, {}), detect interval {}{}\n",
         seg.bundle_name(),
