@@ -58,7 +58,7 @@ def pipeline(bundles, args):
             "!",
             f"video/x-raw,format=RGB,width={args.width},height={args.height},framerate=30/1",
             "!",
-            f"segment model={bundle} threads={args.threads}",
+            f"segment model={bundle} threads={args.threads} encode-ahead={args.encode_ahead}",
             "!",
             "fakesink sync=false",
         ]
@@ -98,6 +98,8 @@ def main():
     ap.add_argument("--frames", type=int, default=60, help="frames per stream")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="segment's threads (intra-op threads per stream)")
+    ap.add_argument("--encode-ahead", default="auto", choices=["auto", "on", "off"],
+                    help="segment's encode-ahead (auto: one stream on two cores encodes ahead, two streams do not)")
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=240)
     args = ap.parse_args()
@@ -137,7 +139,7 @@ def main():
         cs, cp = med([x[2] for x in s]), med([x[2] for x in p])
         print(f"| {n} | {hs:.0f} / {hp:.0f} | {hp - hs:.0f} MiB | {fs:.1f} / {fp:.1f} | {scale_text} | {cs:.1f} / {cp:.1f} |")
     print()
-    print(f"{args.rounds} rounds, {args.frames} frames per stream, {args.width}x{args.height} RGB, threads={args.threads}; "
+    print(f"{args.rounds} rounds, {args.frames} frames per stream, {args.width}x{args.height} RGB, threads={args.threads}, encode-ahead={args.encode_ahead}; "
           f"1-minute load average during the runs: {min(load):.1f}-{max(load):.1f} (on {os.cpu_count()} CPUs)")
 
 

@@ -77,7 +77,7 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .nick("Inference threads")
             .blurb(
                 "ONNX Runtime intra-op threads per engine; 0: one per core. The default 1 lets N \
-                    streams use N cores (a second thread speeds one stream up only a little)",
+                    streams use N cores; one stream uses a second core by encoding ahead (encode-ahead)",
             )
             .maximum(MAX_INTRA_THREADS as u32)
             .default_value(Threads::default().intra as u32)
