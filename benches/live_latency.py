@@ -4,7 +4,7 @@
 Usage (after `make release`; from the repository root, with the system Python that has the
 GStreamer bindings, `python3-gi`):
 
-    /usr/bin/python3 benches/live_latency.py [--seconds 180] [--queue leaky|none] [--json OUT]
+    /usr/bin/python3 benches/live_latency.py [--seconds 180] [--queue leaky|none] [--encoder-threads N] [--json OUT]
 
 Runs `videotestsrc is-live=true` (640x480 I420, 30 fps, a moving ball) [! a one-frame leaky
 queue, as `segstream run` puts in front of a camera] ! videoconvert ! segment ! queue !
@@ -61,6 +61,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=180)
     ap.add_argument("--queue", choices=["leaky", "none"], default="leaky")
     ap.add_argument("--plugin-dir", default=str(REPO / "target" / "release"))
+    ap.add_argument("--encoder-threads", type=int, default=-1,
+                    help="segment's encoder-threads (-1: as threads; segstream run uses 2 for one live camera)")
     ap.add_argument("--json")
     args = ap.parse_args()
     os.environ["GST_PLUGIN_PATH"] = args.plugin_dir
@@ -79,7 +81,7 @@ def main():
     leaky = "queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream ! " if args.queue == "leaky" else ""
     desc = (
         f"videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=640,height=480,framerate={FPS}/1 ! "
-        f"{leaky}videoconvert ! segment name=s model={REPO / 'engines' / 'tiny'} ! queue ! "
+        f"{leaky}videoconvert ! segment name=s model={REPO / 'engines' / 'tiny'} encoder-threads={args.encoder_threads} ! queue ! "
         f"segmqttsink host=127.0.0.1 port={port} stream-id=live"
     )
     pipeline = Gst.parse_launch(desc)
@@ -135,6 +137,7 @@ def main():
     lat = [r[2] for r in rows]
     report = {
         "queue": args.queue,
+        "encoder_threads": args.encoder_threads,
         "seconds": args.seconds,
         "published": len(rows),
         "p50_ms": round(percentile(lat, 50), 1),

@@ -511,8 +511,11 @@ fn object_of(t: &Track, vocab: &Vocabulary, bbox: BBox, mask: Mask) -> ObjectRes
 }
 
 fn check_threads(t: &Threads) -> Result<(), SegmenterError> {
-    if t.intra > crate::runtime::MAX_INTRA_THREADS {
-        return Err(SegmenterError::Load(format!("threads {} is outside 0..={}", t.intra, crate::runtime::MAX_INTRA_THREADS)));
+    let max = crate::runtime::MAX_INTRA_THREADS;
+    for (what, n) in [("threads", t.intra), ("encoder threads", t.encoder.unwrap_or(0))] {
+        if n > max {
+            return Err(SegmenterError::Load(format!("{what} {n} is outside 0..={max}")));
+        }
     }
     Ok(())
 }

@@ -111,14 +111,22 @@ fn thread_settings_give_the_same_objects_and_bad_counts_fail_at_open() {
     use segstream::runtime::{Threads, MAX_INTRA_THREADS};
     let pic = picture(PixelFormat::Rgb, 160, 120, 3);
     let mut outputs = Vec::new();
-    for threads in [Threads::default(), Threads { intra: 2, spin: true }, Threads { intra: 0, spin: false }] {
+    for threads in [
+        Threads::default(),
+        Threads { intra: 2, spin: true, encoder: None },
+        Threads::intra(0),
+        Threads { encoder: Some(2), ..Default::default() },
+    ] {
         let mut seg = Segmenter::open(&SegmenterSettings { threads, ..settings(&tiny()) }).unwrap();
         let r = seg.process(&pic.frame(), 0).unwrap();
         outputs.push(r.objects.iter().map(|o| (o.track_id, o.class_id, o.mask.data.clone())).collect::<Vec<_>>());
     }
     // Threads change speed, not results: the same objects with the same masks.
     assert!(outputs.windows(2).all(|w| w[0] == w[1]));
-    let too_many = Threads { intra: MAX_INTRA_THREADS + 1, spin: false };
+    let too_many = Threads::intra(MAX_INTRA_THREADS + 1);
     let e = Segmenter::open(&SegmenterSettings { threads: too_many, ..settings(&tiny()) }).err().expect("refused").to_string();
     assert!(e.contains(&format!("threads {}", MAX_INTRA_THREADS + 1)), "{e}");
+    let too_many = Threads { encoder: Some(MAX_INTRA_THREADS + 1), ..Default::default() };
+    let e = Segmenter::open(&SegmenterSettings { threads: too_many, ..settings(&tiny()) }).err().expect("refused").to_string();
+    assert!(e.contains(&format!("encoder threads {}", MAX_INTRA_THREADS + 1)), "{e}");
 }

@@ -11,9 +11,7 @@ use segstream::runtime::{backend_with, EngineOptions, Engines, Provider, Threads
 use segstream::tensor::Tensor;
 
 fn open(bundle: &Bundle, intra: usize) -> Engines {
-    backend_with(EngineOptions { provider: Provider::Cpu, threads: Threads { intra, spin: false }, ..Default::default() })
-        .open(bundle)
-        .unwrap()
+    backend_with(EngineOptions { provider: Provider::Cpu, threads: Threads::intra(intra), ..Default::default() }).open(bundle).unwrap()
 }
 
 fn image(seed: usize) -> Tensor {

@@ -23,7 +23,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn open(intra: usize) -> Segmenter {
-    let settings = SegmenterSettings { model: Some(tiny()), threads: Threads { intra, spin: false }, ..Default::default() };
+    let settings = SegmenterSettings { model: Some(tiny()), threads: Threads::intra(intra), ..Default::default() };
     Segmenter::open(&settings).unwrap()
 }
 
@@ -65,6 +65,10 @@ fn segmenters_with_the_same_bundle_and_threads_share_one_model_and_other_threads
     let wc = c.engine_watch().unwrap();
     assert!(!wc.same_engine(&wa), "two intra-op threads: another model");
     assert_eq!((c.engine_users(), a.engine_users()), (1, 2));
+    let settings =
+        SegmenterSettings { model: Some(tiny()), threads: Threads { encoder: Some(2), ..Threads::intra(1) }, ..Default::default() };
+    let d = Segmenter::open(&settings).unwrap();
+    assert!(!d.engine_watch().unwrap().same_engine(&wa), "another encoder thread count: another model");
 }
 
 #[test]

@@ -105,3 +105,19 @@ fn segment_elements_with_other_threads_do_not_share() {
         assert!(!watch(p, "two").same_engine(&watch(p, "three")));
     });
 }
+
+#[test]
+fn encoder_threads_make_another_model_with_the_same_objects() {
+    // encoder-threads 2 (threads 1) and 3: values no other test of this binary uses.
+    let description = format!("{SOURCE} {} {}", branch_with("enc2", "encoder-threads=2"), branch_with("enc3", "encoder-threads=3"));
+    let frames = run(&description, &["enc2_sink", "enc3_sink"], |p| {
+        assert_eq!(p.by_name("enc2").unwrap().property::<i32>("encoder-threads"), 2);
+        assert_eq!((users(p, "enc2"), users(p, "enc3")), (1, 1), "another encoder thread count: a model of its own");
+    });
+    // encoder-threads=1: the default's threads under a key of its own (the counts of the
+    // other tests stay theirs).
+    let alone = run(&format!("{SOURCE} {}", branch_with("alone", "encoder-threads=1")), &["alone_sink"], |_| ());
+    assert!(alone[0].iter().map(|f| f.1.len()).sum::<usize>() > 0, "objects are found: the comparison can fail");
+    assert_eq!(frames[0], alone[0], "threads change speed, not objects");
+    assert_eq!(frames[1], alone[0]);
+}

@@ -70,13 +70,33 @@ pub enum RuntimeError {
 /// encoding one frame ahead (`Segmenter::process_ahead`: 300 frames of `segment` in 5.6
 /// instead of 10.3 s on a 2-core Xeon) than with a second intra-op thread (8.2 s: the
 /// encoder runs 1.7x faster, the decoder no faster); spinning burns a core between frames
-/// for no gain at video rates.
+/// for no gain at video rates. Where a frame is not encoded ahead (a live camera) the
+/// encoder alone can take a second thread (`encoder`): a live 640x480 30 fps source then
+/// lost 54 instead of 208 of 1800 frames to lateness, p50 glass-to-MQTT 49.6 instead of
+/// 58.7 ms (`benches/live_latency.py --seconds 60 [--encoder-threads 2]`, 2-core Xeon).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Threads {
     /// Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
     pub intra: usize,
     /// Let idle intra-op threads spin before sleeping (ONNX Runtime's own default is on).
     pub spin: bool,
+    /// Intra-op threads of the image encoder; `None`: `intra` (0: one per physical core).
+    pub encoder: Option<usize>,
+}
+
+impl Threads {
+    /// `intra` with `intra` threads, default otherwise.
+    pub fn intra(intra: usize) -> Threads {
+        Threads { intra, ..Default::default() }
+    }
+
+    /// The intra-op threads of the bundle file `key` (`[files]` key).
+    pub fn for_file(&self, key: &str) -> usize {
+        match (key, self.encoder) {
+            ("image_encoder", Some(n)) => n,
+            _ => self.intra,
+        }
+    }
 }
 
 /// Largest `intra` accepted: more threads than this only adds contention.
@@ -84,7 +104,7 @@ pub const MAX_INTRA_THREADS: usize = 64;
 
 impl Default for Threads {
     fn default() -> Self {
-        Threads { intra: 1, spin: false }
+        Threads { intra: 1, spin: false, encoder: None }
     }
 }
 

@@ -83,6 +83,18 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .default_value(Threads::default().intra as u32)
             .mutable_ready()
             .build(),
+        glib::ParamSpecInt::builder("encoder-threads")
+            .nick("Encoder threads")
+            .blurb(
+                "ONNX Runtime intra-op threads of the image encoder alone; -1: as threads, 0: one per core. \
+                    For a live camera on a machine with a core to spare (no encoding ahead there), 2 lowers \
+                    the latency (segstream run sets it for one live camera)",
+            )
+            .minimum(-1)
+            .maximum(MAX_INTRA_THREADS as i32)
+            .default_value(-1)
+            .mutable_ready()
+            .build(),
         glib::ParamSpecBoolean::builder("spin")
             .nick("Spinning threads")
             .blurb("Let idle inference threads spin instead of sleeping (lower latency, a busy core between frames)")

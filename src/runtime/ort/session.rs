@@ -52,7 +52,7 @@ pub fn open_session(path: &Path, manifest: &Manifest, key: &str, options: Engine
     let provider = options.provider;
     let threads = options.threads;
     let mut builder = Session::builder()
-        .and_then(|b| b.with_intra_threads(threads.intra))
+        .and_then(|b| b.with_intra_threads(threads.for_file(key)))
         .and_then(|b| b.with_intra_op_spinning(threads.spin))
         .map_err(|e| fail("creating session options", e))?;
     let eps = providers(provider, manifest, key, path);

@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// ONNX Runtime intra-op threads per engine (0: one per core; default 1, see `segment threads`).
     #[arg(long, default_value_t = segstream::runtime::Threads::default().intra)]
     pub threads: usize,
+    /// ONNX Runtime intra-op threads of the image encoder (default: --threads).
+    #[arg(long)]
+    pub encoder_threads: Option<usize>,
     /// Let idle inference threads spin.
     #[arg(long)]
     pub spin: bool,
@@ -67,7 +70,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let mut settings = crate::eval::segmenter_settings(&args.model, &args.provider, &args.tracker)?;
     settings.tracker.detect_interval = args.detect_interval;
-    settings.threads = segstream::runtime::Threads { intra: args.threads, spin: args.spin };
+    settings.threads = segstream::runtime::Threads { intra: args.threads, spin: args.spin, encoder: args.encoder_threads };
     settings.prompt_decoder = !args.no_prompt_decoder;
     let mut seg = Segmenter::open(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (w, h) = match &args.size {
