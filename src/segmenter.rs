@@ -396,7 +396,8 @@ impl Segmenter {
         }
     }
 
-    /// Forgets all targets (flush, new stream). Track ids keep increasing.
+    /// Forgets all targets (flush, new stream). Track ids keep increasing. A frame being
+    /// encoded ahead is left alone: finish or discard it first.
     pub fn reset(&mut self) {
         self.tracker.reset();
         self.recycle_objects();

@@ -71,9 +71,11 @@ pub enum RuntimeError {
 /// instead of 10.3 s on a 2-core Xeon) than with a second intra-op thread (8.2 s: the
 /// encoder runs 1.7x faster, the decoder no faster); spinning burns a core between frames
 /// for no gain at video rates. Where a frame is not encoded ahead (a live camera) the
-/// encoder alone can take a second thread (`encoder`): a live 640x480 30 fps source then
-/// lost 54 instead of 208 of 1800 frames to lateness, p50 glass-to-MQTT 49.6 instead of
-/// 58.7 ms (`benches/live_latency.py --seconds 60 [--encoder-threads 2]`, 2-core Xeon).
+/// encoder alone can take a second thread (`encoder`): a live 640x480 30 fps source for 3
+/// minutes then lost 370 and 56 instead of 1010 and 550 of about 5400 frames, p50
+/// glass-to-MQTT 57.8 and 42.7 instead of 64.5 and 59.3 ms, p95 77.8 and 72.0 instead of
+/// 80.7 and 75.4 ms (`benches/live_latency.py --seconds 180 [--encoder-threads 2]`, runs
+/// alternated, 2-core Xeon).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Threads {
     /// Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).

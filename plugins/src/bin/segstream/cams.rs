@@ -14,7 +14,8 @@
 //!
 //! Network inputs reconnect as with one camera (source.rs): they are retried, never failed.
 use crate::config::{CameraConfig, CamerasConfig};
-use crate::run::{self, relative, relative_output, RunArgs, Usage};
+use crate::exit::Exit;
+use crate::run::{self, relative, relative_output, RunArgs};
 use crate::{metrics, pipeline};
 use anyhow::{anyhow, Result};
 use std::io::IsTerminal;
@@ -22,21 +23,6 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Exit status when some cameras failed and the others ran to their end.
-pub const SOME_FAILED: u8 = 3;
-
-/// Some cameras failed, the others ended normally (exit status [`SOME_FAILED`]).
-#[derive(Debug)]
-pub struct SomeFailed(pub String);
-
-impl std::fmt::Display for SomeFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for SomeFailed {}
 
 /// A camera as the run goes: its progress counters, and how it ended.
 struct Cam {
@@ -104,7 +90,7 @@ fn refuse_single_camera_options(cli: &RunArgs) -> Result<()> {
         (one_file, "--output FILE (set output in each [[camera]] table)"),
     ];
     match given.iter().find(|(g, _)| *g) {
-        Some((_, what)) => Err(Usage(format!("{what} does not apply to a cameras file")).into()),
+        Some((_, what)) => Err(Exit::usage(format!("{what} does not apply to a cameras file")).into()),
         None => Ok(()),
     }
 }
@@ -216,6 +202,9 @@ fn summary(cams: &[Cam]) -> Result<()> {
     match failed.len() {
         0 => Ok(()),
         n if n == cams.len() => Err(anyhow!("every camera failed ({})", failed.join(", "))),
-        n => Err(SomeFailed(format!("{n} of {} cameras failed ({}); the others ran to their end", cams.len(), failed.join(", "))).into()),
+        n => {
+            Err(Exit::some_failed(format!("{n} of {} cameras failed ({}); the others ran to their end", cams.len(), failed.join(", ")))
+                .into())
+        }
     }
 }

@@ -8,6 +8,7 @@ mod cams;
 mod config;
 mod demo;
 mod eval;
+mod exit;
 mod metrics;
 mod pipeline;
 mod run;
@@ -68,12 +69,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("segstream: error: {e:#}");
-            if e.downcast_ref::<run::Usage>().is_some() {
-                ExitCode::from(2) // as clap's usage errors
-            } else if e.downcast_ref::<cams::SomeFailed>().is_some() {
-                ExitCode::from(cams::SOME_FAILED)
-            } else {
-                ExitCode::FAILURE
+            match e.downcast_ref::<exit::Exit>() {
+                Some(x) => ExitCode::from(x.status),
+                None => ExitCode::FAILURE,
             }
         }
     }

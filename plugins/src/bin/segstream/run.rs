@@ -1,24 +1,13 @@
 //! `segstream run`: a file, URI or config through decode -> segment -> segoverlay -> output
 //! (+ optional MQTT), with a progress line.
 use crate::config::{self, ConfigFile, Output};
+use crate::exit::Exit;
 use crate::{cams, metrics, pipeline, source};
 use anyhow::{anyhow, Context, Result};
 use gst::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A mistake in the options or the config file: exit status 2, as for the option parser's.
-#[derive(Debug)]
-pub struct Usage(pub String);
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Usage {}
 
 /// Run the pipeline on a video.
 #[derive(clap::Args, Debug, Default, Clone)]
@@ -130,8 +119,8 @@ fn resolve(mut args: RunArgs) -> Result<Resolved> {
         return Ok(Resolved::One(args));
     }
     let path = PathBuf::from(&args.input);
-    let text = std::fs::read_to_string(&path).map_err(|e| Usage(format!("reading config {}: {e}", path.display())))?;
-    let c = match ConfigFile::parse(&text).map_err(|e| Usage(format!("config {}: {e}", path.display())))? {
+    let text = std::fs::read_to_string(&path).map_err(|e| Exit::usage(format!("reading config {}: {e}", path.display())))?;
+    let c = match ConfigFile::parse(&text).map_err(|e| Exit::usage(format!("config {}: {e}", path.display())))? {
         ConfigFile::One(c) => *c,
         ConfigFile::Cameras(c) => return Ok(Resolved::Cameras(args, path, c)),
     };

@@ -98,23 +98,33 @@ impl Segment {
     /// `generate_output`): before a serialized event, a late frame's drop, or a switch back
     /// to finishing every frame at once. Returns the last push's outcome.
     pub(super) fn drain_ahead(&self, why: &str) -> Result<gst::FlowSuccess, gst::FlowError> {
+        // Taken out under the state lock; pushed after it is released.
         let (ready, finished) = {
             let mut guard = self.state.lock().unwrap();
             let Some(state) = guard.as_mut() else { return Ok(gst::FlowSuccess::Ok) };
             let ready = state.ready.take();
-            let Some(mut held) = state.held.take() else { return self.push_all(ready, None) };
-            gst::debug!(CAT, imp = self, "{}: finishing frame {} (encoded ahead)", why, held.index);
-            match state.segmenter.finish_ahead() {
-                Ok(Some((result, _))) => meta::attach(held.buffer.make_mut(), result),
-                Ok(None) => gst::warning!(CAT, imp = self, "frame {} was not with the encoder thread", held.index),
-                Err(e) => {
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ("segment: frame {}: {}", held.index, e));
-                    return Err(gst::FlowError::Error);
-                }
-            }
-            (ready, Some(held.buffer))
+            let finished = match state.held.take() {
+                Some(held) => Some(self.finish_held(state, held, why)?),
+                None => None,
+            };
+            (ready, finished)
         };
         self.push_all(ready, finished)
+    }
+
+    /// The held frame with its meta (tracked now, its encoding awaited).
+    fn finish_held(&self, state: &mut State, mut held: Held, why: &str) -> Result<gst::Buffer, gst::FlowError> {
+        gst::debug!(CAT, imp = self, "{}: finishing frame {} (encoded ahead)", why, held.index);
+        match state.segmenter.finish_ahead() {
+            Ok(Some((result, _))) => meta::attach(held.buffer.make_mut(), result),
+            Ok(None) => gst::warning!(CAT, imp = self, "frame {} was not with the encoder thread", held.index),
+            Err(e) => {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("segment: frame {}: {}", held.index, e));
+                return Err(gst::FlowError::Error);
+            }
+        }
+        self.targets.store(state.segmenter.tracker_mut().target_count() as u32, Ordering::Relaxed);
+        Ok(held.buffer)
     }
 
     fn push_all(&self, first: Option<gst::Buffer>, second: Option<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError> {
