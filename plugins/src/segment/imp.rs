@@ -428,8 +428,21 @@ impl BaseTransformImpl for Segment {
             }
         };
         drop(mapped);
-        gst::trace!(CAT, imp = self, "frame {}: {} objects", index, result.objects.len());
+        let n = result.objects.len();
         meta::attach(buf, result);
+        let t = state.segmenter.last_timing();
+        gst::trace!(
+            CAT,
+            imp = self,
+            "frame {}: {} objects; ms: preprocess {:.2} encoder {:.2} decoder {:.2} tracker+postprocess {:.2}, in segment {:.2}",
+            index,
+            n,
+            t.preprocess.as_secs_f64() * 1e3,
+            t.encode.as_secs_f64() * 1e3,
+            t.decode.as_secs_f64() * 1e3,
+            (t.track + t.postprocess - t.decode).as_secs_f64() * 1e3,
+            t0.elapsed().as_secs_f64() * 1e3
+        );
         self.targets.store(state.segmenter.tracker_mut().target_count() as u32, Ordering::Relaxed);
         state.frame += 1;
         drop(guard);
