@@ -408,17 +408,8 @@ impl BaseTransformImpl for Segment {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ("segment: no state (not started)"));
             return Err(gst::FlowError::NotNegotiated);
         };
-        let Some(info) = state.info.clone() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("segment: buffer before caps"));
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        let applied = self.apply_pending(state);
-        self.report(applied);
-        let index = state.frame;
-        let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ("segment: cannot map frame {}", index));
-            gst::FlowError::Error
-        })?;
+        let (info, index) = self.begin_frame(state)?;
+        let mapped = self.map(buf, &info, index)?;
         let frame_ref = frame::frame_ref(&mapped).ok_or(gst::FlowError::NotSupported)?;
         let result = match state.segmenter.process(&frame_ref, index) {
             Ok(r) => r,
@@ -448,6 +439,32 @@ impl BaseTransformImpl for Segment {
         drop(guard);
         self.processed(t0.elapsed());
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl Segment {
+    /// Before a frame: the caps it has, commands applied, its number.
+    fn begin_frame(&self, state: &mut State) -> Result<(gst_video::VideoInfo, u64), gst::FlowError> {
+        let Some(info) = state.info.clone() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("segment: buffer before caps"));
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let applied = self.apply_pending(state);
+        self.report(applied);
+        Ok((info, state.frame))
+    }
+
+    /// Maps a frame for reading (an error message names it when it cannot be).
+    fn map<'a>(
+        &self,
+        buf: &'a gst::BufferRef,
+        info: &gst_video::VideoInfo,
+        index: u64,
+    ) -> Result<gst_video::VideoFrameRef<&'a gst::BufferRef>, gst::FlowError> {
+        gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).map_err(|_| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ("segment: cannot map frame {}", index));
+            gst::FlowError::Error
+        })
     }
 }
 

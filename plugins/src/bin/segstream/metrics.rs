@@ -104,8 +104,30 @@ struct Live {
     last_frame: Option<Instant>,
     window_start: Option<Instant>,
     window_frames: u64,
-    /// When the frame now inside `segment` entered it.
-    entered: Option<Instant>,
+    /// The frames inside `segment` (PTS, when each entered), oldest first: one, or two
+    /// while it encodes ahead; a frame it drops as late never leaves, so the oldest are
+    /// forgotten past [`MAX_INSIDE`].
+    entered: std::collections::VecDeque<(Option<gst::ClockTime>, Instant)>,
+}
+
+/// Frames `Live::entered` remembers.
+const MAX_INSIDE: usize = 8;
+
+impl Live {
+    fn enter(&mut self, pts: Option<gst::ClockTime>) {
+        if self.entered.len() == MAX_INSIDE {
+            self.entered.pop_front();
+        }
+        self.entered.push_back((pts, Instant::now()));
+    }
+
+    /// When the leaving frame entered: the entry with its PTS (older ones were dropped
+    /// inside), else the oldest.
+    fn leave(&mut self, pts: Option<gst::ClockTime>) -> Option<Instant> {
+        let at = self.entered.iter().position(|e| pts.is_some() && e.0 == pts).unwrap_or(0);
+        let (_, t) = self.entered.drain(..=at.min(self.entered.len().checked_sub(1)?)).next_back()?;
+        Some(t)
+    }
 }
 
 /// How a camera's run ended.
@@ -156,14 +178,14 @@ impl Metrics {
             });
         }
         let c = cam.clone();
-        segment.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            c.live.lock().unwrap().entered = Some(Instant::now());
+        segment.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            c.live.lock().unwrap().enter(info.buffer().and_then(|b| b.pts()));
             gst::PadProbeReturn::Ok
         });
         let (m, c) = (self.clone(), cam.clone());
         segment.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             let objects = info.buffer().and_then(|b| gstsegstream::meta::brief(b)).and_then(|b| b.ok()).map_or(0, |b| b.objects.len());
-            m.frame_done(&c, objects);
+            m.frame_done(&c, info.buffer().and_then(|b| b.pts()), objects);
             gst::PadProbeReturn::Ok
         });
         self.cameras.lock().unwrap().push(cam);
@@ -222,12 +244,12 @@ impl Metrics {
         }
     }
 
-    fn frame_done(&self, cam: &Camera, objects: usize) {
+    fn frame_done(&self, cam: &Camera, pts: Option<gst::ClockTime>, objects: usize) {
         let now = Instant::now();
         let _snap = self.snapshot.lock().unwrap();
         let mut live = cam.live.lock().unwrap();
         let f = &self.families;
-        if let Some(t) = live.entered.take() {
+        if let Some(t) = live.leave(pts) {
             f.latency.get_or_create(&cam.labels).observe(now.duration_since(t).as_secs_f64());
         }
         f.frames.get_or_create(&cam.labels).inc();
@@ -329,4 +351,42 @@ pub fn serve(addr: &str, metrics: Arc<Metrics>) -> Result<()> {
         }
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(ms: u64) -> Option<gst::ClockTime> {
+        Some(gst::ClockTime::from_mseconds(ms))
+    }
+
+    fn entry(live: &Live, ms: u64) -> Instant {
+        live.entered.iter().find(|e| e.0 == pts(ms)).unwrap().1
+    }
+
+    #[test]
+    fn a_leaving_frame_finds_its_own_entry_and_forgets_the_frames_dropped_before_it() {
+        let mut live = Live::default();
+        assert_eq!(live.leave(pts(0)), None, "nothing inside");
+        live.enter(pts(0));
+        live.enter(pts(33));
+        let (t0, t33) = (entry(&live, 0), entry(&live, 33));
+        // Encoding ahead: frame 0 leaves after frame 33 entered.
+        assert_eq!(live.leave(pts(0)), Some(t0));
+        live.enter(pts(66)); // dropped inside as late: never leaves
+        live.enter(pts(100));
+        let t100 = entry(&live, 100);
+        assert_eq!(live.leave(pts(33)), Some(t33));
+        assert_eq!(live.leave(pts(100)), Some(t100), "frame 66 is skipped and forgotten");
+        assert!(live.entered.is_empty());
+        // No PTS: the oldest; at most MAX_INSIDE remembered.
+        for k in 0..MAX_INSIDE as u64 + 3 {
+            live.enter(pts(k));
+        }
+        assert_eq!(live.entered.len(), MAX_INSIDE);
+        let oldest = live.entered[0].1;
+        assert_eq!(live.leave(None), Some(oldest));
+        assert_eq!(live.entered.front().unwrap().0, pts(4));
+    }
 }

@@ -46,34 +46,13 @@ impl Segment {
     pub(super) fn submit_ahead(&self, inbuf: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state.lock().unwrap();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let Some(info) = state.info.clone() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("segment: buffer before caps"));
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        let applied = self.apply_pending(state);
-        self.report(applied);
-        let index = state.frame;
+        let (info, index) = self.begin_frame(state)?;
+        let mapped = self.map(inbuf.as_ref(), &info, index)?;
+        let frame_ref = frame::frame_ref(&mapped).ok_or(gst::FlowError::NotSupported)?;
+        // Taken only now: a frame that cannot be mapped leaves the held one in place.
         let mut previous = state.held.take();
-        let outcome = {
-            let mapped = gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), &info).map_err(|_| {
-                gst::element_imp_error!(self, gst::CoreError::Failed, ("segment: cannot map frame {}", index));
-                gst::FlowError::Error
-            })?;
-            let frame_ref = frame::frame_ref(&mapped).ok_or(gst::FlowError::NotSupported)?;
-            match state.segmenter.process_ahead(&frame_ref, index) {
-                // The frame before this one is done: its meta goes on the held buffer.
-                Ok(Some((result, took))) => match previous.take() {
-                    Some(mut done) => {
-                        meta::attach(done.buffer.make_mut(), result);
-                        state.ready = Some(done.buffer);
-                        Ok(Some(took))
-                    }
-                    None => Err(format!("frame {} finished, but no buffer was held for it", result.frame)),
-                },
-                Ok(None) => Ok(None),
-                Err(e) => Err(e.to_string()),
-            }
-        };
+        let outcome = Self::encode_and_finish(state, &frame_ref, index, &mut previous);
+        drop(mapped);
         let in_flight = state.segmenter.ahead_in_flight();
         if in_flight == Some(index) {
             state.held = Some(Held { index, buffer: inbuf });
@@ -92,6 +71,26 @@ impl Segment {
             self.processed(took);
         }
         Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// Starts encoding this frame; when the frame before it is done, its meta goes on its
+    /// buffer (`previous`, then taken) and that buffer becomes `state.ready`.
+    fn encode_and_finish(
+        state: &mut State,
+        frame_ref: &segstream::segmenter::FrameRef,
+        index: u64,
+        previous: &mut Option<Held>,
+    ) -> Result<Option<std::time::Duration>, String> {
+        match state.segmenter.process_ahead(frame_ref, index) {
+            Ok(Some((result, took))) => {
+                let mut done = previous.take().ok_or_else(|| format!("frame {} finished, but no buffer was held for it", result.frame))?;
+                meta::attach(done.buffer.make_mut(), result);
+                state.ready = Some(done.buffer);
+                Ok(Some(took))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Finishes the held frame and pushes it (and a frame still waiting for
