@@ -29,7 +29,9 @@
 //! for live sources, where that wait would be latency; it is also off when the process has
 //! fewer than two cores per stream using the same loaded model (`engine-users`), and on GPU
 //! providers (their encoder stays on its thread). `on` forces it wherever it can run, `off`
-//! never. `encoding-ahead` tells which way the last frame went.
+//! never. `encoding-ahead` tells which way the last frame went. Holding a frame keeps one
+//! more upstream buffer out of its pool: an upstream whose pool has a single buffer would
+//! stall, and needs `encode-ahead=off`.
 //!
 //! # Commands
 //! A custom event named `segstream-command` (upstream, e.g. from `segmqttsink`, or
