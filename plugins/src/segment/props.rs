@@ -76,8 +76,9 @@ pub fn specs() -> Vec<glib::ParamSpec> {
         glib::ParamSpecUInt::builder("threads")
             .nick("Inference threads")
             .blurb(
-                "ONNX Runtime intra-op threads per engine; 0: one per core. The default 1 lets N \
-                    streams use N cores; one stream uses a second core by encoding ahead (encode-ahead)",
+                "ONNX Runtime intra-op threads per engine (the image encoder's: encoder-threads); 0: one per \
+                    core. The default 1 lets N streams use N cores; one stream uses a second core by encoding \
+                    ahead (encode-ahead)",
             )
             .maximum(MAX_INTRA_THREADS as u32)
             .default_value(Threads::default().intra as u32)
