@@ -11,6 +11,11 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use std::sync::atomic::Ordering;
+use std::sync::LazyLock;
+
+/// Cores this process may use, read once: `available_parallelism` reads the cgroup's CPU
+/// quota from files, which the per-frame decision must not do.
+static CORES: LazyLock<usize> = LazyLock::new(|| std::thread::available_parallelism().map_or(1, usize::from));
 
 /// The frame `segment` holds while the encoder thread encodes it.
 pub(super) struct Held {
@@ -29,8 +34,7 @@ impl Segment {
             return true;
         }
         let live = *state.upstream_live.get_or_insert_with(|| self.upstream_is_live());
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        !live && cores >= 2 * state.segmenter.engine_users()
+        !live && *CORES >= 2 * state.segmenter.engine_users()
     }
 
     /// Asks upstream whether it is live (a latency query); no answer counts as not live.
