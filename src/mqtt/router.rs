@@ -43,9 +43,9 @@ impl Router {
                     let expired = self.spool.expire();
                     self.count_dropped(expired);
                     self.drain();
+                    self.publish_spool_size();
                 }
             }
-            self.publish_spool_size();
         }
     }
 
