@@ -124,9 +124,11 @@ impl Live {
     /// When the leaving frame entered: the entry with its PTS (older ones were dropped
     /// inside), else the oldest.
     fn leave(&mut self, pts: Option<gst::ClockTime>) -> Option<Instant> {
+        if self.entered.is_empty() {
+            return None;
+        }
         let at = self.entered.iter().position(|e| pts.is_some() && e.0 == pts).unwrap_or(0);
-        let (_, t) = self.entered.drain(..=at.min(self.entered.len().checked_sub(1)?)).next_back()?;
-        Some(t)
+        self.entered.drain(..=at).next_back().map(|(_, t)| t)
     }
 }
 
