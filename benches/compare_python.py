@@ -139,15 +139,16 @@ def main():
         try:
             frames = make_frames(tmp, a.frames, a.size)
             counter = Counter(port)
-            who_all = ["segstream"] + [f"python-{t}t" for t in py_threads]
-            fps = {w: [] for w in who_all}
+            # (label, the Python reference's intra-op threads; None: segstream)
+            runs = [("segstream", None)] + [(f"python-{t}t", t) for t in py_threads]
+            fps = {who: [] for who, _ in runs}
             for r in range(a.rounds):
-                for who in who_all:
+                for who, py in runs:
                     topic = f"bench/{who}/{r}"
-                    if who == "segstream":
+                    if py is None:
                         f, cpu = run_segstream(frames, a.size, a.frames, port, topic, a.threads, tmp)
                     else:
-                        f, cpu = run_python(frames, a.size, a.frames, port, topic, int(who[7:-1]))
+                        f, cpu = run_python(frames, a.size, a.frames, port, topic, py)
                     got = counter.wait(topic, a.frames)
                     print(f"round {r} {who:11s} {f:7.2f} fps  CPU {cpu:6.2f} s  messages {got}/{a.frames}")
                     if got != a.frames:
@@ -156,9 +157,9 @@ def main():
             s = statistics.median(fps["segstream"])
             print(f"median over {a.rounds} rounds, {a.frames} frames {a.size}x{a.size}, segstream threads={a.threads} "
                   f"(defaults otherwise): segstream {s:.2f} fps")
-            for who in who_all[1:]:
+            for who, py in runs[1:]:
                 p = statistics.median(fps[who])
-                print(f"  {who} (python reference, {who[7:-1]} intra-op thread(s)): {p:.2f} fps, ratio {s / p:.2f}")
+                print(f"  {who} (python reference, {py} intra-op thread(s)): {p:.2f} fps, ratio {s / p:.2f}")
         finally:
             broker.kill()
 
